@@ -1,0 +1,331 @@
+"""Backend-neutral layer specifications.
+
+An architecture is *data*: a tuple of the frozen dataclasses below. Each spec knows
+how it transforms a shape and which parameters it owns; it holds no weights and runs
+nothing. Both backends turn the same tuple into something that runs, so a network is
+written once and its weights can move between backends.
+
+Shapes exclude the batch axis: ``(C, H, W)`` for feature maps, ``(F,)`` for vectors.
+Weights use one canonical layout: convolution kernels ``(out, in, kh, kw)`` (OIHW),
+dense matrices ``(out, in)``, everything float32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+Shape = tuple[int, ...]
+Padding = int | str | tuple[int, int, int, int]
+
+
+def conv_output_size(n: int, f: int, p: int = 0, s: int = 1) -> int:
+    """Output length of a convolution or pooling along one axis.
+
+    ``floor((n + 2p - f) / s) + 1``, the formula every CNN text starts from.
+
+    Parameters
+    ----------
+    n : int
+        Input size (height or width).
+    f : int
+        Filter (kernel) size.
+    p : int, default=0
+        Zero padding added on each side.
+    s : int, default=1
+        Stride.
+
+    Returns
+    -------
+    int
+        The output size; ``<= 0`` means the filter does not fit.
+
+    Examples
+    --------
+    >>> conv_output_size(28, 5, p=2, s=1)
+    28
+    >>> conv_output_size(32, 5)
+    28
+    """
+    return (n + 2 * p - f) // s + 1
+
+
+def _pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, int) and v >= 1 for v in pair):
+        raise ValueError(f"{name} must be a positive int or a pair of them, got {value!r}")
+    return pair
+
+
+class LayerSpec:
+    """Base class of all layer specs.
+
+    Subclasses override :meth:`output_shape` when they change the shape and
+    :meth:`param_shapes` / :meth:`buffer_shapes` when they own arrays.
+    """
+
+    #: names of parameters that the L2 penalty ``alpha`` applies to
+    decayed: ClassVar[tuple[str, ...]] = ()
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        return in_shape
+
+    def param_shapes(self, in_shape: Shape) -> dict[str, Shape]:
+        """Trainable arrays of this layer, by name, in canonical layout."""
+        return {}
+
+    def buffer_shapes(self, in_shape: Shape) -> dict[str, Shape]:
+        """Non-trainable state saved with the weights (BatchNorm running stats)."""
+        return {}
+
+
+def _require_maps(spec: LayerSpec, in_shape: Shape) -> None:
+    if len(in_shape) != 3:
+        raise ValueError(
+            f"{type(spec).__name__} needs feature maps (C, H, W), got shape {in_shape}"
+        )
+
+
+@dataclass(frozen=True)
+class Conv2d(LayerSpec):
+    """2-D convolution (cross-correlation, as in every CNN library).
+
+    ``padding`` is an int (zeros on every side), ``"valid"`` (0), ``"same"``
+    (output size ``ceil(n / stride)``, any extra zero on the bottom/right) or an
+    explicit ``(top, bottom, left, right)``.
+    """
+
+    out_channels: int
+    kernel_size: int | tuple[int, int] = 3
+    stride: int | tuple[int, int] = 1
+    padding: Padding = 0
+    bias: bool = True
+    decayed: ClassVar[tuple[str, ...]] = ("weight",)
+
+    def __post_init__(self):
+        _pair(self.kernel_size, "kernel_size")
+        _pair(self.stride, "stride")
+        if not (isinstance(self.out_channels, int) and self.out_channels >= 1):
+            raise ValueError(f"out_channels must be a positive int, got {self.out_channels!r}")
+        if isinstance(self.padding, str) and self.padding not in ("same", "valid"):
+            raise ValueError(f"padding must be an int, 'same' or 'valid', got {self.padding!r}")
+
+    @property
+    def kernel(self) -> tuple[int, int]:
+        return _pair(self.kernel_size, "kernel_size")
+
+    @property
+    def strides(self) -> tuple[int, int]:
+        return _pair(self.stride, "stride")
+
+    def resolve_padding(self, in_shape: Shape) -> tuple[int, int, int, int]:
+        """Zeros to add as ``(top, bottom, left, right)`` for this input."""
+        if self.padding == "valid":
+            return (0, 0, 0, 0)
+        if isinstance(self.padding, int):
+            return (self.padding,) * 4
+        if self.padding != "same":
+            return tuple(self.padding)
+        pads = []
+        for n, f, s in zip(in_shape[1:], self.kernel, self.strides, strict=True):
+            total = max((-(-n // s) - 1) * s + f - n, 0)
+            pads += [total // 2, total - total // 2]
+        return tuple(pads)
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        _require_maps(self, in_shape)
+        top, bottom, left, right = self.resolve_padding(in_shape)
+        (kh, kw), (sh, sw) = self.kernel, self.strides
+        h = (in_shape[1] + top + bottom - kh) // sh + 1
+        w = (in_shape[2] + left + right - kw) // sw + 1
+        if h < 1 or w < 1:
+            raise ValueError(
+                f"Conv2d kernel {kh}x{kw} does not fit input {in_shape[1]}x{in_shape[2]} "
+                f"with padding {self.padding!r}"
+            )
+        return (self.out_channels, h, w)
+
+    def param_shapes(self, in_shape: Shape) -> dict[str, Shape]:
+        shapes = {"weight": (self.out_channels, in_shape[0], *self.kernel)}
+        if self.bias:
+            shapes["bias"] = (self.out_channels,)
+        return shapes
+
+
+@dataclass(frozen=True)
+class _Pool2d(LayerSpec):
+    kernel_size: int | tuple[int, int] = 2
+    stride: int | tuple[int, int] | None = None  # None: same as kernel_size
+
+    def __post_init__(self):
+        _pair(self.kernel_size, "kernel_size")
+        if self.stride is not None:
+            _pair(self.stride, "stride")
+
+    @property
+    def kernel(self) -> tuple[int, int]:
+        return _pair(self.kernel_size, "kernel_size")
+
+    @property
+    def strides(self) -> tuple[int, int]:
+        return self.kernel if self.stride is None else _pair(self.stride, "stride")
+
+    def fits(self, in_shape: Shape) -> bool:
+        """Whether the window fits inside the feature map."""
+        return in_shape[1] >= self.kernel[0] and in_shape[2] >= self.kernel[1]
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        _require_maps(self, in_shape)
+        if not self.fits(in_shape):
+            raise ValueError(
+                f"{type(self).__name__} window {self.kernel} is larger than the feature "
+                f"map {in_shape[1]}x{in_shape[2]}"
+            )
+        (kh, kw), (sh, sw) = self.kernel, self.strides
+        return (in_shape[0], conv_output_size(in_shape[1], kh, 0, sh),
+                conv_output_size(in_shape[2], kw, 0, sw))
+
+
+@dataclass(frozen=True)
+class MaxPool2d(_Pool2d):
+    """Maximum over each ``kernel_size`` window (floor mode, no padding)."""
+
+
+@dataclass(frozen=True)
+class AvgPool2d(_Pool2d):
+    """Mean over each ``kernel_size`` window (floor mode, no padding)."""
+
+
+@dataclass(frozen=True)
+class GlobalAvgPool2d(LayerSpec):
+    """Mean of each channel over all positions: ``(C, H, W) -> (C,)``."""
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        _require_maps(self, in_shape)
+        return (in_shape[0],)
+
+
+@dataclass(frozen=True)
+class Flatten(LayerSpec):
+    """``(C, H, W) -> (C*H*W,)`` in C order, so NCHW weights stay portable."""
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        size = 1
+        for n in in_shape:
+            size *= n
+        return (size,)
+
+
+@dataclass(frozen=True)
+class Linear(LayerSpec):
+    """Fully connected layer ``y = x W^T + b`` with ``W`` of shape ``(out, in)``."""
+
+    out_features: int
+    bias: bool = True
+    decayed: ClassVar[tuple[str, ...]] = ("weight",)
+
+    def __post_init__(self):
+        if not (isinstance(self.out_features, int) and self.out_features >= 1):
+            raise ValueError(f"out_features must be a positive int, got {self.out_features!r}")
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        if len(in_shape) != 1:
+            raise ValueError(f"Linear needs a vector input (F,), got shape {in_shape}; "
+                             "put a Flatten or GlobalAvgPool2d before it")
+        return (self.out_features,)
+
+    def param_shapes(self, in_shape: Shape) -> dict[str, Shape]:
+        shapes = {"weight": (self.out_features, in_shape[0])}
+        if self.bias:
+            shapes["bias"] = (self.out_features,)
+        return shapes
+
+
+@dataclass(frozen=True)
+class BatchNorm(LayerSpec):
+    """Batch normalization per channel (maps) or per feature (vectors).
+
+    Training mode normalizes with the batch statistics and updates the running ones
+    as ``running = (1 - momentum) * running + momentum * batch`` (unbiased variance);
+    evaluation mode uses the running statistics.
+    """
+
+    eps: float = 1e-5
+    momentum: float = 0.1
+
+    def param_shapes(self, in_shape: Shape) -> dict[str, Shape]:
+        return {"weight": (in_shape[0],), "bias": (in_shape[0],)}
+
+    def buffer_shapes(self, in_shape: Shape) -> dict[str, Shape]:
+        return {"running_mean": (in_shape[0],), "running_var": (in_shape[0],)}
+
+
+@dataclass(frozen=True)
+class Dropout(LayerSpec):
+    """Inverted dropout: zero a fraction ``p`` in training, scale the rest by 1/(1-p)."""
+
+    p: float = 0.5
+
+    def __post_init__(self):
+        if not 0.0 <= self.p < 1.0:
+            raise ValueError(f"Dropout p must be in [0, 1), got {self.p!r}")
+
+
+@dataclass(frozen=True)
+class ReLU(LayerSpec):
+    """``max(0, x)``."""
+
+
+@dataclass(frozen=True)
+class LeakyReLU(LayerSpec):
+    """``x`` where positive, ``negative_slope * x`` elsewhere."""
+
+    negative_slope: float = 0.01
+
+
+@dataclass(frozen=True)
+class Tanh(LayerSpec):
+    """Hyperbolic tangent."""
+
+
+@dataclass(frozen=True)
+class Sigmoid(LayerSpec):
+    """Logistic function ``1 / (1 + exp(-x))``."""
+
+
+@dataclass(frozen=True)
+class Residual(LayerSpec):
+    """``body(x) + shortcut(x)``; an empty shortcut is the identity.
+
+    The skip connection of ResNet: ``y = F(x) + x``. When the body changes the
+    shape, the shortcut must project ``x`` to the same shape (typically a 1x1
+    strided Conv2d followed by BatchNorm).
+    """
+
+    body: tuple[LayerSpec, ...]
+    shortcut: tuple[LayerSpec, ...] = field(default=())
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        body_shape = sequence_shapes(self.body, in_shape)[-1]
+        short_shape = sequence_shapes(self.shortcut, in_shape)[-1]
+        if body_shape != short_shape:
+            raise ValueError(
+                f"Residual body gives {body_shape} but shortcut gives {short_shape}; "
+                "add a projection shortcut (1x1 Conv2d with the body's stride)"
+            )
+        return body_shape
+
+
+ACTIVATION_SPECS = (ReLU, LeakyReLU, Tanh, Sigmoid)
+
+#: Every concrete spec type; each backend's builder table must cover exactly these.
+SPEC_TYPES = (Conv2d, MaxPool2d, AvgPool2d, GlobalAvgPool2d, Flatten, Linear,
+              BatchNorm, Dropout, ReLU, LeakyReLU, Tanh, Sigmoid, Residual)
+
+
+def sequence_shapes(specs: tuple[LayerSpec, ...], in_shape: Shape) -> list[Shape]:
+    """Shapes through a sequence of specs: ``[in_shape, after_1, ..., after_n]``."""
+    shapes = [tuple(in_shape)]
+    for spec in specs:
+        shapes.append(spec.output_shape(shapes[-1]))
+    return shapes
