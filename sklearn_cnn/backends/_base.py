@@ -1,0 +1,67 @@
+"""The interface every backend implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..layers import LayerSpec, Shape
+
+#: called after every epoch with (epoch, mean training loss, seconds)
+EpochCallback = Callable[[int, float, float], None]
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How to train: the estimator's solver parameters, resolved and validated."""
+
+    solver: str = "adam"
+    learning_rate_init: float = 0.001
+    alpha: float = 0.0001
+    batch_size: int = 200
+    max_iter: int = 10
+    shuffle: bool = True
+    momentum: float = 0.9
+    nesterovs_momentum: bool = True
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-8
+
+
+@dataclass
+class FitResult:
+    """What a training run reports back to the estimator."""
+
+    loss_curve: list[float]
+    t: int  # training samples seen
+
+
+class Backend(ABC):
+    """Builds, trains and runs a network described by layer specs.
+
+    The model object a backend returns is opaque to the estimator; it is stored as
+    the fitted attribute ``model_`` and passed back to the other methods.
+    """
+
+    name: str
+
+    @abstractmethod
+    def build(self, specs: tuple[LayerSpec, ...], input_shape: Shape,
+              weights: dict[str, np.ndarray], seed: int) -> object:
+        """A model with the given canonical weights; ``seed`` drives dropout masks."""
+
+    @abstractmethod
+    def fit(self, model: object, X: np.ndarray, y: np.ndarray, config: TrainingConfig,
+            seed: int, on_epoch: EpochCallback | None = None) -> FitResult:
+        """Train ``model`` in place on images X (N, C, H, W) float32 and codes y."""
+
+    @abstractmethod
+    def predict_proba(self, model: object, X: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, n_classes), float64, evaluation mode, batched."""
+
+    @abstractmethod
+    def get_weights(self, model: object) -> dict[str, np.ndarray]:
+        """Canonical weights (NCHW / OIHW, float32) of the model."""

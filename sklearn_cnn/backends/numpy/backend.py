@@ -1,0 +1,82 @@
+"""Training loop and inference of the NumPy backend."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .._base import Backend, EpochCallback, FitResult, TrainingConfig
+from .functional import softmax, softmax_cross_entropy
+from .network import Network
+from .optim import OPTIMIZERS
+
+#: images per forward pass at prediction time: bounds memory on large inputs
+PREDICT_BATCH = 1024
+
+
+class NumpyBackend(Backend):
+    """Mini-batch training with SGD or Adam on a :class:`Network`."""
+
+    name = "numpy"
+
+    def build(self, specs, input_shape, weights, seed):
+        return Network(specs, input_shape, weights, rng=np.random.default_rng(seed))
+
+    def fit(self, model: Network, X, y, config: TrainingConfig, seed,
+            on_epoch: EpochCallback | None = None) -> FitResult:
+        rng = np.random.default_rng(seed)
+        layers = model.layers()
+        params = [(layer, name) for layer in layers for name in layer.params]
+        optimizer = _make_optimizer(config, [layer.params[name] for layer, name in params])
+        decayed = [(layer, name) for layer in layers for name in layer.decayed]
+        n, loss_curve, t = len(X), [], 0
+        for epoch in range(1, config.max_iter + 1):
+            start = time.perf_counter()
+            order = rng.permutation(n) if config.shuffle else np.arange(n)
+            total = 0.0
+            for begin in range(0, n, config.batch_size):
+                batch = order[begin:begin + config.batch_size]
+                total += _train_step(model, optimizer, params, decayed, X[batch], y[batch],
+                                     config.alpha) * len(batch)
+                t += len(batch)
+            loss_curve.append(total / n)
+            if on_epoch is not None:
+                on_epoch(epoch, loss_curve[-1], time.perf_counter() - start)
+        model.clear_cache()
+        return FitResult(loss_curve, t)
+
+    def predict_proba(self, model: Network, X):
+        chunks = [model.forward(X[i:i + PREDICT_BATCH], training=False)
+                  for i in range(0, len(X), PREDICT_BATCH)]
+        model.clear_cache()
+        return softmax(np.concatenate(chunks).astype(np.float64))
+
+    def get_weights(self, model: Network):
+        return model.get_weights()
+
+
+def _make_optimizer(config: TrainingConfig, arrays):
+    if config.solver == "sgd":
+        return OPTIMIZERS["sgd"](arrays, config.learning_rate_init, config.momentum,
+                                 config.nesterovs_momentum)
+    return OPTIMIZERS["adam"](arrays, config.learning_rate_init, config.beta_1,
+                              config.beta_2, config.epsilon)
+
+
+def _train_step(model, optimizer, params, decayed, X, y, alpha):
+    """One forward, backward and update on a mini-batch; returns the batch loss."""
+    logits = model.forward(X, training=True)
+    loss, dlogits = softmax_cross_entropy(logits, y)
+    model.backward(dlogits)
+    # L2 penalty as in MLPClassifier: 0.5 * alpha * ||W||^2 / batch size, weights only
+    scale = alpha / len(X)
+    for layer, name in decayed:
+        weight = layer.params[name]
+        loss += 0.5 * scale * float(np.vdot(weight, weight))
+        layer.grads[name] += scale * weight
+    optimizer.update_params([layer.grads[name] for layer, name in params])
+    return loss
+
+
+BACKEND = NumpyBackend()

@@ -1,0 +1,129 @@
+"""Vectorized kernels of the NumPy backend: patches of an image, their adjoint, the loss.
+
+Convolution and pooling both look at the input through *windows*: for every output
+position, the ``kh x kw`` patch it is computed from. Instead of visiting the output
+positions one by one, the kernels here visit the ``kh * kw`` kernel offsets: at
+offset ``(i, j)`` every output reads one strided slice of the input at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from ...layers import conv_output_size
+
+
+def pad(x: np.ndarray, padding: tuple[int, int, int, int]) -> np.ndarray:
+    """Zero-pad the spatial axes of ``x`` (N, C, H, W) by (top, bottom, left, right)."""
+    if not any(padding):
+        return x
+    top, bottom, left, right = padding
+    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+
+
+def unpad(x: np.ndarray, padding: tuple[int, int, int, int]) -> np.ndarray:
+    """Inverse of :func:`pad`: crop the padded border away."""
+    top, bottom, left, right = padding
+    return x[:, :, top:x.shape[2] - bottom, left:x.shape[3] - right]
+
+
+def kernel_offsets(kernel: tuple[int, int], stride: tuple[int, int],
+                   out_hw: tuple[int, int]) -> Iterator[tuple[int, int, int, tuple]]:
+    """For each kernel offset, the strided slice of the input that all outputs read.
+
+    Output pixel ``(p, q)`` reads input pixel ``(p*sh + i, q*sw + j)`` at kernel offset
+    ``(i, j)``; over all outputs that is ``x[..., i:i + sh*Ho:sh, j:j + sw*Wo:sw]``,
+    one strided view. Yields ``(k, i, j, (rows, cols))`` with ``k = i * kw + j``.
+    This loop, over the ``kh * kw`` offsets, is the only one in the backend: none
+    runs over samples, pixels or channels.
+    """
+    (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out_hw
+    for i in range(kh):
+        for j in range(kw):
+            yield i * kw + j, i, j, (slice(i, i + sh * ho, sh), slice(j, j + sw * wo, sw))
+
+
+def output_hw(x_shape: tuple[int, ...], kernel: tuple[int, int],
+              stride: tuple[int, int]) -> tuple[int, int]:
+    """``(Ho, Wo)`` of a window operation on (already padded) input of ``x_shape``."""
+    return (conv_output_size(x_shape[-2], kernel[0], 0, stride[0]),
+            conv_output_size(x_shape[-1], kernel[1], 0, stride[1]))
+
+
+def im2col(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
+    """Unroll every patch of ``xp`` into a column: (N, C, H, W) -> (C*kh*kw, N*Ho*Wo).
+
+    Row ``(c, i, j)`` holds input channel ``c`` at kernel offset ``(i, j)`` for every
+    output position, so a convolution becomes one matrix product
+    ``weight.reshape(O, C*kh*kw) @ cols``.
+    """
+    n, c = xp.shape[:2]
+    ho, wo = output_hw(xp.shape, kernel, stride)
+    x_cn = xp.transpose(1, 0, 2, 3)                      # (C, N, H, W): rows copy fast
+    cols = np.empty((c, *kernel, n, ho, wo), dtype=xp.dtype)
+    for _, i, j, (rows, columns) in kernel_offsets(kernel, stride, (ho, wo)):
+        cols[:, i, j] = x_cn[:, :, rows, columns]
+    return cols.reshape(c * kernel[0] * kernel[1], n * ho * wo)
+
+
+def col2im(dcols: np.ndarray, x_shape: tuple[int, ...], kernel: tuple[int, int],
+           stride: tuple[int, int]) -> np.ndarray:
+    """Adjoint of :func:`im2col`: sum column gradients back into an input gradient.
+
+    Overlapping patches share input pixels, so their gradients add up. Each kernel
+    offset touches a strided slice of the input exactly once, so a plain ``+=`` on
+    that slice is safe (no ``np.add.at`` scatter needed).
+    """
+    n, c, h, w = x_shape
+    ho, wo = output_hw(x_shape, kernel, stride)
+    d = dcols.reshape(c, *kernel, n, ho, wo)
+    dx_cn = np.zeros((c, n, h, w), dtype=dcols.dtype)   # (C, N, H, W), like the rows
+    for _, i, j, (rows, columns) in kernel_offsets(kernel, stride, (ho, wo)):
+        dx_cn[:, :, rows, columns] += d[:, i, j]
+    return dx_cn.transpose(1, 0, 2, 3)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, shifted by the row maximum so ``exp`` cannot overflow."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    np.exp(shifted, out=shifted)
+    shifted /= shifted.sum(axis=1, keepdims=True)
+    return shifted
+
+
+def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray,
+                          sample_weight: np.ndarray | None = None
+                          ) -> tuple[float, np.ndarray]:
+    """Mean cross-entropy of ``softmax(logits)`` against integer labels, and its gradient.
+
+    Fused for stability: ``-log softmax(z)_y = logsumexp(z) - z_y``, computed after
+    subtracting the row maximum, never takes the log of a rounded-to-zero
+    probability. The gradient with respect to the logits is ``(softmax(z) - onehot)
+    / n``, weighted per sample when ``sample_weight`` is given (then the mean is a
+    weighted mean over the batch).
+
+    Parameters
+    ----------
+    logits : ndarray of shape (n_samples, n_classes)
+    y : ndarray of shape (n_samples,), integers in ``[0, n_classes)``
+    sample_weight : ndarray of shape (n_samples,), default=None
+
+    Returns
+    -------
+    loss : float
+    dlogits : ndarray of shape (n_samples, n_classes)
+    """
+    n = logits.shape[0]
+    rows = np.arange(n)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(shifted).sum(axis=1))
+    losses = log_norm - shifted[rows, y]
+    dlogits = np.exp(shifted - log_norm[:, None])
+    dlogits[rows, y] -= 1.0
+    if sample_weight is None:
+        return float(losses.mean()), dlogits / n
+    total = sample_weight.sum()
+    dlogits *= (sample_weight / total)[:, None]
+    return float(losses @ sample_weight / total), dlogits

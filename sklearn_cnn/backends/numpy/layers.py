@@ -1,0 +1,312 @@
+"""NumPy layers: each one's forward pass and its gradient, side by side.
+
+Every layer follows one small contract:
+
+- ``params`` and ``grads`` are dicts with the same keys (canonical names such as
+  ``"weight"``); ``grads`` is filled by ``backward``.
+- ``forward(x, training)`` returns the output and caches what ``backward`` needs.
+- ``backward(dout)`` returns ``dx``, the gradient with respect to the input, or
+  ``None`` when the layer was built with ``input_grad=False`` (the first layer: the
+  gradient with respect to the images is never needed for training).
+
+Shapes in comments: N samples, C input channels, O output channels, H x W input,
+Ho x Wo output, kh x kw kernel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ... import layers as specs
+from ...layers import LayerSpec, Shape
+from .functional import col2im, im2col, kernel_offsets, output_hw, pad, unpad
+
+
+class Layer:
+    """Base layer: no parameters, identity shapes."""
+
+    decayed: tuple[str, ...] = ()
+
+    def __init__(self, spec: LayerSpec | None = None, in_shape: Shape = (),
+                 params: dict[str, np.ndarray] | None = None, input_grad: bool = True):
+        self.spec = spec
+        self.input_grad = input_grad
+        self.params: dict[str, np.ndarray] = dict(params or {})
+        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+        self.buffers: dict[str, np.ndarray] = {}
+        self.cache = None
+
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        raise NotImplementedError
+
+
+class Conv2d(Layer):
+    """Convolution as one matrix product over unrolled patches (im2col)."""
+
+    decayed = ("weight",)
+
+    def __init__(self, spec: specs.Conv2d, in_shape: Shape, params, input_grad=True):
+        super().__init__(spec, in_shape, params, input_grad)
+        self.padding = spec.resolve_padding(in_shape)
+        self.kernel, self.stride = spec.kernel, spec.strides
+
+    def forward(self, x, training):
+        xp = pad(x, self.padding)                                  # (N, C, Hp, Wp)
+        n, (ho, wo) = len(x), output_hw(xp.shape, self.kernel, self.stride)
+        cols = im2col(xp, self.kernel, self.stride)                # (C*kh*kw, N*Ho*Wo)
+        weight = self.params["weight"].reshape(len(self.params["weight"]), -1)
+        out = weight @ cols                                        # (O, N*Ho*Wo)
+        if "bias" in self.params:
+            out += self.params["bias"][:, None]
+        self.cache = (cols, xp.shape)
+        # a view in NCHW order; memory stays (O, N, Ho, Wo), which is what the next
+        # convolution's im2col and this layer's backward read fastest
+        return out.reshape(-1, n, ho, wo).transpose(1, 0, 2, 3)    # (N, O, Ho, Wo)
+
+    def backward(self, dout):
+        cols, xp_shape = self.cache
+        n, o, ho, wo = dout.shape
+        dout2 = dout.transpose(1, 0, 2, 3).reshape(o, n * ho * wo)  # (O, N*Ho*Wo)
+        weight = self.params["weight"].reshape(o, -1)               # (O, C*kh*kw)
+        self.grads["weight"][...] = (dout2 @ cols.T).reshape(self.params["weight"].shape)
+        if "bias" in self.params:
+            self.grads["bias"][...] = dout2.sum(axis=1)
+        if not self.input_grad:
+            return None
+        dxp = col2im(weight.T @ dout2, xp_shape, self.kernel, self.stride)
+        return unpad(dxp, self.padding)
+
+
+class MaxPool2d(Layer):
+    """Keep each window's maximum; its gradient flows back to that one position."""
+
+    def __init__(self, spec: specs.MaxPool2d, in_shape: Shape, params=None, input_grad=True):
+        super().__init__(spec, in_shape, params, input_grad)
+        self.kernel, self.stride = spec.kernel, spec.strides
+
+    def forward(self, x, training):
+        out_hw = output_hw(x.shape, self.kernel, self.stride)
+        for k, _, _, (rows, cols) in kernel_offsets(self.kernel, self.stride, out_hw):
+            candidate = x[:, :, rows, cols]                        # (N, C, Ho, Wo)
+            if k == 0:
+                out, argmax = candidate.copy(), np.zeros(candidate.shape, np.uint8)
+                continue
+            # strictly greater: with ties (zeros after a ReLU) the first maximum wins,
+            # as in PyTorch, and exactly one position receives the gradient
+            better = candidate > out
+            np.copyto(out, candidate, where=better)
+            argmax[better] = k
+        self.cache = (argmax, x.shape)
+        return out
+
+    def backward(self, dout):
+        argmax, x_shape = self.cache
+        dx = np.zeros(x_shape, dtype=dout.dtype)
+        for k, _, _, (rows, cols) in kernel_offsets(self.kernel, self.stride, dout.shape[2:]):
+            dx[:, :, rows, cols] += np.where(argmax == k, dout, 0)
+        return dx
+
+
+class AvgPool2d(Layer):
+    """Mean of each window; its gradient is shared equally by the window."""
+
+    def __init__(self, spec: specs.AvgPool2d, in_shape: Shape, params=None, input_grad=True):
+        super().__init__(spec, in_shape, params, input_grad)
+        self.kernel, self.stride = spec.kernel, spec.strides
+        self.size = self.kernel[0] * self.kernel[1]
+
+    def forward(self, x, training):
+        out_hw = output_hw(x.shape, self.kernel, self.stride)
+        out = np.zeros((*x.shape[:2], *out_hw), dtype=x.dtype)
+        for _, _, _, (rows, cols) in kernel_offsets(self.kernel, self.stride, out_hw):
+            out += x[:, :, rows, cols]
+        self.cache = x.shape
+        return out / self.size
+
+    def backward(self, dout):
+        dx = np.zeros(self.cache, dtype=dout.dtype)
+        share = dout / self.size
+        for _, _, _, (rows, cols) in kernel_offsets(self.kernel, self.stride, dout.shape[2:]):
+            dx[:, :, rows, cols] += share
+        return dx
+
+
+class GlobalAvgPool2d(Layer):
+    """(N, C, H, W) -> (N, C): the mean of every channel."""
+
+    def forward(self, x, training):
+        self.cache = x.shape
+        return x.mean(axis=(2, 3))
+
+    def backward(self, dout):
+        h, w = self.cache[2:]
+        return np.broadcast_to((dout / (h * w))[:, :, None, None], self.cache).copy()
+
+
+class Flatten(Layer):
+    """(N, C, H, W) -> (N, C*H*W), C order (the layout PyTorch flattens to)."""
+
+    def forward(self, x, training):
+        self.cache = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dout):
+        return dout.reshape(self.cache)
+
+
+class Linear(Layer):
+    """``y = x W^T + b``; ``dW = dout^T x``, ``db = sum(dout)``, ``dx = dout W``."""
+
+    decayed = ("weight",)
+
+    def forward(self, x, training):
+        self.cache = x                                             # (N, in)
+        out = x @ self.params["weight"].T                          # (N, out)
+        if "bias" in self.params:
+            out += self.params["bias"]
+        return out
+
+    def backward(self, dout):
+        x = self.cache
+        self.grads["weight"][...] = dout.T @ x                     # (out, in)
+        if "bias" in self.params:
+            self.grads["bias"][...] = dout.sum(axis=0)
+        return dout @ self.params["weight"] if self.input_grad else None
+
+
+# Activations as tables, like scikit-learn's ACTIVATIONS / DERIVATIVES: the forward
+# function and the local derivative dy/dx written from the input x and output y.
+def _sigmoid(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # never overflows, unlike 1 / (1 + exp(-x))
+
+
+ACTIVATIONS: dict[type, tuple[Callable, Callable]] = {
+    specs.ReLU: (lambda s, x: np.maximum(x, 0),
+                 lambda s, x, y: x > 0),
+    specs.LeakyReLU: (lambda s, x: np.where(x > 0, x, s.negative_slope * x),
+                      lambda s, x, y: np.where(x > 0, 1.0, s.negative_slope).astype(x.dtype)),
+    specs.Tanh: (lambda s, x: np.tanh(x),
+                 lambda s, x, y: 1.0 - y * y),
+    specs.Sigmoid: (lambda s, x: _sigmoid(x),
+                    lambda s, x, y: y * (1.0 - y)),
+}
+
+
+class Activation(Layer):
+    """An element-wise nonlinearity from the ``ACTIVATIONS`` table."""
+
+    def forward(self, x, training):
+        # the table is looked up per call (not stored on self) so the layer pickles
+        function, derivative = ACTIVATIONS[type(self.spec)]
+        y = function(self.spec, x)
+        self.cache = derivative(self.spec, x, y)
+        return y
+
+    def backward(self, dout):
+        return dout * self.cache
+
+
+class BatchNorm(Layer):
+    """Normalize per channel (maps) or feature (vectors), then scale and shift."""
+
+    def __init__(self, spec: specs.BatchNorm, in_shape: Shape, params, input_grad=True):
+        params = dict(params)
+        buffers = {k: params.pop(k) for k in ("running_mean", "running_var")}
+        super().__init__(spec, in_shape, params, input_grad)
+        self.buffers = buffers
+        self.eps, self.momentum = spec.eps, spec.momentum
+        # statistics over every axis but the channel one: (N, H, W) or (N,)
+        self.axes = (0, 2, 3) if len(in_shape) == 3 else (0,)
+        self.bshape = (1, -1, 1, 1) if len(in_shape) == 3 else (1, -1)
+
+    def forward(self, x, training):
+        gamma, beta = (self.params[k].reshape(self.bshape) for k in ("weight", "bias"))
+        if training:
+            mean = x.mean(axis=self.axes, keepdims=True)
+            var = x.var(axis=self.axes, keepdims=True)
+            m = x.size // x.shape[1]
+            self._update_running(mean.ravel(), var.ravel() * m / max(m - 1, 1))
+        else:
+            mean = self.buffers["running_mean"].reshape(self.bshape)
+            var = self.buffers["running_var"].reshape(self.bshape)
+        inv_std = 1.0 / np.sqrt(var + self.eps)
+        x_hat = (x - mean) * inv_std
+        self.cache = (x_hat, inv_std, training)
+        return gamma * x_hat + beta
+
+    def _update_running(self, mean, unbiased_var):
+        for name, batch in (("running_mean", mean), ("running_var", unbiased_var)):
+            self.buffers[name] *= 1.0 - self.momentum
+            self.buffers[name] += self.momentum * batch
+
+    def backward(self, dout):
+        x_hat, inv_std, training = self.cache
+        self.grads["weight"][...] = (dout * x_hat).sum(axis=self.axes)
+        self.grads["bias"][...] = dout.sum(axis=self.axes)
+        dx_hat = dout * self.params["weight"].reshape(self.bshape)
+        if not training:  # running statistics are constants
+            return dx_hat * inv_std
+        # batch statistics depend on x too: subtract their share of the gradient
+        mean_dx_hat = dx_hat.mean(axis=self.axes, keepdims=True)
+        mean_dx_hat_x_hat = (dx_hat * x_hat).mean(axis=self.axes, keepdims=True)
+        return inv_std * (dx_hat - mean_dx_hat - x_hat * mean_dx_hat_x_hat)
+
+
+class Dropout(Layer):
+    """Inverted dropout: scaled at training time so prediction is a plain identity."""
+
+    def __init__(self, spec: specs.Dropout, in_shape: Shape, params=None, input_grad=True,
+                 rng: np.random.Generator | None = None):
+        super().__init__(spec, in_shape, params, input_grad)
+        self.p = spec.p
+        self.rng = rng if rng is not None else np.random.default_rng()
+
+    def forward(self, x, training):
+        if not training or self.p == 0.0:
+            self.cache = None
+            return x
+        keep = self.rng.random(x.shape, dtype=np.float32) >= self.p
+        self.cache = keep.astype(x.dtype) / (1.0 - self.p)
+        return x * self.cache
+
+    def backward(self, dout):
+        return dout if self.cache is None else dout * self.cache
+
+
+class Sequential(Layer):
+    """Layers applied in order; backward runs them in reverse."""
+
+    def __init__(self, layers: list[Layer]):
+        super().__init__()
+        self.layers = layers
+
+    def forward(self, x, training):
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    def backward(self, dout):
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return dout
+
+
+class Residual(Layer):
+    """``body(x) + shortcut(x)``: both branches receive the same upstream gradient."""
+
+    def __init__(self, body: Sequential, shortcut: Sequential, input_grad=True):
+        super().__init__(input_grad=input_grad)
+        self.body, self.shortcut = body, shortcut
+
+    def forward(self, x, training):
+        return self.body.forward(x, training) + self.shortcut.forward(x, training)
+
+    def backward(self, dout):
+        dx_body = self.body.backward(dout)
+        dx_short = self.shortcut.backward(dout)
+        return None if not self.input_grad else dx_body + dx_short

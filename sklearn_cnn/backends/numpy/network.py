@@ -1,0 +1,147 @@
+"""Turn a tuple of layer specs into a runnable NumPy network, and back into weights."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ... import layers as specs
+from ..._weights import weight_shapes
+from ...layers import LayerSpec, Shape
+from . import layers as L
+
+
+def _own(spec, in_shape, weights, key):
+    """This layer's arrays out of the network's canonical weights."""
+    names = [*spec.param_shapes(in_shape), *spec.buffer_shapes(in_shape)]
+    return {name: weights[f"{key}.{name}"] for name in names}
+
+
+def _plain(layer_class):
+    def build(spec, in_shape, weights, key, input_grad, rng):
+        return layer_class(spec, in_shape, _own(spec, in_shape, weights, key),
+                           input_grad=input_grad)
+    return build
+
+
+def _dropout(spec, in_shape, weights, key, input_grad, rng):
+    return L.Dropout(spec, in_shape, input_grad=input_grad, rng=rng)
+
+
+def _residual(spec, in_shape, weights, key, input_grad, rng):
+    body = _sequential(spec.body, in_shape, weights, input_grad, rng, f"{key}.body.")
+    shortcut = _sequential(spec.shortcut, in_shape, weights, input_grad, rng,
+                           f"{key}.shortcut.")
+    return L.Residual(body, shortcut, input_grad=input_grad)
+
+
+#: spec type -> builder; a test asserts it covers exactly ``layers.SPEC_TYPES``.
+BUILDERS = {
+    specs.Conv2d: _plain(L.Conv2d),
+    specs.MaxPool2d: _plain(L.MaxPool2d),
+    specs.AvgPool2d: _plain(L.AvgPool2d),
+    specs.GlobalAvgPool2d: _plain(L.GlobalAvgPool2d),
+    specs.Flatten: _plain(L.Flatten),
+    specs.Linear: _plain(L.Linear),
+    specs.BatchNorm: _plain(L.BatchNorm),
+    specs.Dropout: _dropout,
+    specs.ReLU: _plain(L.Activation),
+    specs.LeakyReLU: _plain(L.Activation),
+    specs.Tanh: _plain(L.Activation),
+    specs.Sigmoid: _plain(L.Activation),
+    specs.Residual: _residual,
+}
+
+
+def _sequential(layer_specs, in_shape, weights, input_grad, rng, prefix) -> L.Sequential:
+    layers, shape = [], tuple(in_shape)
+    for i, spec in enumerate(layer_specs):
+        key = f"{prefix}{i}"
+        layer = BUILDERS[type(spec)](spec, shape, weights, key, input_grad, rng)
+        layer.key = key
+        layers.append(layer)
+        # only the first layer may skip its input gradient
+        input_grad = True
+        shape = spec.output_shape(shape)
+    return L.Sequential(layers)
+
+
+class Network:
+    """A NumPy network built from specs, with canonical weights in and out.
+
+    Parameters
+    ----------
+    layer_specs : tuple of LayerSpec
+    input_shape : tuple (C, H, W)
+    weights : dict of str to ndarray
+        Canonical weights (see ``sklearn_cnn._weights``); copied, never aliased.
+    rng : numpy.random.Generator
+        Source of dropout masks.
+    dtype : numpy dtype, default=float32
+        float64 is used by the gradient-check tests.
+    input_grad : bool, default=False
+        Whether ``backward`` computes the gradient with respect to the input images.
+        Training never needs it, so the first layer skips that work.
+    """
+
+    def __init__(self, layer_specs: tuple[LayerSpec, ...], input_shape: Shape,
+                 weights: dict[str, np.ndarray], rng: np.random.Generator,
+                 dtype=np.float32, input_grad: bool = False):
+        self.specs, self.input_shape, self.dtype = tuple(layer_specs), tuple(input_shape), dtype
+        expected = weight_shapes(self.specs, self.input_shape)
+        _check_weights(weights, expected)
+        own = {k: np.array(weights[k], dtype=dtype) for k in expected}
+        self.root = _sequential(self.specs, self.input_shape, own, input_grad, rng, "")
+
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        return self.root.forward(x, training)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        """Fill every layer's ``grads``; return the input gradient if ``input_grad``."""
+        return self.root.backward(dout)
+
+    def all_layers(self) -> list[L.Layer]:
+        """Every leaf layer in order, residual blocks entered."""
+        found, stack = [], [self.root]
+        while stack:
+            layer = stack.pop()
+            if isinstance(layer, L.Sequential):
+                stack.extend(reversed(layer.layers))
+            elif isinstance(layer, L.Residual):
+                stack.extend([layer.shortcut, layer.body])
+            else:
+                found.append(layer)
+        return found
+
+    def layers(self) -> list[L.Layer]:
+        """The layers that own arrays (parameters or buffers)."""
+        return [layer for layer in self.all_layers() if layer.params or layer.buffers]
+
+    def clear_cache(self) -> None:
+        """Drop what forward kept for backward (a fitted model need not carry it)."""
+        for layer in self.all_layers():
+            layer.cache = None
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """Canonical weights (copies), parameters and buffers."""
+        return {f"{layer.key}.{name}": array.copy()
+                for layer in self.layers()
+                for name, array in {**layer.params, **layer.buffers}.items()}
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        """Copy canonical weights in place (the optimizer keeps its references)."""
+        _check_weights(weights, weight_shapes(self.specs, self.input_shape))
+        for layer in self.layers():
+            for name, array in {**layer.params, **layer.buffers}.items():
+                array[...] = weights[f"{layer.key}.{name}"]
+
+
+def _check_weights(weights: dict[str, np.ndarray], expected: dict[str, Shape]) -> None:
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    wrong = [f"{k}: expected {expected[k]}, got {tuple(np.shape(weights[k]))}"
+             for k in expected if k in weights and tuple(np.shape(weights[k])) != expected[k]]
+    if missing or unexpected or wrong:
+        raise ValueError(
+            "Weights do not match the architecture: "
+            f"missing {missing}, unexpected {unexpected}, wrong shapes {wrong}"
+        )

@@ -1,0 +1,76 @@
+"""Stochastic optimizers: each one only says how to turn gradients into updates.
+
+Same update rules and parameter names as ``sklearn.neural_network``'s SGD and Adam,
+so ``momentum``, ``nesterovs_momentum``, ``beta_1``... mean the same in both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Optimizer:
+    """Holds references to the parameter arrays and updates them in place."""
+
+    def __init__(self, params: list[np.ndarray], learning_rate_init: float):
+        self.params = params
+        self.learning_rate = float(learning_rate_init)
+
+    def update_params(self, grads: list[np.ndarray]) -> None:
+        for param, update in zip(self.params, self._get_updates(grads), strict=True):
+            param += update
+
+    def _get_updates(self, grads: list[np.ndarray]) -> list[np.ndarray]:
+        raise NotImplementedError
+
+
+class SGDOptimizer(Optimizer):
+    """SGD with (Nesterov) momentum.
+
+    ``v <- momentum * v - lr * g``; the update is ``v``, or with Nesterov's look-ahead
+    ``momentum * v - lr * g``.
+    """
+
+    def __init__(self, params, learning_rate_init=0.1, momentum=0.9, nesterov=True):
+        super().__init__(params, learning_rate_init)
+        self.momentum, self.nesterov = momentum, nesterov
+        self.velocities = [np.zeros_like(p) for p in params]
+
+    def _get_updates(self, grads):
+        updates = []
+        for velocity, grad in zip(self.velocities, grads, strict=True):
+            velocity *= self.momentum
+            velocity -= self.learning_rate * grad
+            if self.nesterov:
+                updates.append(self.momentum * velocity - self.learning_rate * grad)
+            else:
+                updates.append(velocity)
+        return updates
+
+
+class AdamOptimizer(Optimizer):
+    """Adam (Kingma & Ba, 2014) with the bias correction folded into the step size."""
+
+    def __init__(self, params, learning_rate_init=0.001, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8):
+        super().__init__(params, learning_rate_init)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        self.t = 0
+        self.ms = [np.zeros_like(p) for p in params]
+        self.vs = [np.zeros_like(p) for p in params]
+
+    def _get_updates(self, grads):
+        self.t += 1
+        step = (self.learning_rate * np.sqrt(1 - self.beta_2 ** self.t)
+                / (1 - self.beta_1 ** self.t))
+        updates = []
+        for m, v, grad in zip(self.ms, self.vs, grads, strict=True):
+            m *= self.beta_1
+            m += (1 - self.beta_1) * grad
+            v *= self.beta_2
+            v += (1 - self.beta_2) * grad * grad
+            updates.append(-step * m / (np.sqrt(v) + self.epsilon))
+        return updates
+
+
+OPTIMIZERS = {"sgd": SGDOptimizer, "adam": AdamOptimizer}

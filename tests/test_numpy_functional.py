@@ -1,0 +1,51 @@
+import numpy as np
+
+from sklearn_cnn.backends.numpy.functional import (
+    col2im,
+    im2col,
+    softmax,
+    softmax_cross_entropy,
+)
+
+
+def test_softmax_cross_entropy_is_stable_for_huge_logits():
+    logits = np.array([[1000.0, 0.0, -1000.0], [0.0, 0.0, 0.0]])
+    loss, grad = softmax_cross_entropy(logits, np.array([0, 1]))
+    assert np.isfinite(loss) and np.all(np.isfinite(grad))
+    np.testing.assert_allclose(loss, (0.0 + np.log(3)) / 2)
+    p = softmax(logits)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+
+
+def test_softmax_cross_entropy_gradient_and_weights():
+    rng = np.random.default_rng(0)
+    logits, y = rng.normal(size=(5, 4)), np.array([0, 3, 1, 1, 2])
+    _, grad = softmax_cross_entropy(logits, y)
+    expected = softmax(logits)
+    expected[np.arange(5), y] -= 1
+    np.testing.assert_allclose(grad, expected / 5)
+    # weights 1 everywhere is the plain mean; weights 2 on one sample count it twice
+    w = np.array([2.0, 1, 1, 1, 1])
+    wl, wg = softmax_cross_entropy(logits, y, w)
+    doubled = np.concatenate([logits[:1], logits])
+    dl, dg = softmax_cross_entropy(doubled, np.concatenate([y[:1], y]))
+    np.testing.assert_allclose(wl, dl)
+    np.testing.assert_allclose(wg[0], dg[0] + dg[1])
+
+
+def test_col2im_is_the_adjoint_of_im2col():
+    # <im2col(x), g> == <x, col2im(g)> for any x, g: the defining property
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 3, 7, 6))
+    for kernel, stride in [((3, 3), (1, 1)), ((2, 3), (2, 1)), ((3, 2), (2, 2))]:
+        cols = im2col(x, kernel, stride)
+        g = rng.normal(size=cols.shape)
+        np.testing.assert_allclose(np.sum(cols * g),
+                                   np.sum(x * col2im(g, x.shape, kernel, stride)))
+
+
+def test_im2col_rows_are_patches():
+    x = np.arange(2 * 1 * 4 * 4, dtype=float).reshape(2, 1, 4, 4)
+    cols = im2col(x, (2, 2), (2, 2))  # (1*2*2, 2*2*2): one column per output position
+    np.testing.assert_array_equal(cols[:, 0], [0, 1, 4, 5])      # sample 0, top left
+    np.testing.assert_array_equal(cols[:, 7], [26, 27, 30, 31])  # sample 1, bottom right

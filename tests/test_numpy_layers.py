@@ -1,0 +1,214 @@
+"""The NumPy backend's layers: gradients by finite differences, values by loop oracles."""
+
+import numpy as np
+import pytest
+import reference
+
+from sklearn_cnn import layers as S
+from sklearn_cnn._weights import init_weights
+from sklearn_cnn.backends.numpy import BUILDERS, Network
+from sklearn_cnn.backends.numpy.functional import softmax_cross_entropy
+
+
+def make_net(specs, in_shape, seed=0, training_stats=False):
+    """A float64 network with input gradients and random (not just default) weights."""
+    rng = np.random.default_rng(seed)
+    weights = init_weights(tuple(specs), in_shape, rng)
+    for key, value in weights.items():  # perturb so BatchNorm scale/shift matter
+        if not key.endswith("running_var"):
+            weights[key] = value + rng.normal(0, 0.3, value.shape)
+        else:
+            weights[key] = rng.uniform(0.5, 2.0, value.shape)
+    return Network(tuple(specs), in_shape, weights, rng=np.random.default_rng(seed),
+                   dtype=np.float64, input_grad=True)
+
+
+def numeric_grad(f, array, eps=1e-6):
+    grad = np.zeros_like(array)
+    it = np.nditer(array, flags=["multi_index"])
+    for _ in it:
+        i = it.multi_index
+        old = array[i]
+        array[i] = old + eps
+        plus = f()
+        array[i] = old - eps
+        minus = f()
+        array[i] = old
+        grad[i] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def check_gradients(specs, in_shape, training=True, n=3, seed=0):
+    net = make_net(specs, in_shape, seed)
+    rng = np.random.default_rng(seed + 1)
+    x = rng.normal(size=(n, *in_shape))
+    out = net.forward(x, training)
+    upstream = rng.normal(size=out.shape)
+
+    def loss():
+        for layer in net.all_layers():  # same dropout mask at every evaluation
+            if hasattr(layer, "rng"):
+                layer.rng = np.random.default_rng(seed)
+        return float(np.sum(net.forward(x, training) * upstream))
+
+    loss()
+    dx = net.backward(upstream)
+    np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-5, atol=1e-7)
+    for layer in net.layers():
+        for name, param in layer.params.items():
+            analytic = layer.grads[name].copy()
+            np.testing.assert_allclose(analytic, numeric_grad(loss, param), rtol=1e-5,
+                                       atol=1e-7, err_msg=f"{layer.key}.{name}")
+
+
+GRADIENT_CASES = {
+    "conv": ([S.Conv2d(3, 3)], (2, 6, 6)),
+    "conv stride 2 padding 1": ([S.Conv2d(2, 3, stride=2, padding=1)], (2, 7, 7)),
+    "conv same even kernel": ([S.Conv2d(2, 4, padding="same")], (1, 5, 6)),
+    "conv 1x1 no bias": ([S.Conv2d(2, 1, bias=False)], (3, 4, 4)),
+    "conv rectangular": ([S.Conv2d(2, (2, 3), stride=(1, 2))], (2, 5, 7)),
+    "max pool": ([S.MaxPool2d(2)], (2, 6, 6)),
+    "max pool overlapping": ([S.MaxPool2d(3, stride=2)], (2, 7, 7)),
+    "max pool floor": ([S.MaxPool2d(2)], (1, 5, 5)),
+    "avg pool": ([S.AvgPool2d(2)], (2, 4, 6)),
+    "avg pool overlapping": ([S.AvgPool2d(3, stride=1)], (2, 5, 5)),
+    "global avg pool": ([S.GlobalAvgPool2d()], (3, 4, 5)),
+    "flatten + linear": ([S.Flatten(), S.Linear(4)], (2, 3, 3)),
+    "relu": ([S.ReLU()], (2, 3, 3)),
+    "leaky relu": ([S.LeakyReLU(0.1)], (2, 3, 3)),
+    "tanh": ([S.Tanh()], (2, 3, 3)),
+    "sigmoid": ([S.Sigmoid()], (2, 3, 3)),
+    "batchnorm maps": ([S.BatchNorm()], (3, 4, 4)),
+    "batchnorm vectors": ([S.Flatten(), S.BatchNorm()], (5, 1, 1)),
+    "dropout": ([S.Dropout(0.4)], (2, 4, 4)),
+    "residual identity": ([S.Residual((S.Conv2d(2, 3, padding=1), S.BatchNorm(), S.ReLU(),
+                                       S.Conv2d(2, 3, padding=1)))], (2, 5, 5)),
+    "residual projection": ([S.Residual(
+        (S.Conv2d(4, 3, stride=2, padding=1), S.BatchNorm(), S.ReLU()),
+        (S.Conv2d(4, 1, stride=2), S.BatchNorm()))], (2, 6, 6)),
+}
+
+
+@pytest.mark.parametrize("case", GRADIENT_CASES)
+def test_gradients_match_finite_differences_in_training(case):
+    specs, in_shape = GRADIENT_CASES[case]
+    check_gradients(specs, in_shape, training=True)
+
+
+@pytest.mark.parametrize("case", ["batchnorm maps", "batchnorm vectors", "dropout",
+                                  "residual projection"])
+def test_gradients_match_finite_differences_in_evaluation(case):
+    specs, in_shape = GRADIENT_CASES[case]
+    check_gradients(specs, in_shape, training=False)
+
+
+def test_whole_lenet_gradient_including_loss():
+    specs = (S.Conv2d(3, 3, padding="same"), S.ReLU(), S.MaxPool2d(2), S.Conv2d(4, 3),
+             S.Tanh(), S.Flatten(), S.Linear(5), S.Sigmoid(), S.Linear(3))
+    net = make_net(specs, (1, 6, 6))
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(4, 1, 6, 6)), np.array([0, 2, 1, 2])
+
+    def loss():
+        return softmax_cross_entropy(net.forward(x, True), y)[0]
+
+    _, dlogits = softmax_cross_entropy(net.forward(x, True), y)
+    net.backward(dlogits)
+    for layer in net.layers():
+        for name, param in layer.params.items():
+            np.testing.assert_allclose(layer.grads[name].copy(), numeric_grad(loss, param),
+                                       rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("stride,padding", [(1, 0), (2, 1), (1, "same"), (3, 2)])
+def test_conv_matches_loop_reference(stride, padding):
+    spec = S.Conv2d(4, 3, stride=stride, padding=padding)
+    net = make_net([spec], (3, 9, 8))
+    x = np.random.default_rng(1).normal(size=(2, 3, 9, 8))
+    layer = net.layers()[0]
+    expected = reference.conv2d(x, layer.params["weight"], layer.params["bias"],
+                                spec.strides, spec.resolve_padding((3, 9, 8)))
+    np.testing.assert_allclose(net.forward(x, False), expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("spec,reduce", [(S.MaxPool2d(2), np.max), (S.MaxPool2d(3, 2), np.max),
+                                         (S.AvgPool2d(2), np.mean),
+                                         (S.AvgPool2d((2, 3), 1), np.mean)])
+def test_pooling_matches_loop_reference(spec, reduce):
+    x = np.random.default_rng(2).normal(size=(2, 3, 7, 8))
+    net = make_net([spec], (3, 7, 8))
+    expected = reference.pool2d(x, spec.kernel, spec.strides, reduce)
+    np.testing.assert_allclose(net.forward(x, False), expected, rtol=1e-12)
+
+
+def test_max_pool_ties_send_gradient_to_one_position():
+    net = make_net([S.MaxPool2d(2)], (1, 2, 2))
+    net.forward(np.zeros((1, 1, 2, 2)), True)  # all four tie, as after a ReLU
+    dx = net.backward(np.ones((1, 1, 1, 1)))
+    assert dx.sum() == 1.0 and dx[0, 0, 0, 0] == 1.0
+
+
+def test_batchnorm_running_statistics_and_modes():
+    net = make_net([S.BatchNorm(momentum=0.5)], (2, 3, 3))
+    layer = net.layers()[0]
+    layer.buffers["running_mean"][:] = 0.0
+    layer.buffers["running_var"][:] = 1.0
+    x = np.random.default_rng(0).normal(3.0, 2.0, size=(8, 2, 3, 3))
+    net.forward(x, training=True)
+    batch_mean = x.mean(axis=(0, 2, 3))
+    batch_var = x.var(axis=(0, 2, 3), ddof=1)
+    np.testing.assert_allclose(layer.buffers["running_mean"], 0.5 * batch_mean)
+    np.testing.assert_allclose(layer.buffers["running_var"], 0.5 + 0.5 * batch_var)
+    # evaluation uses the running statistics and leaves them alone
+    before = {k: v.copy() for k, v in layer.buffers.items()}
+    out = net.forward(x, training=False)
+    gamma, beta = layer.params["weight"], layer.params["bias"]
+    mean, var = (before[k][None, :, None, None] for k in ("running_mean", "running_var"))
+    expected = gamma[None, :, None, None] * (x - mean) / np.sqrt(var + 1e-5) \
+        + beta[None, :, None, None]
+    np.testing.assert_allclose(out, expected)
+    for k in before:
+        np.testing.assert_array_equal(layer.buffers[k], before[k])
+
+
+def test_dropout_is_inverted_and_off_at_prediction():
+    net = make_net([S.Dropout(0.25)], (1, 100, 100))
+    x = np.ones((2, 1, 100, 100))
+    out = net.forward(x, training=True)
+    kept = out != 0
+    assert 0.72 < kept.mean() < 0.78
+    np.testing.assert_allclose(out[kept], 1 / 0.75)
+    np.testing.assert_array_equal(net.forward(x, training=False), x)
+
+
+def test_first_layer_skips_input_gradient():
+    rng = np.random.default_rng(0)
+    specs = (S.Conv2d(2, 3), S.Flatten(), S.Linear(2))
+    weights = init_weights(specs, (1, 5, 5), rng)
+    net = Network(specs, (1, 5, 5), weights, rng=rng)
+    net.forward(rng.normal(size=(2, 1, 5, 5)).astype(np.float32), True)
+    assert net.backward(np.ones((2, 2), dtype=np.float32)) is None
+    assert np.any(net.layers()[0].grads["weight"] != 0)
+
+
+def test_builder_table_covers_every_spec_type():
+    assert set(BUILDERS) == set(S.SPEC_TYPES)
+
+
+def test_weights_round_trip_and_are_copied():
+    specs = (S.Conv2d(2, 3), S.BatchNorm(), S.Flatten(), S.Linear(2))
+    rng = np.random.default_rng(0)
+    weights = init_weights(specs, (1, 4, 4), rng)
+    net = Network(specs, (1, 4, 4), weights, rng=rng)
+    got = net.get_weights()
+    assert set(got) == {"0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean",
+                        "1.running_var", "3.weight", "3.bias"}
+    got["0.weight"][:] = 7.0  # a copy: the network is untouched
+    assert not np.any(net.get_weights()["0.weight"] == 7.0)
+    net.set_weights(got)
+    np.testing.assert_array_equal(net.get_weights()["0.weight"], 7.0)
+    with pytest.raises(ValueError, match="missing"):
+        net.set_weights({k: v for k, v in got.items() if k != "3.bias"})
+    got["3.weight"] = np.zeros((5, 5))
+    with pytest.raises(ValueError, match="wrong shapes"):
+        net.set_weights(got)
