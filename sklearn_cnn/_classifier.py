@@ -1,0 +1,270 @@
+"""CNNClassifier: the scikit-learn contract around a backend-trained CNN."""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+from typing import ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_feature_names,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+)
+
+from ._input import to_images
+from ._weights import init_weights
+from .architectures import build_architecture
+from .backends import TrainingConfig, get_backend
+from .summary import Summary, summarize_specs
+
+
+class CNNClassifier(ClassifierMixin, BaseEstimator):
+    """Convolutional neural network classifier with a scikit-learn interface.
+
+    The network is described by backend-neutral layer specs (``arch``) and trained
+    by a backend: ``"numpy"`` (written from scratch, no other dependency). Parameter
+    names follow :class:`~sklearn.neural_network.MLPClassifier` wherever the meaning
+    is the same, so one can stand in for the other in a grid search.
+
+    Parameters
+    ----------
+    arch : str or list of LayerSpec, default="lenet"
+        A registered architecture (``sklearn_cnn.list_architectures()``) or a list of
+        ``sklearn_cnn.layers`` specs ending in a ``Linear(n_classes)``.
+        Registered architectures adapt to images smaller than their native size
+        (see :func:`sklearn_cnn.architectures.build_architecture`).
+    backend : {"numpy"}, default="numpy"
+        What trains and runs the network.
+    input_shape : tuple of int, default=None
+        ``(C, H, W)`` (or ``(H, W)``) of one image. Needed only to read flat
+        ``(n, F)`` input as non-square images; checked against image input.
+    channels : {"auto", "first", "last"}, default="auto"
+        Where the channel axis of 4-D input is. ``"auto"`` takes the last axis as
+        channels when it has 1, 3 or 4 entries and the second axis has not.
+    solver : {"adam", "sgd"}, default="adam"
+        ``"sgd"`` uses ``momentum`` and ``nesterovs_momentum``.
+    learning_rate_init : float, default=0.003
+        Step size.
+    alpha : float, default=0.0001
+        L2 penalty on convolution and dense weights, added to the loss as
+        ``0.5 * alpha * ||W||^2 / batch_size`` (as in MLPClassifier).
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; ``"auto"`` is ``min(200, n_samples)``.
+    max_iter : int, default=50
+        Number of epochs (passes over the training data).
+    shuffle : bool, default=True
+        Reshuffle the training data every epoch.
+    momentum : float, default=0.9
+        SGD momentum.
+    nesterovs_momentum : bool, default=True
+        Use Nesterov's momentum with SGD.
+    beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
+        Adam's moment decay rates and numerical guard.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, data order and dropout.
+    verbose : int, default=0
+        1 prints one line per epoch (epoch, training loss, seconds).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels, in the order of ``predict_proba``'s columns.
+    n_features_in_ : int
+        Values per sample (``C * H * W``).
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names, when X was a DataFrame with string column names.
+    input_shape_ : tuple of int
+        ``(C, H, W)`` of the images the network was built for.
+    specs_ : tuple of LayerSpec
+        The network that was built, after adaptation to ``input_shape_``.
+    model_ : object
+        The backend's trained network (a ``Network`` for the NumPy backend).
+    loss_curve_ : list of float
+        Mean training loss (L2 penalty included) of each epoch.
+    n_iter_ : int
+        Epochs run.
+    t_ : int
+        Training samples seen by the solver.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn_cnn import CNNClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X = X.reshape(-1, 8, 8) / 16.0
+    >>> clf = CNNClassifier(max_iter=2, random_state=0).fit(X[:300], y[:300])
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    >>> clf.input_shape_
+    (1, 8, 8)
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "arch": [str, list, tuple],
+        "backend": [str],
+        "input_shape": [tuple, list, None],
+        "channels": [StrOptions({"auto", "first", "last"})],
+        "solver": [StrOptions({"adam", "sgd"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, arch="lenet", *, backend="numpy", input_shape=None,
+                 channels="auto", solver="adam", learning_rate_init=0.003, alpha=0.0001,
+                 batch_size="auto", max_iter=50, shuffle=True, momentum=0.9,
+                 nesterovs_momentum=True, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+                 random_state=None, verbose=0):
+        self.arch = arch
+        self.backend = backend
+        self.input_shape = input_shape
+        self.channels = channels
+        self.solver = solver
+        self.learning_rate_init = learning_rate_init
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y) -> CNNClassifier:
+        """Build the network for X's image shape and train it on (X, y).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, H, W), (n_samples, C, H, W), \
+(n_samples, H, W, C) or (n_samples, F)
+            Training images.
+        y : array-like of shape (n_samples,)
+            Class labels of any type (ints, strings, bools).
+
+        Returns
+        -------
+        self : CNNClassifier
+        """
+        backend = get_backend(self.backend)
+        _check_feature_names(self, X, reset=True)
+        images = to_images(X, input_shape=self.input_shape, channels=self.channels)
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(images, y)
+        check_classification_targets(y)
+        classes, codes = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(f"CNNClassifier needs samples of at least 2 classes; got 1 "
+                             f"class: {classes[0]!r}")
+        input_shape = images.shape[1:]
+        specs, notes = build_architecture(self.arch, input_shape, len(classes))
+        rng = check_random_state(self.random_state)
+        init_seed, train_seed = rng.randint(0, 2**31 - 1, size=2)
+        weights = init_weights(specs, input_shape, np.random.default_rng(init_seed))
+        model = backend.build(specs, input_shape, weights, seed=train_seed)
+        if self.verbose:
+            print(summarize_specs(specs, input_shape, notes))
+        result = backend.fit(model, images, codes.astype(np.intp), self._config(len(y)),
+                             seed=train_seed, on_epoch=self._print_epoch)
+
+        self.classes_ = classes
+        self.n_features_in_ = math.prod(input_shape)
+        self.input_shape_ = input_shape
+        self.specs_, self._notes = specs, notes
+        self.model_ = model
+        self.loss_curve_ = result.loss_curve
+        self.n_iter_ = len(result.loss_curve)
+        self.t_ = result.t
+        return self
+
+    def _config(self, n_samples: int) -> TrainingConfig:
+        batch_size = min(200, n_samples) if self.batch_size == "auto" else self.batch_size
+        return TrainingConfig(
+            solver=self.solver, learning_rate_init=self.learning_rate_init,
+            alpha=self.alpha, batch_size=min(batch_size, n_samples),
+            max_iter=self.max_iter, shuffle=self.shuffle, momentum=self.momentum,
+            nesterovs_momentum=self.nesterovs_momentum, beta_1=self.beta_1,
+            beta_2=self.beta_2, epsilon=self.epsilon,
+        )
+
+    def _print_epoch(self, epoch: int, loss: float, seconds: float) -> None:
+        if not self.verbose:
+            return
+        if epoch == 1:
+            print(f"{'epoch':>5}  {'train loss':>10}  {'seconds':>7}")
+        print(f"{epoch:>5}  {loss:>10.4f}  {seconds:>7.2f}")
+
+    def _images(self, X) -> np.ndarray:
+        """Validate X for a fitted estimator: same image shape as at fit time."""
+        check_is_fitted(self)
+        _check_feature_names(self, X, reset=False)
+        images = to_images(X, input_shape=self.input_shape, channels=self.channels)
+        if images.shape[1:] != self.input_shape_:
+            raise ValueError(
+                f"X holds images of shape {images.shape[1:]} (C, H, W), but this "
+                f"CNNClassifier was fitted on images of shape {self.input_shape_}"
+            )
+        return images
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of images, in any layout ``fit`` accepts
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Rows sum to 1; columns follow ``classes_``.
+        """
+        images = self._images(X)
+        return get_backend(self.backend).predict_proba(self.model_, images)
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        """Logarithm of :meth:`predict_proba`."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X) -> np.ndarray:
+        """Most probable class of each image, as a label of ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like of images, in any layout ``fit`` accepts
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
+
+    def summary(self) -> Summary:
+        """Layer table of the fitted network: output shapes and parameter counts."""
+        check_is_fitted(self)
+        return summarize_specs(self.specs_, self.input_shape_, self._notes)
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """Canonical weights (OIHW kernels, float32) of the fitted network, by layer key."""
+        check_is_fitted(self)
+        return get_backend(self.backend).get_weights(self.model_)

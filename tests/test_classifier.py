@@ -1,0 +1,123 @@
+"""CNNClassifier with the NumPy backend: the scikit-learn contract and the headline score."""
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from sklearn_cnn import CNNClassifier
+
+
+def test_digits_held_out_accuracy_with_defaults(digits):
+    X_train, X_test, y_train, y_test = digits
+    clf = CNNClassifier(random_state=0).fit(X_train, y_train)
+    assert clf.score(X_test, y_test) >= 0.97
+    assert clf.n_iter_ == 50 and len(clf.loss_curve_) == 50
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0] / 10
+    assert clf.t_ == 50 * len(X_train)
+
+
+@pytest.fixture(scope="module")
+def small_fit(digits):
+    X_train, _, y_train, _ = digits
+    X, y = X_train[:300], y_train[:300]
+    return CNNClassifier(max_iter=3, random_state=0).fit(X, y), X, y
+
+
+def test_fitted_attributes(small_fit):
+    clf, X, _ = small_fit
+    np.testing.assert_array_equal(clf.classes_, np.arange(10))
+    assert clf.n_features_in_ == 64 and clf.input_shape_ == (1, 8, 8)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (300, 10)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(axis=1)])
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), proba)
+    assert "Total params: 21,386" in str(clf.summary())
+
+
+def test_every_layout_gives_the_same_predictions(small_fit):
+    clf, X, _ = small_fit
+    expected = clf.predict_proba(X[:20])
+    for variant in (X[:20, None], X[:20, :, :, None], X[:20].reshape(20, 64)):
+        np.testing.assert_allclose(clf.predict_proba(variant), expected, rtol=1e-6)
+
+
+def test_labels_of_any_kind(digits):
+    X_train, _, y_train, _ = digits
+    X, y = X_train[:200], y_train[:200]
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven",
+                      "eight", "nine"])
+    clf = CNNClassifier(max_iter=2, random_state=0).fit(X, names[y])
+    assert set(clf.predict(X)) <= set(names)
+    binary = CNNClassifier(max_iter=2, random_state=0).fit(X, y > 4)
+    assert binary.predict(X).dtype == bool
+    assert binary.predict_proba(X).shape == (200, 2)
+
+
+def test_same_seed_same_model_different_seed_different_model(digits):
+    X_train, _, y_train, _ = digits
+    X, y = X_train[:200], y_train[:200]
+    a = CNNClassifier(max_iter=2, random_state=1).fit(X, y).predict_proba(X)
+    b = CNNClassifier(max_iter=2, random_state=1).fit(X, y).predict_proba(X)
+    c = CNNClassifier(max_iter=2, random_state=2).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_sgd_and_rgb_channels_last_input():
+    rng = np.random.default_rng(0)
+    X = 0.3 * rng.random((80, 12, 12, 3)).astype(np.float32)
+    y = np.arange(80) % 2
+    X[y == 1, :4, :4, 0] += 1.0  # red square top left, or
+    X[y == 0, 8:, 8:, 2] += 1.0  # blue square bottom right
+    clf = CNNClassifier(solver="sgd", learning_rate_init=0.05, max_iter=20,
+                        random_state=0).fit(X, y)
+    assert clf.input_shape_ == (3, 12, 12)
+    assert clf.score(X, y) == 1.0
+
+
+def test_clone_pickle_and_unchanged_input(small_fit):
+    clf, X, _ = small_fit
+    X_before = X.copy()
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+    np.testing.assert_array_equal(X, X_before)
+    params = clone(clf).get_params()
+    assert params["max_iter"] == 3 and not hasattr(clone(clf), "classes_")
+
+
+def test_errors_name_the_problem(small_fit):
+    clf, X, y = small_fit
+    with pytest.raises(NotFittedError):
+        CNNClassifier().predict(X)
+    with pytest.raises(ValueError, match=r"fitted on images of shape \(1, 8, 8\)"):
+        clf.predict(np.zeros((2, 7, 7)))
+    with pytest.raises(ValueError, match=r"fitted on images of shape \(1, 8, 8\)"):
+        clf.predict(np.zeros((2, 3, 8, 8)))
+    with pytest.raises(ValueError, match="NaN"):
+        CNNClassifier().fit(np.full_like(X, np.nan), y)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        CNNClassifier().fit(X, y[:-1])
+    with pytest.raises(ValueError, match="dimensions"):
+        CNNClassifier().fit(X[:, None, :, :, None], y)
+    with pytest.raises(ValueError, match="Unknown arch"):
+        CNNClassifier(arch="lenet7").fit(X, y)
+    with pytest.raises(ValueError, match="Unknown backend 'tensorflow'"):
+        CNNClassifier(backend="tensorflow").fit(X, y)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        CNNClassifier().fit(X, np.zeros(len(X)))
+    with pytest.raises(ValueError, match="max_iter"):
+        CNNClassifier(max_iter=0).fit(X, y)
+
+
+def test_custom_spec_list_architecture(digits):
+    from sklearn_cnn.layers import BatchNorm, Conv2d, Dropout, GlobalAvgPool2d, Linear, ReLU
+
+    X_train, X_test, y_train, y_test = digits
+    arch = [Conv2d(16, 3, padding="same"), BatchNorm(), ReLU(), Conv2d(32, 3, padding=1),
+            ReLU(), GlobalAvgPool2d(), Dropout(0.1), Linear(10)]
+    clf = CNNClassifier(arch, max_iter=15, random_state=0).fit(X_train, y_train)
+    assert clf.score(X_test, y_test) > 0.8

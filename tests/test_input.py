@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+
+from sklearn_cnn._input import to_images
+
+
+def test_layouts_become_nchw_float32():
+    rng = np.random.default_rng(0)
+    hw = rng.random((5, 6, 7))
+    assert to_images(hw).shape == (5, 1, 6, 7)
+    assert to_images(rng.random((5, 3, 6, 7))).shape == (5, 3, 6, 7)
+    last = rng.random((5, 6, 7, 3))
+    images = to_images(last)
+    assert images.shape == (5, 3, 6, 7) and images.dtype == np.float32
+    np.testing.assert_array_equal(images[:, 2], last[..., 2].astype(np.float32))
+    assert images.flags.c_contiguous
+
+
+def test_channels_parameter_overrides_detection():
+    X = np.zeros((2, 3, 5, 3))  # ambiguous: both axes could be channels
+    assert to_images(X).shape == (2, 3, 5, 3)  # auto: second axis is 3, so first
+    assert to_images(X, channels="last").shape == (2, 3, 3, 5)
+    assert to_images(np.zeros((2, 8, 8, 1)), channels="first").shape == (2, 8, 8, 1)
+
+
+def test_flat_input():
+    assert to_images(np.zeros((4, 64))).shape == (4, 1, 8, 8)   # square: one channel
+    assert to_images(np.zeros((4, 10))).shape == (4, 1, 1, 10)  # otherwise a row
+    assert to_images(np.zeros((4, 48)), input_shape=(3, 4, 4)).shape == (4, 3, 4, 4)
+    with pytest.raises(ValueError, match=r"48 features.*needs 64"):
+        to_images(np.zeros((4, 48)), input_shape=(1, 8, 8))
+
+
+def test_bad_input_is_a_clear_value_error():
+    with pytest.raises(ValueError, match="NaN"):
+        to_images(np.full((2, 4, 4), np.nan))
+    with pytest.raises(ValueError, match="infinity"):
+        to_images(np.full((2, 4, 4), np.inf))
+    with pytest.raises(ValueError, match=r"2 to 4 dimensions.*got 5"):
+        to_images(np.zeros((2, 1, 4, 4, 1)))
+    with pytest.raises(ValueError, match="2D array"):
+        to_images(np.zeros(16))
+    with pytest.raises(ValueError, match="input_shape is"):
+        to_images(np.zeros((2, 4, 4)), input_shape=(1, 5, 5))
+
+
+def test_caller_array_is_not_modified_or_aliased_when_converted():
+    X = np.arange(2 * 4 * 4 * 3, dtype=np.float64).reshape(2, 4, 4, 3)
+    before = X.copy()
+    images = to_images(X)
+    images += 1
+    np.testing.assert_array_equal(X, before)
