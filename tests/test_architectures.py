@@ -39,14 +39,23 @@ def test_every_architecture_builds_for_any_image_size(arch, shape):
 
 
 def test_small_inputs_are_adapted_and_the_summary_says_so():
+    # 8x8 digits: same convolutions, and the first pool is left out so the last map
+    # is 4x4 as on 28x28: the head is LeNet's own (44,426 parameters again)
     specs, notes = build_architecture("lenet", (1, 8, 8), n_classes=10)
     assert all(s.padding == "same" for s in specs if isinstance(s, Conv2d))
-    assert len(notes) == 1 and "same" in notes[0]
+    assert [type(s).__name__ for s in specs[:5]] == ["Conv2d", "ReLU", "Conv2d", "ReLU",
+                                                      "MaxPool2d"]
+    assert len(notes) == 2 and "same" in notes[0] and "layer 2 left out" in notes[1]
+    assert summary("lenet", (1, 8, 8)).total_params == 44_426
+    # 16x16: both pools fit the rule (16 / 4 = 4)
+    specs, _ = build_architecture("lenet", (1, 16, 16), n_classes=10)
+    assert sum(isinstance(s, MaxPool2d) for s in specs) == 2
+    # 1x1: no pool fits
     specs, notes = build_architecture("lenet", (1, 1, 1), n_classes=10)
     assert not any(isinstance(s, MaxPool2d) for s in specs)
     assert len(notes) == 3
     text = str(summary("lenet", (1, 1, 1)))
-    assert "skipped" in text and "Total params" in text
+    assert "smaller than its window" in text and "Total params" in text
     # native size and larger: exactly the published network
     specs, notes = build_architecture("lenet", (1, 28, 28), n_classes=10)
     assert notes == [] and all(s.padding == 0 for s in specs if isinstance(s, Conv2d))

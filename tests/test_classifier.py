@@ -14,9 +14,9 @@ def test_digits_held_out_accuracy_with_defaults(digits):
     X_train, X_test, y_train, y_test = digits
     clf = CNNClassifier(random_state=0).fit(X_train, y_train)
     assert clf.score(X_test, y_test) >= 0.97
-    assert clf.n_iter_ == 50 and len(clf.loss_curve_) == 50
+    assert clf.n_iter_ == 30 and len(clf.loss_curve_) == 30
     assert clf.loss_curve_[-1] < clf.loss_curve_[0] / 10
-    assert clf.t_ == 50 * len(X_train)
+    assert clf.t_ == 30 * len(X_train)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_fitted_attributes(small_fit):
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(axis=1)])
     np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), proba)
-    assert "Total params: 21,386" in str(clf.summary())
+    assert "Total params: 44,426" in str(clf.summary())
 
 
 def test_every_layout_gives_the_same_predictions(small_fit):

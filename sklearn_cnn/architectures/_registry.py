@@ -69,16 +69,20 @@ def build_architecture(arch: str | list | tuple, input_shape: Shape, n_classes: 
                        **params) -> tuple[tuple[LayerSpec, ...], list[str]]:
     """Specs of ``arch`` for images of ``input_shape`` (C, H, W), and adaptation notes.
 
-    The adaptation rule, applied to registered architectures only:
+    The adaptation rule, applied to registered architectures only. If the image's
+    shorter side is below the architecture's native size:
 
-    1. If the image is smaller than the architecture's native size (its shorter
-       side), every convolution uses ``"same"`` padding, so convolutions no longer
-       shrink the feature maps.
-    2. A pooling layer whose window is larger than the feature map reaching it is
-       left out.
+    1. every convolution uses ``"same"`` padding, so convolutions no longer shrink
+       the feature maps;
+    2. leading pooling layers are left out, one at a time, while the last feature
+       map would be smaller than on a native-size image (or than the image itself,
+       if that is smaller still). Early layers thus keep the resolution that the
+       small image cannot spare, and the classifier head sees a map as large as
+       the architecture was designed for.
 
-    Both are deterministic and listed in the returned notes (and by ``summary()``).
-    A list of specs is used as given.
+    On any image, a pooling layer whose window is larger than the feature map
+    reaching it is left out. Every step is deterministic and listed in the returned
+    notes (and by ``summary()``). A list of specs is used as given.
     """
     if isinstance(arch, (list, tuple)):
         if not all(isinstance(s, LayerSpec) for s in arch):
@@ -87,16 +91,30 @@ def build_architecture(arch: str | list | tuple, input_shape: Shape, n_classes: 
         return tuple(arch), []
     entry = get_architecture(arch)
     specs = tuple(entry.builder(n_classes, **params))
-    notes = []
-    if min(input_shape[1:]) < entry.native_size:
+    shape, notes = tuple(input_shape), []
+    if min(shape[1:]) < entry.native_size:
+        native = (shape[0], entry.native_size, entry.native_size)
+        target = min(_last_map_side(specs, native), *shape[1:])
         specs = _same_padding(specs)
-        notes.append(f"input {input_shape[1]}x{input_shape[2]} is smaller than {arch}'s "
-                     f"native {entry.native_size}x{entry.native_size}: convolutions use "
-                     "'same' padding")
-    specs, skipped = _drop_oversized_pools(specs, tuple(input_shape))
-    notes += [f"{name} {k[0]}x{k[1]} before layer {i} skipped: feature map {h}x{w} "
-              "is smaller than its window" for i, name, k, h, w in skipped]
+        notes.append(f"input {shape[1]}x{shape[2]} is smaller than {arch}'s native "
+                     f"{entry.native_size}x{entry.native_size}: convolutions use 'same' "
+                     "padding")
+        while _last_map_side(specs, shape) < target:
+            first = next(i for i, s in enumerate(specs) if isinstance(s, _POOLS))
+            notes.append(f"{_describe_pool(specs[first])} at layer {first} left out: the "
+                         f"last feature map would be smaller than {target}x{target}")
+            specs = specs[:first] + specs[first + 1:]
+    specs, skipped = _drop_oversized_pools(specs, shape)
+    notes += [f"{_describe_pool(spec)} at layer {i} left out: feature map {h}x{w} is "
+              "smaller than its window" for i, spec, h, w in skipped]
     return specs, notes
+
+
+_POOLS = (MaxPool2d, AvgPool2d)
+
+
+def _describe_pool(spec) -> str:
+    return f"{type(spec).__name__} {spec.kernel[0]}x{spec.kernel[1]}"
 
 
 def _same_padding(specs: tuple[LayerSpec, ...]) -> tuple[LayerSpec, ...]:
@@ -112,11 +130,22 @@ def _same_padding(specs: tuple[LayerSpec, ...]) -> tuple[LayerSpec, ...]:
 
 
 def _drop_oversized_pools(specs, shape):
+    """Leave out pools whose window exceeds the map; return (kept, [(i, spec, h, w)])."""
     kept, skipped = [], []
     for spec in specs:
-        if isinstance(spec, (MaxPool2d, AvgPool2d)) and not spec.fits(shape):
-            skipped.append((len(kept), type(spec).__name__, spec.kernel, *shape[1:]))
+        if isinstance(spec, _POOLS) and not spec.fits(shape):
+            skipped.append((len(kept), spec, *shape[1:]))
             continue
         kept.append(spec)
         shape = spec.output_shape(shape)
     return tuple(kept), skipped
+
+
+def _last_map_side(specs, shape) -> int:
+    """Shorter side of the last (C, H, W) feature map, oversized pools left out."""
+    side = min(shape[1:])
+    for spec in _drop_oversized_pools(specs, shape)[0]:
+        shape = spec.output_shape(shape)
+        if len(shape) == 3:
+            side = min(shape[1:])
+    return side

@@ -10,7 +10,7 @@ from ..layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
 from ._registry import register_architecture
 
 
-@register_architecture("simple")
+@register_architecture("simple", native_size=32)
 def simple(n_classes: int):
     return (
         Conv2d(8, 3, padding="same"), ReLU(), MaxPool2d(2),
