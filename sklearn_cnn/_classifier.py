@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from copy import deepcopy
 from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
@@ -40,8 +41,11 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         ``sklearn_cnn.layers`` specs ending in a ``Linear(n_classes)``.
         Registered architectures adapt to images smaller than their native size
         (see :func:`sklearn_cnn.architectures.build_architecture`).
-    backend : {"numpy"}, default="numpy"
-        What trains and runs the network.
+    backend : {"numpy", "torch"}, default="numpy"
+        What trains and runs the network: ``"numpy"``, written from scratch with no
+        other dependency, or ``"torch"``, PyTorch through skorch (``pip install
+        'sklearn-cnn[torch]'``). Both build the same network from the same specs
+        and start from the same initial weights for the same ``random_state``.
     input_shape : tuple of int, default=None
         ``(C, H, W)`` (or ``(H, W)``) of one image. Needed only to read flat
         ``(n, F)`` input as non-square images; checked against image input.
@@ -57,7 +61,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         ``0.5 * alpha * ||W||^2 / batch_size`` (as in MLPClassifier).
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` is ``min(200, n_samples)``.
-    max_iter : int, default=50
+    max_iter : int, default=30
         Number of epochs (passes over the training data).
     shuffle : bool, default=True
         Reshuffle the training data every epoch.
@@ -71,6 +75,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         Seeds weight initialisation, data order and dropout.
     verbose : int, default=0
         1 prints one line per epoch (epoch, training loss, seconds).
+    device : {"cpu", "cuda", "auto"} or str, default="cpu"
+        Where the torch backend trains and predicts (any torch device string);
+        ``"auto"`` picks CUDA when available. The NumPy backend runs on the CPU.
 
     Attributes
     ----------
@@ -85,7 +92,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     specs_ : tuple of LayerSpec
         The network that was built, after adaptation to ``input_shape_``.
     model_ : object
-        The backend's trained network (a ``Network`` for the NumPy backend).
+        The backend's trained network: a ``Network`` for the NumPy backend, the
+        skorch ``NeuralNet`` (with its ``history`` and ``module_``) for torch.
     loss_curve_ : list of float
         Mean training loss (L2 penalty included) of each epoch.
     n_iter_ : int
@@ -124,13 +132,14 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         "epsilon": [Interval(Real, 0, None, closed="neither")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "device": [StrOptions({"cpu", "auto"}), str],
     }
 
     def __init__(self, arch="lenet", *, backend="numpy", input_shape=None,
                  channels="auto", solver="adam", learning_rate_init=0.003, alpha=0.0001,
-                 batch_size="auto", max_iter=50, shuffle=True, momentum=0.9,
+                 batch_size="auto", max_iter=30, shuffle=True, momentum=0.9,
                  nesterovs_momentum=True, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 random_state=None, verbose=0):
+                 random_state=None, verbose=0, device="cpu"):
         self.arch = arch
         self.backend = backend
         self.input_shape = input_shape
@@ -148,6 +157,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.epsilon = epsilon
         self.random_state = random_state
         self.verbose = verbose
+        self.device = device
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y) -> CNNClassifier:
@@ -180,7 +190,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         init_seed, train_seed = rng.randint(0, 2**31 - 1, size=2)
         weights = init_weights(specs, input_shape, np.random.default_rng(init_seed))
-        model = backend.build(specs, input_shape, weights, seed=train_seed)
+        model = backend.build(specs, input_shape, weights, seed=train_seed,
+                              device=self.device)
         if self.verbose:
             print(summarize_specs(specs, input_shape, notes))
         result = backend.fit(model, images, codes.astype(np.intp), self._config(len(y)),
@@ -190,7 +201,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = math.prod(input_shape)
         self.input_shape_ = input_shape
         self.specs_, self._notes = specs, notes
-        self.model_ = model
+        self.model_ = result.model
         self.loss_curve_ = result.loss_curve
         self.n_iter_ = len(result.loss_curve)
         self.t_ = result.t
@@ -203,7 +214,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             alpha=self.alpha, batch_size=min(batch_size, n_samples),
             max_iter=self.max_iter, shuffle=self.shuffle, momentum=self.momentum,
             nesterovs_momentum=self.nesterovs_momentum, beta_1=self.beta_1,
-            beta_2=self.beta_2, epsilon=self.epsilon,
+            beta_2=self.beta_2, epsilon=self.epsilon, device=self.device,
         )
 
     def _print_epoch(self, epoch: int, loss: float, seconds: float) -> None:
@@ -265,6 +276,43 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         return summarize_specs(self.specs_, self.input_shape_, self._notes)
 
     def get_weights(self) -> dict[str, np.ndarray]:
-        """Canonical weights (OIHW kernels, float32) of the fitted network, by layer key."""
+        """Canonical weights of the fitted network, by layer key.
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``"<layer>.<name>"`` -> float32 array: OIHW convolution kernels,
+            ``(out, in)`` dense matrices, BatchNorm running statistics included.
+            The same keys on every backend.
+        """
         check_is_fitted(self)
         return get_backend(self.backend).get_weights(self.model_)
+
+    def to_backend(self, backend: str) -> CNNClassifier:
+        """A fitted copy of this classifier running on another backend.
+
+        The copy has identical weights (BatchNorm running statistics included), so
+        it predicts the same probabilities up to float32 rounding: train with
+        PyTorch, serve with NumPy only.
+
+        Parameters
+        ----------
+        backend : {"numpy", "torch"}
+
+        Returns
+        -------
+        CNNClassifier
+            A new, fitted estimator with ``backend=backend``; this one is unchanged.
+        """
+        check_is_fitted(self)
+        target = get_backend(backend)
+        device = self.device if backend != "numpy" else "cpu"
+        copy = clone(self).set_params(backend=backend, device=device)
+        for name, value in vars(self).items():
+            if name.endswith("_") and not name.startswith("__") and name != "model_":
+                setattr(copy, name, deepcopy(value))
+        copy._notes = list(self._notes)
+        seed = check_random_state(self.random_state).randint(0, 2**31 - 1)
+        copy.model_ = target.build(self.specs_, self.input_shape_, self.get_weights(),
+                                   seed=seed, device=device)
+        return copy

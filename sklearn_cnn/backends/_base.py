@@ -29,6 +29,7 @@ class TrainingConfig:
     beta_1: float = 0.9
     beta_2: float = 0.999
     epsilon: float = 1e-8
+    device: str = "cpu"
 
 
 @dataclass
@@ -37,6 +38,7 @@ class FitResult:
 
     loss_curve: list[float]
     t: int  # training samples seen
+    model: object = None  # the trained model, if the backend made a new one
 
 
 class Backend(ABC):
@@ -50,13 +52,20 @@ class Backend(ABC):
 
     @abstractmethod
     def build(self, specs: tuple[LayerSpec, ...], input_shape: Shape,
-              weights: dict[str, np.ndarray], seed: int) -> object:
-        """A model with the given canonical weights; ``seed`` drives dropout masks."""
+              weights: dict[str, np.ndarray], seed: int, device: str = "cpu") -> object:
+        """A ready-to-predict model with the given canonical weights.
+
+        ``seed`` drives dropout masks; ``device`` is where it runs.
+        """
 
     @abstractmethod
     def fit(self, model: object, X: np.ndarray, y: np.ndarray, config: TrainingConfig,
             seed: int, on_epoch: EpochCallback | None = None) -> FitResult:
-        """Train ``model`` in place on images X (N, C, H, W) float32 and codes y."""
+        """Train on images X (N, C, H, W) float32 and class codes y (N,).
+
+        ``FitResult.model`` is the trained model (``model`` itself, trained in
+        place, or a new object wrapping the same network).
+        """
 
     @abstractmethod
     def predict_proba(self, model: object, X: np.ndarray) -> np.ndarray:

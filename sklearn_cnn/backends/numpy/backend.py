@@ -20,7 +20,10 @@ class NumpyBackend(Backend):
 
     name = "numpy"
 
-    def build(self, specs, input_shape, weights, seed):
+    def build(self, specs, input_shape, weights, seed, device="cpu"):
+        if device not in ("cpu", "auto"):
+            raise ValueError(f"The numpy backend runs on the CPU; got device={device!r}. "
+                             "Use backend='torch' for GPUs")
         return Network(specs, input_shape, weights, rng=np.random.default_rng(seed))
 
     def fit(self, model: Network, X, y, config: TrainingConfig, seed,
@@ -44,7 +47,7 @@ class NumpyBackend(Backend):
             if on_epoch is not None:
                 on_epoch(epoch, loss_curve[-1], time.perf_counter() - start)
         model.clear_cache()
-        return FitResult(loss_curve, t)
+        return FitResult(loss_curve, t, model=model)
 
     def predict_proba(self, model: Network, X):
         chunks = [model.forward(X[i:i + PREDICT_BATCH], training=False)

@@ -94,19 +94,23 @@ class MaxPool2d(Layer):
         for k, _, _, (rows, cols) in kernel_offsets(self.kernel, self.stride, out_hw):
             candidate = x[:, :, rows, cols]                        # (N, C, Ho, Wo)
             if k == 0:
-                out, argmax = candidate.copy(), np.zeros(candidate.shape, np.uint8)
+                # order="K" keeps x's memory layout, (C, N, H, W) after a convolution,
+                # which the next convolution's im2col copies from fastest
+                out = candidate.copy(order="K")
+                argmax = np.zeros_like(out, dtype=np.uint8)
+                better = np.empty_like(out, dtype=bool)
                 continue
             # strictly greater: with ties (zeros after a ReLU) the first maximum wins,
             # as in PyTorch, and exactly one position receives the gradient
-            better = candidate > out
-            np.copyto(out, candidate, where=better)
-            argmax[better] = k
-        self.cache = (argmax, x.shape)
+            np.greater(candidate, out, out=better)
+            np.maximum(out, candidate, out=out)
+            np.copyto(argmax, k, where=better)
+        self.cache = (argmax, x)
         return out
 
     def backward(self, dout):
-        argmax, x_shape = self.cache
-        dx = np.zeros(x_shape, dtype=dout.dtype)
+        argmax, x = self.cache
+        dx = np.zeros_like(x)  # same memory layout as x, which the layer below expects
         for k, _, _, (rows, cols) in kernel_offsets(self.kernel, self.stride, dout.shape[2:]):
             dx[:, :, rows, cols] += np.where(argmax == k, dout, 0)
         return dx

@@ -1,7 +1,8 @@
 """Stochastic optimizers: each one only says how to turn gradients into updates.
 
-Same update rules and parameter names as ``sklearn.neural_network``'s SGD and Adam,
-so ``momentum``, ``nesterovs_momentum``, ``beta_1``... mean the same in both.
+Parameter names as in ``sklearn.neural_network`` (``momentum``,
+``nesterovs_momentum``, ``beta_1``...), update rules as in ``torch.optim``, so the
+NumPy and torch backends train alike step for step.
 """
 
 from __future__ import annotations
@@ -49,7 +50,14 @@ class SGDOptimizer(Optimizer):
 
 
 class AdamOptimizer(Optimizer):
-    """Adam (Kingma & Ba, 2014) with the bias correction folded into the step size."""
+    """Adam (Kingma & Ba, 2014, Algorithm 1), as PyTorch implements it.
+
+    ``m`` and ``v`` are running means of the gradient and its square; both start at
+    zero, so they are divided by ``1 - beta^t`` (bias correction) before use:
+    ``update = -lr * m_hat / (sqrt(v_hat) + epsilon)``. (scikit-learn's MLP adds
+    ``epsilon`` before the correction instead; with tiny gradients the two differ,
+    and this backend must train like the torch one.)
+    """
 
     def __init__(self, params, learning_rate_init=0.001, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-8):
@@ -61,15 +69,15 @@ class AdamOptimizer(Optimizer):
 
     def _get_updates(self, grads):
         self.t += 1
-        step = (self.learning_rate * np.sqrt(1 - self.beta_2 ** self.t)
-                / (1 - self.beta_1 ** self.t))
+        step = self.learning_rate / (1 - self.beta_1 ** self.t)
+        v_correction = np.sqrt(1 - self.beta_2 ** self.t)
         updates = []
         for m, v, grad in zip(self.ms, self.vs, grads, strict=True):
             m *= self.beta_1
             m += (1 - self.beta_1) * grad
             v *= self.beta_2
             v += (1 - self.beta_2) * grad * grad
-            updates.append(-step * m / (np.sqrt(v) + self.epsilon))
+            updates.append(-step * m / (np.sqrt(v) / v_correction + self.epsilon))
         return updates
 
 

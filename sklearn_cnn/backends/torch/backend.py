@@ -1,0 +1,177 @@
+"""The PyTorch backend: the same specs as an ``nn.Module``, trained through skorch."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback, EpochTimer, PassthroughScoring
+from torch import nn
+
+from .._base import Backend, EpochCallback, FitResult, TrainingConfig
+from ..numpy.functional import softmax
+from .modules import build_module, export_canonical, load_canonical
+
+#: images per forward pass at prediction time: bounds memory on large inputs
+PREDICT_BATCH = 1024
+
+
+class BatchIterator:
+    """Mini-batches by slicing whole tensors.
+
+    ``torch.utils.data.DataLoader`` fetches one sample at a time and stacks them;
+    for in-memory arrays one indexing operation per batch does the same work, and
+    is what a hand-written PyTorch loop does. The order is drawn from a seeded
+    ``torch.Generator``, so ``random_state`` fixes it.
+    """
+
+    def __init__(self, dataset, batch_size: int, shuffle: bool = False, seed: int = 0):
+        self.X, self.y = dataset.X, dataset.y
+        self.batch_size, self.shuffle = batch_size, shuffle
+        self.generator = torch.Generator().manual_seed(int(seed))
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.X) / self.batch_size)
+
+    def __iter__(self):
+        n = len(self.X)
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else None
+        for begin in range(0, n, self.batch_size):
+            batch = (order[begin:begin + self.batch_size] if order is not None
+                     else slice(begin, begin + self.batch_size))
+            yield self.X[batch], (None if self.y is None else self.y[batch])
+
+
+class SpecNet(NeuralNet):
+    """skorch's ``NeuralNet`` with the NumPy backend's loss.
+
+    Cross-entropy plus the L2 penalty ``0.5 * alpha * ||W||^2 / batch_size`` on the
+    parameters named in ``decayed`` (convolution and dense weights), exactly as
+    ``CNNClassifier``'s NumPy backend and ``MLPClassifier`` define ``alpha``. The
+    penalty's gradient, ``alpha * W / batch_size``, is added directly after the
+    backward pass rather than traced by autograd, which would cost a graph per step.
+    """
+
+    def __init__(self, module, *args, alpha: float = 0.0, decayed: tuple = (), **kwargs):
+        super().__init__(module, *args, **kwargs)
+        self.alpha = alpha
+        self.decayed = decayed
+
+    def _decayed_params(self) -> list[torch.Tensor]:
+        params = dict(self.module_.named_parameters())
+        return [params[name] for name in self.decayed]
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        loss = super().get_loss(y_pred, y_true, X=X, training=training)
+        if self.alpha:
+            with torch.no_grad():
+                penalty = sum(torch.vdot(p.flatten(), p.flatten())
+                              for p in self._decayed_params())
+            loss = loss + 0.5 * self.alpha * penalty / len(y_pred)
+        return loss
+
+    @property
+    def _default_callbacks(self):
+        # the estimator prints its own progress table; skorch's PrintLog and an
+        # empty validation scorer would only add per-batch calls
+        callbacks = [("epoch_timer", EpochTimer()),
+                     ("train_loss", PassthroughScoring(name="train_loss", on_train=True))]
+        if self.train_split is not None:
+            callbacks.append(("valid_loss", PassthroughScoring(name="valid_loss")))
+        return callbacks
+
+    def _set_training(self, training=True):
+        # skorch switches every submodule's mode before every batch; switching only
+        # when the mode changes saves a walk over the module tree per step
+        if self.module_.training != training or self.criterion_.training != training:
+            super()._set_training(training)
+
+    def train_step_single(self, batch, **fit_params):
+        step = super().train_step_single(batch, **fit_params)
+        if self.alpha:
+            with torch.no_grad():
+                for param in self._decayed_params():
+                    param.grad.add_(param, alpha=self.alpha / len(step["y_pred"]))
+        return step
+
+
+class _ReportEpoch(Callback):
+    """Passes each epoch's loss and duration to the estimator's progress printer."""
+
+    def __init__(self, report: EpochCallback | None = None):
+        self.report = report
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.report is not None:
+            row = net.history[-1]
+            self.report(row["epoch"], row["train_loss"], row["dur"])
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when a GPU is visible, else ``"cpu"``."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but PyTorch sees no CUDA device; use "
+                         "device='cpu' or 'auto'")
+    return device
+
+
+class TorchBackend(Backend):
+    """Builds an ``nn.Module`` from the specs and trains it with skorch."""
+
+    name = "torch"
+
+    def build(self, specs, input_shape, weights, seed, device="cpu"):
+        module = build_module(specs, input_shape)
+        load_canonical(module, weights)
+        return self._net(module, TrainingConfig(max_iter=0, device=device), seed).initialize()
+
+    def _net(self, module: nn.Module, config: TrainingConfig, seed: int,
+             on_epoch: EpochCallback | None = None) -> SpecNet:
+        decayed = tuple(name for name, p in module.named_parameters()
+                        if name.endswith("weight") and p.ndim >= 2)
+        if config.solver == "sgd":
+            optimizer = torch.optim.SGD
+            options = {"optimizer__momentum": config.momentum,
+                       "optimizer__nesterov": config.nesterovs_momentum and config.momentum > 0}
+        else:
+            optimizer = torch.optim.Adam
+            options = {"optimizer__betas": (config.beta_1, config.beta_2),
+                       "optimizer__eps": config.epsilon}
+        return SpecNet(
+            module, criterion=nn.CrossEntropyLoss, optimizer=optimizer,
+            lr=config.learning_rate_init, max_epochs=config.max_iter,
+            batch_size=config.batch_size, train_split=None,
+            iterator_train=BatchIterator, iterator_train__shuffle=config.shuffle,
+            iterator_train__seed=seed, iterator_valid=BatchIterator,
+            callbacks=[("report", _ReportEpoch(on_epoch))], verbose=0,
+            device=resolve_device(config.device), alpha=config.alpha, decayed=decayed,
+            **options,
+        )
+
+    def fit(self, model: SpecNet, X, y, config: TrainingConfig, seed,
+            on_epoch: EpochCallback | None = None) -> FitResult:
+        net = self._net(model.module_, config, seed, on_epoch).initialize()
+        # seed dropout without touching the caller's global torch RNG state
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            net.partial_fit(torch.from_numpy(X), torch.from_numpy(y.astype(np.int64)))
+        net.callbacks_[0][1].report = None  # the fitted net does not keep the printer
+        losses = [float(loss) for loss in net.history[:, "train_loss"]]
+        return FitResult(losses, len(X) * len(losses), model=net)
+
+    def predict_proba(self, model: SpecNet, X):
+        module = model.module_.eval()
+        with torch.inference_mode():
+            chunks = [module(torch.from_numpy(X[i:i + PREDICT_BATCH]).to(model.device)).cpu()
+                      for i in range(0, len(X), PREDICT_BATCH)]
+        return softmax(torch.cat(chunks).numpy().astype(np.float64))
+
+    def get_weights(self, model: SpecNet):
+        return export_canonical(model.module_)
+
+
+BACKEND = TorchBackend()

@@ -1,0 +1,117 @@
+"""Layer specs -> ``torch.nn`` modules, one builder per spec type.
+
+The module tree mirrors the spec tuple: an ``nn.Sequential`` whose index ``i`` is
+spec ``i``, residual blocks with ``body`` and ``shortcut`` sequences. Its
+``state_dict`` keys are therefore exactly the canonical weight keys.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ... import layers as specs
+from ...layers import LayerSpec, Shape
+
+
+class PaddedConv2d(nn.Conv2d):
+    """``nn.Conv2d`` with explicit (top, bottom, left, right) zero padding.
+
+    ``"same"`` padding with an even kernel or a stride is asymmetric; PyTorch's
+    ``padding=`` is symmetric, so the padding is applied here before the
+    convolution. Parameters (and state-dict keys) are those of ``nn.Conv2d``.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride, bias,
+                 padding4: tuple[int, int, int, int]):
+        top, bottom, left, right = padding4
+        symmetric = top == bottom and left == right
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride,
+                         padding=(top, left) if symmetric else 0, bias=bias)
+        self.extra_pad = None if symmetric else (left, right, top, bottom)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.extra_pad is not None:
+            x = F.pad(x, self.extra_pad)
+        return super().forward(x)
+
+
+class GlobalAvgPool2d(nn.Module):
+    """(N, C, H, W) -> (N, C)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3))
+
+
+class Residual(nn.Module):
+    """``body(x) + shortcut(x)``; an empty shortcut is the identity."""
+
+    def __init__(self, body: nn.Sequential, shortcut: nn.Sequential):
+        super().__init__()
+        self.body, self.shortcut = body, shortcut
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x) + self.shortcut(x)
+
+
+def _conv(spec: specs.Conv2d, in_shape: Shape) -> nn.Module:
+    return PaddedConv2d(in_shape[0], spec.out_channels, spec.kernel, spec.strides,
+                        spec.bias, spec.resolve_padding(in_shape))
+
+
+def _batchnorm(spec: specs.BatchNorm, in_shape: Shape) -> nn.Module:
+    kind = nn.BatchNorm2d if len(in_shape) == 3 else nn.BatchNorm1d
+    return kind(in_shape[0], eps=spec.eps, momentum=spec.momentum)
+
+
+#: spec type -> builder(spec, in_shape); a test asserts it covers ``layers.SPEC_TYPES``.
+BUILDERS = {
+    specs.Conv2d: _conv,
+    specs.MaxPool2d: lambda s, shape: nn.MaxPool2d(s.kernel, s.strides),
+    specs.AvgPool2d: lambda s, shape: nn.AvgPool2d(s.kernel, s.strides),
+    specs.GlobalAvgPool2d: lambda s, shape: GlobalAvgPool2d(),
+    specs.Flatten: lambda s, shape: nn.Flatten(),
+    specs.Linear: lambda s, shape: nn.Linear(shape[0], s.out_features, bias=s.bias),
+    specs.BatchNorm: _batchnorm,
+    specs.Dropout: lambda s, shape: nn.Dropout(s.p),
+    specs.ReLU: lambda s, shape: nn.ReLU(),
+    specs.LeakyReLU: lambda s, shape: nn.LeakyReLU(s.negative_slope),
+    specs.Tanh: lambda s, shape: nn.Tanh(),
+    specs.Sigmoid: lambda s, shape: nn.Sigmoid(),
+    specs.Residual: lambda s, shape: Residual(build_module(s.body, shape),
+                                              build_module(s.shortcut, shape)),
+}
+
+
+def build_module(layer_specs: tuple[LayerSpec, ...], in_shape: Shape) -> nn.Sequential:
+    """An ``nn.Sequential`` running ``layer_specs`` on inputs of ``in_shape``."""
+    modules, shape = [], tuple(in_shape)
+    for spec in layer_specs:
+        modules.append(BUILDERS[type(spec)](spec, shape))
+        shape = spec.output_shape(shape)
+    return nn.Sequential(*modules)
+
+
+def load_canonical(module: nn.Module, weights: dict) -> None:
+    """Copy canonical NumPy weights into ``module`` (same keys; float32)."""
+    state = module.state_dict()
+    expected = {k for k in state if not k.endswith("num_batches_tracked")}
+    if expected != set(weights):
+        raise ValueError("Weights do not match the module: missing "
+                         f"{sorted(expected - set(weights))}, unexpected "
+                         f"{sorted(set(weights) - expected)}")
+    with torch.no_grad():
+        for key in expected:
+            source = torch.as_tensor(weights[key], dtype=state[key].dtype)
+            if source.shape != state[key].shape:
+                raise ValueError(f"Weight {key}: expected shape {tuple(state[key].shape)}, "
+                                 f"got {tuple(source.shape)}")
+            state[key].copy_(source)
+
+
+def export_canonical(module: nn.Module) -> dict:
+    """The module's weights as canonical float32 NumPy arrays (copies, on the CPU)."""
+    return {key: value.detach().cpu().numpy().astype("float32", copy=True)
+            for key, value in module.state_dict().items()
+            if not key.endswith("num_batches_tracked")}

@@ -1,0 +1,242 @@
+"""The PyTorch backend: same specs, same numbers as the NumPy backend, through skorch."""
+
+import pickle
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("skorch")
+
+from test_numpy_layers import GRADIENT_CASES  # noqa: E402
+
+from sklearn_cnn import CNNClassifier, list_architectures  # noqa: E402
+from sklearn_cnn import layers as S  # noqa: E402
+from sklearn_cnn._weights import init_weights  # noqa: E402
+from sklearn_cnn.architectures import build_architecture  # noqa: E402
+from sklearn_cnn.backends.numpy import BUILDERS as NUMPY_BUILDERS  # noqa: E402
+from sklearn_cnn.backends.numpy import Network  # noqa: E402
+from sklearn_cnn.backends.torch import BUILDERS as TORCH_BUILDERS  # noqa: E402
+from sklearn_cnn.backends.torch import build_module, export_canonical, load_canonical  # noqa: E402
+
+
+def test_both_builder_tables_cover_exactly_the_spec_types():
+    assert set(TORCH_BUILDERS) == set(NUMPY_BUILDERS) == set(S.SPEC_TYPES)
+
+
+def random_weights(specs, in_shape, seed=0):
+    """Initial weights of realistic scale, with biases, BatchNorm scale and shift and
+    running statistics moved away from their trivial starting values."""
+    rng = np.random.default_rng(seed)
+    weights = init_weights(tuple(specs), in_shape, rng)
+    for key, value in weights.items():
+        if key.endswith("running_var"):
+            value = rng.uniform(0.5, 2.0, value.shape)
+        elif value.ndim == 1:  # biases, BatchNorm weight/bias, running_mean
+            value = value + rng.normal(0, 0.1, value.shape)
+        weights[key] = value.astype(np.float32)
+    return weights
+
+
+def both_backends(specs, in_shape, dtype, seed=0):
+    weights = random_weights(specs, in_shape, seed)
+    net = Network(tuple(specs), in_shape, weights, rng=np.random.default_rng(0), dtype=dtype,
+                  input_grad=True)
+    module = build_module(tuple(specs), in_shape)
+    load_canonical(module, weights)
+    return net, module.to(torch.float64 if dtype == np.float64 else torch.float32)
+
+
+def compare(specs, in_shape, training, n=4):
+    """Forward in float32 (<= 1e-5), gradients in float64 (<= 1e-8), both backends."""
+    x32 = np.random.default_rng(1).normal(size=(n, *in_shape)).astype(np.float32)
+    net, module = both_backends(specs, in_shape, np.float32)
+    module.train(training)
+    with torch.no_grad():
+        expected = module(torch.from_numpy(x32)).numpy()
+    np.testing.assert_allclose(net.forward(x32, training), expected, atol=1e-5, rtol=0)
+
+    net, module = both_backends(specs, in_shape, np.float64)
+    module.train(training)
+    x = x32.astype(np.float64)
+    out = net.forward(x, training)
+    upstream = np.random.default_rng(2).normal(size=out.shape)
+    dx = net.backward(upstream)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    (module(xt) * torch.from_numpy(upstream)).sum().backward()
+    np.testing.assert_allclose(dx, xt.grad.numpy(), atol=1e-8, rtol=1e-7)
+    torch_grads = {k: p.grad.numpy() for k, p in module.named_parameters()}
+    numpy_grads = {f"{layer.key}.{name}": g for layer in net.layers()
+                   for name, g in layer.grads.items()}
+    assert set(torch_grads) == set(numpy_grads)
+    for key, grad in torch_grads.items():
+        np.testing.assert_allclose(numpy_grads[key], grad, atol=1e-8, rtol=1e-7, err_msg=key)
+    # training mode also updates BatchNorm running statistics identically
+    torch_state = export_canonical(module)
+    for key, value in net.get_weights().items():
+        np.testing.assert_allclose(value, torch_state[key], atol=1e-6, err_msg=key)
+
+
+PARITY_CASES = {k: v for k, v in GRADIENT_CASES.items() if k != "dropout"}
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("case", PARITY_CASES)
+def test_every_spec_type_gives_the_same_numbers(case, training):
+    compare(*PARITY_CASES[case], training=training)
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
+@pytest.mark.parametrize("arch", list_architectures())
+def test_every_architecture_gives_the_same_numbers(arch, shape, training):
+    specs, _ = build_architecture(arch, shape, n_classes=7)
+    compare(specs, shape, training, n=3)
+
+
+def test_dropout_means_the_same_in_both_backends():
+    x = np.ones((4, 1, 50, 50), dtype=np.float32)
+    net, module = both_backends([S.Dropout(0.3)], (1, 50, 50), np.float32)
+    for out in (net.forward(x, True), module.train()(torch.from_numpy(x)).numpy()):
+        kept = out != 0
+        assert 0.66 < kept.mean() < 0.74
+        np.testing.assert_allclose(out[kept], 1 / 0.7, rtol=1e-6)
+    np.testing.assert_array_equal(module.eval()(torch.from_numpy(x)).numpy(), x)
+
+
+def test_weights_are_checked_when_loaded():
+    module = build_module((S.Conv2d(2, 3), S.Flatten(), S.Linear(2)), (1, 5, 5))
+    weights = export_canonical(module)
+    weights["2.weight"] = np.zeros((3, 3), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"2\.weight"):
+        load_canonical(module, weights)
+    del weights["2.weight"]
+    with pytest.raises(ValueError, match="missing"):
+        load_canonical(module, weights)
+
+
+def test_digits_held_out_accuracy_with_defaults(digits):
+    X_train, X_test, y_train, y_test = digits
+    clf = CNNClassifier(backend="torch", random_state=0).fit(X_train, y_train)
+    assert clf.score(X_test, y_test) >= 0.97
+    assert clf.n_iter_ == 30 and len(clf.loss_curve_) == 30
+    assert clf.t_ == 30 * len(X_train)
+    # no hidden validation split: skorch trained on every sample
+    assert clf.model_.train_split is None
+    assert sum(clf.model_.history[-1, "batches", :, "train_batch_size"]) == len(X_train)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_training_matches_the_numpy_backend_step_for_step(digits, solver):
+    """Same initial weights, data order, solver and L2 penalty: same trained weights."""
+    X_train, _, y_train, _ = digits
+    params = dict(solver=solver, max_iter=3, shuffle=False, batch_size=100, alpha=0.1,
+                  learning_rate_init=0.01 if solver == "sgd" else 0.001, random_state=0)
+    fits = {b: CNNClassifier("simple", backend=b, **params).fit(X_train[:300], y_train[:300])
+            for b in ("numpy", "torch")}
+    np.testing.assert_allclose(fits["numpy"].loss_curve_, fits["torch"].loss_curve_,
+                               rtol=1e-4)
+    numpy_weights, torch_weights = (fits[b].get_weights() for b in ("numpy", "torch"))
+    for key, value in numpy_weights.items():
+        np.testing.assert_allclose(value, torch_weights[key], atol=2e-4, err_msg=key)
+
+
+@pytest.mark.parametrize("arch", list_architectures())
+def test_to_backend_round_trips_keep_predictions(arch, digits):
+    X_train, X_test, y_train, _ = digits
+    clf = CNNClassifier(arch, backend="torch", max_iter=2, random_state=0)
+    clf.fit(X_train[:200], y_train[:200])
+    as_numpy = clf.to_backend("numpy")
+    back = as_numpy.to_backend("torch")
+    assert as_numpy.backend == "numpy" and clf.backend == "torch"
+    expected = clf.predict_proba(X_test)
+    np.testing.assert_allclose(as_numpy.predict_proba(X_test), expected, atol=1e-5)
+    np.testing.assert_allclose(back.predict_proba(X_test), expected, atol=1e-5)
+    assert as_numpy.loss_curve_ == clf.loss_curve_
+
+
+def test_batchnorm_statistics_travel_with_the_weights(digits):
+    X_train, X_test, y_train, _ = digits
+    arch = [S.Conv2d(8, 3, padding=1), S.BatchNorm(), S.ReLU(), S.GlobalAvgPool2d(),
+            S.Linear(10)]
+    clf = CNNClassifier(arch, backend="torch", max_iter=2, random_state=0)
+    clf.fit(X_train[:300], y_train[:300])
+    weights = clf.get_weights()
+    assert not np.allclose(weights["1.running_mean"], 0)
+    served = clf.to_backend("numpy")
+    np.testing.assert_array_equal(served.get_weights()["1.running_var"],
+                                  weights["1.running_var"])
+    np.testing.assert_allclose(served.predict_proba(X_test), clf.predict_proba(X_test),
+                               atol=1e-5)
+
+
+def test_same_seed_same_result_and_string_labels(digits):
+    X_train, _, y_train, _ = digits
+    X, y = X_train[:200], np.array(["even", "odd"])[y_train[:200] % 2]
+    runs = [CNNClassifier(backend="torch", max_iter=2, random_state=3).fit(X, y)
+            for _ in range(2)]
+    np.testing.assert_array_equal(runs[0].predict_proba(X), runs[1].predict_proba(X))
+    assert set(runs[0].predict(X)) <= {"even", "odd"}
+    other = CNNClassifier(backend="torch", max_iter=2, random_state=4).fit(X, y)
+    assert not np.allclose(other.predict_proba(X), runs[0].predict_proba(X))
+
+
+def test_both_backends_start_from_the_same_weights(digits):
+    X_train, _, y_train, _ = digits
+    kw = dict(max_iter=1, learning_rate_init=1e-12, random_state=5)
+    a = CNNClassifier(backend="numpy", **kw).fit(X_train[:50], y_train[:50])
+    b = CNNClassifier(backend="torch", **kw).fit(X_train[:50], y_train[:50])
+    for key, value in a.get_weights().items():
+        np.testing.assert_allclose(value, b.get_weights()[key], atol=1e-6)
+
+
+def test_pickle_and_load_without_cuda(digits):
+    X_train, _, y_train, _ = digits
+    clf = CNNClassifier(backend="torch", max_iter=1, random_state=0)
+    clf.fit(X_train[:100], y_train[:100])
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.predict_proba(X_train), clf.predict_proba(X_train))
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the CPU fallback is not exercised")
+    # a net saved on a GPU machine: skorch maps its tensors to the CPU on load
+    clf.model_.device = "cuda"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # skorch's DeviceWarning says what happened
+        moved = pickle.loads(pickle.dumps(clf))
+    assert str(moved.model_.device) == "cpu"
+    np.testing.assert_array_equal(moved.predict_proba(X_train), restored.predict_proba(X_train))
+
+
+def test_device_errors():
+    X, y = np.zeros((4, 6, 6)), [0, 1, 0, 1]
+    with pytest.raises(ValueError, match="CPU"):
+        CNNClassifier(device="cuda").fit(X, y)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA"):
+            CNNClassifier(backend="torch", device="cuda").fit(X, y)
+
+
+def test_library_works_without_torch_and_names_the_extra():
+    code = (
+        "import sys\n"
+        "class Absent:  # as if torch and skorch were not installed\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'skorch', 'torchvision'):\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Absent())\n"
+        "import numpy as np\n"
+        "from sklearn_cnn import CNNClassifier\n"
+        "X, y = np.random.rand(20, 6, 6), np.arange(20) % 2\n"
+        "CNNClassifier(max_iter=1).fit(X, y).predict(X)\n"
+        "try:\n"
+        "    CNNClassifier(backend='torch').fit(X, y)\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+        "assert 'torch' not in sys.modules\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert "pip install 'sklearn-cnn[torch]'" in out
