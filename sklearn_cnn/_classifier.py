@@ -22,8 +22,21 @@ from sklearn.utils.validation import (
 from ._input import to_images
 from ._weights import init_weights
 from .architectures import build_architecture
+from .architectures._blocks import ACTIVATIONS, POOLS
 from .backends import TrainingConfig, get_backend
 from .summary import Summary, summarize_specs
+
+#: estimator parameters passed on to the architecture's builder when set
+ARCH_PARAMS = ("filters", "kernel_size", "hidden_units", "activation", "pooling", "dropout",
+               "batch_norm", "width")
+
+
+def is_torch_module(arch) -> bool:
+    """Whether ``arch`` is a ``torch.nn.Module`` subclass or instance (torch is not
+    imported to find out)."""
+    cls = arch if isinstance(arch, type) else type(arch)
+    return any(c.__name__ == "Module" and c.__module__.startswith("torch.nn")
+               for c in cls.__mro__)
 
 
 class CNNClassifier(ClassifierMixin, BaseEstimator):
@@ -37,8 +50,15 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     arch : str or list of LayerSpec, default="lenet"
-        A registered architecture (``sklearn_cnn.list_architectures()``) or a list of
-        ``sklearn_cnn.layers`` specs ending in a ``Linear(n_classes)``.
+        A registered architecture (``sklearn_cnn.list_architectures()``: ``"lenet"``,
+        ``"simple"``, ``"alexnet"``, ``"vgg11"``, ``"vgg16"``, ``"resnet18"``,
+        ``"resnet34"``, ``"resnet20"``) or a list of ``sklearn_cnn.layers`` specs
+        ending in a ``Linear(n_classes)``. With ``backend="torch"`` also a
+        ``torch.nn.Module`` subclass or instance, as skorch takes it: a subclass is
+        instantiated with those of ``n_classes``, ``in_channels`` and
+        ``input_shape`` that its ``__init__`` accepts; an instance is copied, and
+        must output ``(n_samples, n_classes)`` logits. Such a model trains and
+        predicts, but has no ``summary()`` or ``to_backend()``.
         Registered architectures adapt to images smaller than their native size
         (see :func:`sklearn_cnn.architectures.build_architecture`).
     backend : {"numpy", "torch"}, default="numpy"
@@ -78,6 +98,25 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     device : {"cpu", "cuda", "auto"} or str, default="cpu"
         Where the torch backend trains and predicts (any torch device string);
         ``"auto"`` picks CUDA when available. The NumPy backend runs on the CPU.
+    filters : tuple of int, default=None
+        Convolution widths, one per stage (LeNet: ``(6, 16)``; VGG and ResNet: the
+        widths of their stages). None keeps the architecture's own.
+    kernel_size : int, default=None
+        Convolution kernel size (``"lenet"``, ``"simple"``).
+    hidden_units : tuple of int, default=None
+        Widths of the dense layers before the output layer.
+    activation : {"relu", "leaky_relu", "tanh", "sigmoid"}, default=None
+    pooling : {"max", "avg"}, default=None
+    dropout : float, default=None
+        Dropout rate in the classifier head.
+    batch_norm : bool, default=None
+        BatchNorm after every convolution.
+    width : float, default=None
+        Multiplier of every convolution and dense width (``0.25`` for a narrow net).
+
+        Each of these eight is passed to the architecture when set; one that the
+        architecture does not take raises a ValueError that lists those it takes
+        (``sklearn_cnn.architectures.architecture_parameters(name)``).
 
     Attributes
     ----------
@@ -89,8 +128,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         Column names, when X was a DataFrame with string column names.
     input_shape_ : tuple of int
         ``(C, H, W)`` of the images the network was built for.
-    specs_ : tuple of LayerSpec
-        The network that was built, after adaptation to ``input_shape_``.
+    specs_ : tuple of LayerSpec or None
+        The network that was built, after adaptation to ``input_shape_`` (None for
+        a custom ``torch.nn.Module``).
     model_ : object
         The backend's trained network: a ``Network`` for the NumPy backend, the
         skorch ``NeuralNet`` (with its ``history`` and ``module_``) for torch.
@@ -115,7 +155,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        "arch": [str, list, tuple],
+        "arch": "no_validation",  # a name, specs or a torch module: checked in fit
         "backend": [str],
         "input_shape": [tuple, list, None],
         "channels": [StrOptions({"auto", "first", "last"})],
@@ -133,13 +173,23 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "device": [StrOptions({"cpu", "auto"}), str],
+        "filters": [tuple, list, Interval(Integral, 1, None, closed="left"), None],
+        "kernel_size": [Interval(Integral, 1, None, closed="left"), None],
+        "hidden_units": [tuple, list, Interval(Integral, 1, None, closed="left"), None],
+        "activation": [StrOptions(set(ACTIVATIONS)), None],
+        "pooling": [StrOptions(set(POOLS)), None],
+        "dropout": [Interval(Real, 0, 1, closed="left"), None],
+        "batch_norm": ["boolean", None],
+        "width": [Interval(Real, 0, None, closed="neither"), None],
     }
 
     def __init__(self, arch="lenet", *, backend="numpy", input_shape=None,
                  channels="auto", solver="adam", learning_rate_init=0.003, alpha=0.0001,
                  batch_size="auto", max_iter=30, shuffle=True, momentum=0.9,
                  nesterovs_momentum=True, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 random_state=None, verbose=0, device="cpu"):
+                 random_state=None, verbose=0, device="cpu", filters=None,
+                 kernel_size=None, hidden_units=None, activation=None, pooling=None,
+                 dropout=None, batch_norm=None, width=None):
         self.arch = arch
         self.backend = backend
         self.input_shape = input_shape
@@ -158,6 +208,14 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.device = device
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.hidden_units = hidden_units
+        self.activation = activation
+        self.pooling = pooling
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.width = width
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y) -> CNNClassifier:
@@ -186,14 +244,19 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"CNNClassifier needs samples of at least 2 classes; got 1 "
                              f"class: {classes[0]!r}")
         input_shape = images.shape[1:]
-        specs, notes = build_architecture(self.arch, input_shape, len(classes))
         rng = check_random_state(self.random_state)
         init_seed, train_seed = rng.randint(0, 2**31 - 1, size=2)
-        weights = init_weights(specs, input_shape, np.random.default_rng(init_seed))
-        model = backend.build(specs, input_shape, weights, seed=train_seed,
-                              device=self.device)
-        if self.verbose:
-            print(summarize_specs(specs, input_shape, notes))
+        if is_torch_module(self.arch):
+            specs, notes = None, []
+            model = self._build_torch_module(backend, input_shape, len(classes), init_seed)
+        else:
+            specs, notes = build_architecture(self.arch, input_shape, len(classes),
+                                              **self._arch_params())
+            weights = init_weights(specs, input_shape, np.random.default_rng(init_seed))
+            model = backend.build(specs, input_shape, weights, seed=train_seed,
+                                  device=self.device)
+            if self.verbose:
+                print(summarize_specs(specs, input_shape, notes))
         result = backend.fit(model, images, codes.astype(np.intp), self._config(len(y)),
                              seed=train_seed, on_epoch=self._print_epoch)
 
@@ -206,6 +269,22 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.n_iter_ = len(result.loss_curve)
         self.t_ = result.t
         return self
+
+    def _build_torch_module(self, backend, input_shape, n_classes, seed):
+        if backend.name != "torch":
+            raise ValueError("arch given as a torch.nn.Module needs backend='torch'; "
+                             f"got backend={self.backend!r}")
+        if self._arch_params():
+            raise ValueError(f"architecture parameters {sorted(self._arch_params())} "
+                             "apply to named architectures, not to a torch.nn.Module")
+        return backend.build_module(self.arch, input_shape, n_classes, seed,
+                                    device=self.device)
+
+    def _arch_params(self) -> dict:
+        """The architecture parameters that were set (None means the architecture's
+        own default)."""
+        return {name: getattr(self, name) for name in ARCH_PARAMS
+                if getattr(self, name) is not None}
 
     def _config(self, n_samples: int) -> TrainingConfig:
         batch_size = min(200, n_samples) if self.batch_size == "auto" else self.batch_size
@@ -273,7 +352,14 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     def summary(self) -> Summary:
         """Layer table of the fitted network: output shapes and parameter counts."""
         check_is_fitted(self)
+        self._require_specs("summary()")
         return summarize_specs(self.specs_, self.input_shape_, self._notes)
+
+    def _require_specs(self, what: str) -> None:
+        if self.specs_ is None:
+            raise ValueError(f"{what} needs an architecture made of sklearn_cnn.layers "
+                             "specs; this estimator was fitted with a custom "
+                             "torch.nn.Module")
 
     def get_weights(self) -> dict[str, np.ndarray]:
         """Canonical weights of the fitted network, by layer key.
@@ -305,6 +391,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             A new, fitted estimator with ``backend=backend``; this one is unchanged.
         """
         check_is_fitted(self)
+        self._require_specs("to_backend()")
         target = get_backend(backend)
         device = self.device if backend != "numpy" else "cpu"
         copy = clone(self).set_params(backend=backend, device=device)

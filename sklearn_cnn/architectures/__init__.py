@@ -1,8 +1,9 @@
 """Named CNN architectures, each a short tuple of backend-neutral layer specs."""
 
-from . import lenet, simple  # noqa: F401  (registers the architectures)
+from . import alexnet, lenet, resnet, simple, vgg  # noqa: F401  (registers them)
 from ._registry import (
     Architecture,
+    architecture_parameters,
     build_architecture,
     get_architecture,
     list_architectures,
@@ -10,5 +11,5 @@ from ._registry import (
     unregister_architecture,
 )
 
-__all__ = ["Architecture", "build_architecture", "get_architecture",
+__all__ = ["Architecture", "architecture_parameters", "build_architecture", "get_architecture",
            "list_architectures", "register_architecture", "unregister_architecture"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -49,6 +50,12 @@ def unregister_architecture(name: str) -> Architecture:
     return _REGISTRY.pop(name)
 
 
+def architecture_parameters(name: str) -> list[str]:
+    """The keyword parameters (``filters``, ``width``...) architecture ``name`` takes."""
+    signature = inspect.signature(get_architecture(name).builder)
+    return [p.name for p in signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
+
+
 def list_architectures() -> list[str]:
     """Names of the registered architectures, sorted."""
     return sorted(_REGISTRY)
@@ -88,8 +95,16 @@ def build_architecture(arch: str | list | tuple, input_shape: Shape, n_classes: 
         if not all(isinstance(s, LayerSpec) for s in arch):
             raise ValueError("arch as a sequence must hold sklearn_cnn.layers specs, got "
                              f"{[type(s).__name__ for s in arch]}")
+        if params:
+            raise ValueError(f"architecture parameters {sorted(params)} apply to named "
+                             "architectures only, not to a list of layer specs")
         return tuple(arch), []
     entry = get_architecture(arch)
+    accepted = architecture_parameters(arch)
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ValueError(f"arch={arch!r} does not take {', '.join(unknown)}; it takes "
+                         f"{', '.join(accepted)}")
     specs = tuple(entry.builder(n_classes, **params))
     shape, notes = tuple(input_shape), []
     if min(shape[1:]) < entry.native_size:
@@ -100,7 +115,9 @@ def build_architecture(arch: str | list | tuple, input_shape: Shape, n_classes: 
                      f"{entry.native_size}x{entry.native_size}: convolutions use 'same' "
                      "padding")
         while _last_map_side(specs, shape) < target:
-            first = next(i for i, s in enumerate(specs) if isinstance(s, _POOLS))
+            first = next((i for i, s in enumerate(specs) if isinstance(s, _POOLS)), None)
+            if first is None:  # strided convolutions alone; nothing to leave out
+                break
             notes.append(f"{_describe_pool(specs[first])} at layer {first} left out: the "
                          f"last feature map would be smaller than {target}x{target}")
             specs = specs[:first] + specs[first + 1:]

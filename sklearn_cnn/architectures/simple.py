@@ -6,14 +6,18 @@ On 3x32x32 inputs with 10 classes the convolutions have 224 and 1,168 parameters
 the output layer 1,290, the seed's worked numbers.
 """
 
-from ..layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU
+from ..layers import Flatten
+from ._blocks import ACTIVATIONS, POOLS, check_dropout, choice, conv_block, dense_head, widths
 from ._registry import register_architecture
 
 
 @register_architecture("simple", native_size=32)
-def simple(n_classes: int):
-    return (
-        Conv2d(8, 3, padding="same"), ReLU(), MaxPool2d(2),
-        Conv2d(16, 3, padding="same"), ReLU(), MaxPool2d(2),
-        Flatten(), Linear(128), ReLU(), Linear(n_classes),
-    )
+def simple(n_classes: int, *, filters=(8, 16), kernel_size=3, hidden_units=(128,),
+           activation="relu", pooling="max", dropout=0.0, batch_norm=False, width=1.0):
+    act, pool = choice("activation", activation, ACTIVATIONS), choice("pooling", pooling, POOLS)
+    features = []
+    for channels in widths("filters", filters, None, width):
+        features += [*conv_block(channels, kernel_size, act, batch_norm, padding="same"),
+                     pool(2)]
+    hidden = widths("hidden_units", hidden_units, None, width)
+    return (*features, Flatten(), *dense_head(hidden, n_classes, act, check_dropout(dropout)))

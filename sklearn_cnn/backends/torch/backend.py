@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import inspect
 import math
 
 import numpy as np
@@ -128,6 +130,36 @@ class TorchBackend(Backend):
         module = build_module(specs, input_shape)
         load_canonical(module, weights)
         return self._net(module, TrainingConfig(max_iter=0, device=device), seed).initialize()
+
+    def build_module(self, arch, input_shape, n_classes: int, seed: int,
+                     device: str = "cpu") -> SpecNet:
+        """A model from a user's ``nn.Module`` subclass or instance (as skorch takes).
+
+        A subclass gets those of ``n_classes``, ``in_channels`` and ``input_shape``
+        that its ``__init__`` accepts and is initialised under ``seed``; an instance
+        is deep-copied so refits start from the same weights. A dry run on one zero
+        image checks that it outputs ``(n, n_classes)`` logits.
+        """
+        if isinstance(arch, type):
+            offered = {"n_classes": n_classes, "in_channels": input_shape[0],
+                       "input_shape": tuple(input_shape)}
+            accepted = inspect.signature(arch).parameters
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(seed))
+                module = arch(**{k: v for k, v in offered.items() if k in accepted})
+        else:
+            module = copy.deepcopy(arch)
+        with torch.no_grad():
+            try:
+                out = module.eval()(torch.zeros((1, *input_shape)))
+            except RuntimeError as exc:
+                raise ValueError(f"The torch module fails on images of shape "
+                                 f"{tuple(input_shape)} (C, H, W): {exc}") from None
+        if tuple(out.shape) != (1, n_classes):
+            raise ValueError(f"The torch module must output (n_samples, {n_classes}) "
+                             f"logits for {n_classes} classes; it gave {tuple(out.shape)}")
+        return self._net(module.train(), TrainingConfig(max_iter=0, device=device),
+                         seed).initialize()
 
     def _net(self, module: nn.Module, config: TrainingConfig, seed: int,
              on_epoch: EpochCallback | None = None) -> SpecNet:
