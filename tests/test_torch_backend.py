@@ -289,3 +289,16 @@ def test_custom_torch_module_class_and_instance(digits):
         CNNClassifier(instance, backend="torch").fit(X_train[:30], y_train[:30] % 3)
     with pytest.raises(ValueError, match="needs backend='torch'"):
         CNNClassifier(TinyNet).fit(X_train, y_train)
+
+
+@pytest.mark.parametrize("config", [{}, {"width": 0.5}, {"batch_norm": True},
+                                    {"dropout": 0.3, "activation": "tanh"}], ids=str)
+@pytest.mark.parametrize("arch", list_architectures())
+def test_summary_counts_what_torch_counts(arch, config):
+    from sklearn_cnn import summary
+
+    for shape in [(3, 32, 32), (1, 8, 8)]:
+        specs, _ = build_architecture(arch, shape, 10, **config)
+        module = build_module(specs, shape)
+        assert summary(arch, shape, 10, **config).total_params == \
+            sum(p.numel() for p in module.parameters())
