@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
-from sklearn.utils import check_random_state
+from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -237,6 +237,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         _check_feature_names(self, X, reset=True)
         images = to_images(X, input_shape=self.input_shape, channels=self.channels)
         y = column_or_1d(y, warn=True)
+        if y.dtype.kind in "fc":
+            assert_all_finite(y, input_name="y")
         check_consistent_length(images, y)
         check_classification_targets(y)
         classes, codes = np.unique(y, return_inverse=True)
@@ -309,8 +311,12 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         _check_feature_names(self, X, reset=False)
         images = to_images(X, input_shape=self.input_shape, channels=self.channels)
         if images.shape[1:] != self.input_shape_:
+            n_features = math.prod(images.shape[1:])
+            counts = (f"X has {n_features} features, but CNNClassifier is expecting "
+                      f"{self.n_features_in_} features as input: "
+                      if n_features != self.n_features_in_ else "")
             raise ValueError(
-                f"X holds images of shape {images.shape[1:]} (C, H, W), but this "
+                f"{counts}X holds images of shape {images.shape[1:]} (C, H, W), but this "
                 f"CNNClassifier was fitted on images of shape {self.input_shape_}"
             )
         return images

@@ -15,3 +15,24 @@ def digits():
     X, y = load_digits(return_X_y=True)
     X = X.reshape(-1, 8, 8) / 16.0
     return train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print how many of scikit-learn's estimator checks passed, per backend."""
+    counts = {}
+    for outcome in ("passed", "failed", "skipped", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            nodeid = getattr(report, "nodeid", "")
+            if "test_common.py" not in nodeid or getattr(report, "when", "call") not in (
+                    "call", "setup"):
+                continue
+            if outcome == "passed" and report.when != "call":
+                continue
+            backend = "torch" if "backend='torch'" in nodeid else "numpy"
+            counts.setdefault(backend, {}).setdefault(outcome, 0)
+            counts[backend][outcome] += 1
+    if counts:
+        terminalreporter.write_sep("-", "scikit-learn estimator checks")
+        for backend, by_outcome in sorted(counts.items()):
+            summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(by_outcome.items()))
+            terminalreporter.write_line(f"check_estimator, backend={backend}: {summary}")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +13,35 @@ from ..layers import LayerSpec, Shape
 
 #: called after every epoch with (epoch, mean training loss, seconds)
 EpochCallback = Callable[[int, float, float], None]
+
+
+def predict_batch_size(image_shape: tuple[int, ...]) -> int:
+    """Images per forward pass at prediction time, from the image size alone.
+
+    About a million input values per pass (activations grow with them), a power of
+    two between 8 and 512: 512 for 28x28, 256 for 3x32x32, 8 for 3x224x224.
+    """
+    values = math.prod(image_shape)
+    return int(min(512, max(8, 2 ** math.floor(math.log2(max(1, 2**20 // values))))))
+
+
+def fixed_size_batches(X: np.ndarray) -> Iterator[tuple[np.ndarray, int]]:
+    """Yield ``(batch, n_real)``: every batch has exactly ``predict_batch_size`` images,
+    the last one padded with zero images.
+
+    Matrix-product libraries pick their summation order by matrix shape, so in
+    float32 an image's scores would change (by ~1e-7) with the number of images
+    predicted alongside it. With one fixed shape, a sample's prediction is the same
+    bit for bit whatever else is in X, and memory stays bounded on large inputs.
+    """
+    size = predict_batch_size(X.shape[1:])
+    for begin in range(0, len(X), size):
+        batch = X[begin:begin + size]
+        n_real = len(batch)
+        if n_real < size:
+            padding = np.zeros((size - n_real, *X.shape[1:]), dtype=X.dtype)
+            batch = np.concatenate([batch, padding])
+        yield batch, n_real
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,10 @@ import time
 
 import numpy as np
 
-from .._base import Backend, EpochCallback, FitResult, TrainingConfig
+from .._base import Backend, EpochCallback, FitResult, TrainingConfig, fixed_size_batches
 from .functional import softmax, softmax_cross_entropy
 from .network import Network
 from .optim import OPTIMIZERS
-
-#: images per forward pass at prediction time: bounds memory on large inputs
-PREDICT_BATCH = 1024
 
 
 class NumpyBackend(Backend):
@@ -50,8 +47,8 @@ class NumpyBackend(Backend):
         return FitResult(loss_curve, t, model=model)
 
     def predict_proba(self, model: Network, X):
-        chunks = [model.forward(X[i:i + PREDICT_BATCH], training=False)
-                  for i in range(0, len(X), PREDICT_BATCH)]
+        chunks = [model.forward(batch, training=False)[:n_real]
+                  for batch, n_real in fixed_size_batches(X)]
         model.clear_cache()
         return softmax(np.concatenate(chunks).astype(np.float64))
 

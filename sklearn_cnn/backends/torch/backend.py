@@ -12,12 +12,9 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer, PassthroughScoring
 from torch import nn
 
-from .._base import Backend, EpochCallback, FitResult, TrainingConfig
+from .._base import Backend, EpochCallback, FitResult, TrainingConfig, fixed_size_batches
 from ..numpy.functional import softmax
 from .modules import build_module, export_canonical, load_canonical
-
-#: images per forward pass at prediction time: bounds memory on large inputs
-PREDICT_BATCH = 1024
 
 
 class BatchIterator:
@@ -198,8 +195,8 @@ class TorchBackend(Backend):
     def predict_proba(self, model: SpecNet, X):
         module = model.module_.eval()
         with torch.inference_mode():
-            chunks = [module(torch.from_numpy(X[i:i + PREDICT_BATCH]).to(model.device)).cpu()
-                      for i in range(0, len(X), PREDICT_BATCH)]
+            chunks = [module(torch.from_numpy(batch).to(model.device))[:n_real].cpu()
+                      for batch, n_real in fixed_size_batches(X)]
         return softmax(torch.cat(chunks).numpy().astype(np.float64))
 
     def get_weights(self, model: SpecNet):
