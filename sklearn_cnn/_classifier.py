@@ -11,9 +11,11 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_feature_names,
+    _check_sample_weight,
     check_consistent_length,
     check_is_fitted,
     column_or_1d,
@@ -43,9 +45,12 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     """Convolutional neural network classifier with a scikit-learn interface.
 
     The network is described by backend-neutral layer specs (``arch``) and trained
-    by a backend: ``"numpy"`` (written from scratch, no other dependency). Parameter
-    names follow :class:`~sklearn.neural_network.MLPClassifier` wherever the meaning
-    is the same, so one can stand in for the other in a grid search.
+    by a backend: ``"numpy"`` (written from scratch, no other dependency) or
+    ``"torch"``. Parameter names follow :class:`~sklearn.neural_network.MLPClassifier`
+    wherever the meaning is the same, so one can stand in for the other in a grid
+    search. As in MLPClassifier, the network computes in float64 when X is float64,
+    and in float32 for any other X (uint8 images, integers, float32): pass float32
+    images for speed.
 
     Parameters
     ----------
@@ -95,6 +100,12 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         Seeds weight initialisation, data order and dropout.
     verbose : int, default=0
         1 prints one line per epoch (epoch, training loss, seconds).
+    warm_start : bool, default=False
+        When True, ``fit`` continues from the fitted weights instead of starting
+        afresh (same classes and image shape required).
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, multiplied into ``sample_weight``; ``"balanced"``
+        weights each class by ``n_samples / (n_classes * count)``.
     device : {"cpu", "cuda", "auto"} or str, default="cpu"
         Where the torch backend trains and predicts (any torch device string);
         ``"auto"`` picks CUDA when available. The NumPy backend runs on the CPU.
@@ -173,6 +184,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "device": [StrOptions({"cpu", "auto"}), str],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "warm_start": ["boolean"],
         "filters": [tuple, list, Interval(Integral, 1, None, closed="left"), None],
         "kernel_size": [Interval(Integral, 1, None, closed="left"), None],
         "hidden_units": [tuple, list, Interval(Integral, 1, None, closed="left"), None],
@@ -187,7 +200,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                  channels="auto", solver="adam", learning_rate_init=0.003, alpha=0.0001,
                  batch_size="auto", max_iter=30, shuffle=True, momentum=0.9,
                  nesterovs_momentum=True, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 random_state=None, verbose=0, device="cpu", filters=None,
+                 random_state=None, verbose=0, warm_start=False, class_weight=None,
+                 device="cpu", filters=None,
                  kernel_size=None, hidden_units=None, activation=None, pooling=None,
                  dropout=None, batch_norm=None, width=None):
         self.arch = arch
@@ -207,6 +221,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.epsilon = epsilon
         self.random_state = random_state
         self.verbose = verbose
+        self.warm_start = warm_start
+        self.class_weight = class_weight
         self.device = device
         self.filters = filters
         self.kernel_size = kernel_size
@@ -218,8 +234,11 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.width = width
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y) -> CNNClassifier:
+    def fit(self, X, y, sample_weight=None) -> CNNClassifier:
         """Build the network for X's image shape and train it on (X, y).
+
+        With ``warm_start=True`` and a fitted estimator, training continues from the
+        current weights (a fresh optimizer, as in MLPClassifier).
 
         Parameters
         ----------
@@ -228,51 +247,108 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             Training images.
         y : array-like of shape (n_samples,)
             Class labels of any type (ints, strings, bools).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights: the loss of a mini-batch is the weighted mean of its
+            samples' losses, and the L2 penalty is divided by the batch's total
+            weight, so an integer weight counts a sample that many times.
 
         Returns
         -------
         self : CNNClassifier
         """
+        return self._fit(X, y, sample_weight, partial=False, classes=None)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None) -> CNNClassifier:
+        """One epoch over (X, y), continuing from the current weights and optimizer.
+
+        Parameters
+        ----------
+        X : array-like of images, in any layout ``fit`` accepts
+        y : array-like of shape (n_samples,)
+        classes : array-like of shape (n_classes,), default=None
+            Every class that will ever be seen; required on the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : CNNClassifier
+        """
+        if not hasattr(self, "classes_") and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit")
+        return self._fit(X, y, sample_weight, partial=True, classes=classes)
+
+    def _fit(self, X, y, sample_weight, partial: bool, classes) -> CNNClassifier:
         backend = get_backend(self.backend)
-        _check_feature_names(self, X, reset=True)
+        reuse = hasattr(self, "model_") and (partial or self.warm_start)
+        _check_feature_names(self, X, reset=not reuse)
         images = to_images(X, input_shape=self.input_shape, channels=self.channels)
+        if reuse:
+            self._check_image_shape(images)
+            images = images.astype(backend.dtype(self.model_), copy=False)
         y = column_or_1d(y, warn=True)
         if y.dtype.kind in "fc":
             assert_all_finite(y, input_name="y")
         check_consistent_length(images, y)
         check_classification_targets(y)
-        classes, codes = np.unique(y, return_inverse=True)
+        classes = self.classes_ if reuse else np.unique(y if classes is None else classes)
         if len(classes) < 2:
             raise ValueError(f"CNNClassifier needs samples of at least 2 classes; got 1 "
                              f"class: {classes[0]!r}")
-        input_shape = images.shape[1:]
+        unseen = np.setdiff1d(y, classes)
+        if len(unseen):
+            raise ValueError(f"y contains labels {unseen.tolist()} that are not among the "
+                             f"classes {classes.tolist()}")
+        codes = np.searchsorted(classes, y)
+        weights = self._sample_weight(sample_weight, images, y)
+
         rng = check_random_state(self.random_state)
         init_seed, train_seed = rng.randint(0, 2**31 - 1, size=2)
+        if not reuse:
+            self._build(backend, images.shape[1:], images.dtype, classes, init_seed,
+                        train_seed)
+        config = self._config(len(y), max_iter=1 if partial else self.max_iter)
+        result = backend.fit(self.model_, images, codes.astype(np.intp), config,
+                             seed=train_seed + self.n_iter_, on_epoch=self._print_epoch,
+                             sample_weight=weights, resume=partial)
+        self.model_ = result.model
+        self.loss_curve_ += result.loss_curve
+        self.n_iter_ += len(result.loss_curve)
+        self.t_ += result.t
+        return self
+
+    def _build(self, backend, input_shape, dtype, classes, init_seed, train_seed) -> None:
+        """A fresh network for images of ``input_shape``; resets the fitted state."""
         if is_torch_module(self.arch):
             specs, notes = None, []
-            model = self._build_torch_module(backend, input_shape, len(classes), init_seed)
+            model = self._build_torch_module(backend, input_shape, len(classes), init_seed,
+                                             dtype)
         else:
             specs, notes = build_architecture(self.arch, input_shape, len(classes),
                                               **self._arch_params())
             weights = init_weights(specs, input_shape, np.random.default_rng(init_seed))
             model = backend.build(specs, input_shape, weights, seed=train_seed,
-                                  device=self.device)
+                                  device=self.device, dtype=dtype)
             if self.verbose:
                 print(summarize_specs(specs, input_shape, notes))
-        result = backend.fit(model, images, codes.astype(np.intp), self._config(len(y)),
-                             seed=train_seed, on_epoch=self._print_epoch)
-
         self.classes_ = classes
         self.n_features_in_ = math.prod(input_shape)
         self.input_shape_ = input_shape
         self.specs_, self._notes = specs, notes
-        self.model_ = result.model
-        self.loss_curve_ = result.loss_curve
-        self.n_iter_ = len(result.loss_curve)
-        self.t_ = result.t
-        return self
+        self.model_ = model
+        self.loss_curve_, self.n_iter_, self.t_ = [], 0, 0
 
-    def _build_torch_module(self, backend, input_shape, n_classes, seed):
+    def _sample_weight(self, sample_weight, images, y) -> np.ndarray | None:
+        """sample_weight times the class_weight of each sample's class, or None."""
+        if sample_weight is None and self.class_weight is None:
+            return None
+        weights = _check_sample_weight(sample_weight, images, dtype=np.float64,
+                                       ensure_non_negative=True)
+        if self.class_weight is not None:
+            weights = weights * compute_sample_weight(self.class_weight, y)
+        return weights
+
+    def _build_torch_module(self, backend, input_shape, n_classes, seed, dtype):
         if backend.name != "torch":
             raise ValueError("arch given as a torch.nn.Module needs backend='torch'; "
                              f"got backend={self.backend!r}")
@@ -280,7 +356,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"architecture parameters {sorted(self._arch_params())} "
                              "apply to named architectures, not to a torch.nn.Module")
         return backend.build_module(self.arch, input_shape, n_classes, seed,
-                                    device=self.device)
+                                    device=self.device, dtype=dtype)
 
     def _arch_params(self) -> dict:
         """The architecture parameters that were set (None means the architecture's
@@ -288,12 +364,12 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         return {name: getattr(self, name) for name in ARCH_PARAMS
                 if getattr(self, name) is not None}
 
-    def _config(self, n_samples: int) -> TrainingConfig:
+    def _config(self, n_samples: int, max_iter: int) -> TrainingConfig:
         batch_size = min(200, n_samples) if self.batch_size == "auto" else self.batch_size
         return TrainingConfig(
             solver=self.solver, learning_rate_init=self.learning_rate_init,
             alpha=self.alpha, batch_size=min(batch_size, n_samples),
-            max_iter=self.max_iter, shuffle=self.shuffle, momentum=self.momentum,
+            max_iter=max_iter, shuffle=self.shuffle, momentum=self.momentum,
             nesterovs_momentum=self.nesterovs_momentum, beta_1=self.beta_1,
             beta_2=self.beta_2, epsilon=self.epsilon, device=self.device,
         )
@@ -310,6 +386,10 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         _check_feature_names(self, X, reset=False)
         images = to_images(X, input_shape=self.input_shape, channels=self.channels)
+        self._check_image_shape(images)
+        return images
+
+    def _check_image_shape(self, images: np.ndarray) -> None:
         if images.shape[1:] != self.input_shape_:
             n_features = math.prod(images.shape[1:])
             counts = (f"X has {n_features} features, but CNNClassifier is expecting "
@@ -319,7 +399,6 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                 f"{counts}X holds images of shape {images.shape[1:]} (C, H, W), but this "
                 f"CNNClassifier was fitted on images of shape {self.input_shape_}"
             )
-        return images
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities.
@@ -334,7 +413,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             Rows sum to 1; columns follow ``classes_``.
         """
         images = self._images(X)
-        return get_backend(self.backend).predict_proba(self.model_, images)
+        backend = get_backend(self.backend)
+        images = images.astype(backend.dtype(self.model_), copy=False)
+        return backend.predict_proba(self.model_, images)
 
     def predict_log_proba(self, X) -> np.ndarray:
         """Logarithm of :meth:`predict_proba`."""
@@ -406,6 +487,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                 setattr(copy, name, deepcopy(value))
         copy._notes = list(self._notes)
         seed = check_random_state(self.random_state).randint(0, 2**31 - 1)
+        dtype = get_backend(self.backend).dtype(self.model_)
         copy.model_ = target.build(self.specs_, self.input_shape_, self.get_weights(),
-                                   seed=seed, device=device)
+                                   seed=seed, device=device, dtype=dtype)
         return copy

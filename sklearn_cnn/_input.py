@@ -24,7 +24,10 @@ def normalize_input_shape(input_shape) -> tuple[int, int, int] | None:
 
 
 def to_images(X, *, input_shape=None, channels: str = "auto") -> np.ndarray:
-    """Validate ``X`` and return it as a C-contiguous float32 array (N, C, H, W).
+    """Validate ``X`` and return it as a C-contiguous float array (N, C, H, W).
+
+    float64 input stays float64 (as in MLPClassifier, the network then computes in
+    float64); everything else (uint8 images, ints, float32) becomes float32.
 
     Accepted layouts:
 
@@ -36,9 +39,9 @@ def to_images(X, *, input_shape=None, channels: str = "auto") -> np.ndarray:
       is one ``sqrt(F) x sqrt(F)`` channel and any other ``F`` a ``1 x F`` row.
 
     The caller's array is never modified: the result is a new array, or the input
-    itself when it is already float32 (N, C, H, W) and contiguous.
+    itself when it is already a float (N, C, H, W) contiguous array.
     """
-    X = check_array(X, allow_nd=True, dtype=np.float32, ensure_all_finite=True,
+    X = check_array(X, allow_nd=True, dtype=[np.float32, np.float64], ensure_all_finite=True,
                     input_name="X")
     if X.ndim == 2:
         images = _unflatten(X, normalize_input_shape(input_shape))

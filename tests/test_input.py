@@ -9,11 +9,19 @@ def test_layouts_become_nchw_float32():
     hw = rng.random((5, 6, 7))
     assert to_images(hw).shape == (5, 1, 6, 7)
     assert to_images(rng.random((5, 3, 6, 7))).shape == (5, 3, 6, 7)
-    last = rng.random((5, 6, 7, 3))
+    last = rng.random((5, 6, 7, 3)).astype(np.float32)
     images = to_images(last)
     assert images.shape == (5, 3, 6, 7) and images.dtype == np.float32
-    np.testing.assert_array_equal(images[:, 2], last[..., 2].astype(np.float32))
+    np.testing.assert_array_equal(images[:, 2], last[..., 2])
     assert images.flags.c_contiguous
+
+
+def test_float64_stays_float64_and_everything_else_becomes_float32():
+    # as in MLPClassifier: float64 input is computed in float64
+    assert to_images(np.zeros((2, 4, 4))).dtype == np.float64
+    assert to_images(np.zeros((2, 4, 4), dtype=np.uint8)).dtype == np.float32
+    assert to_images(np.zeros((2, 4, 4), dtype=np.int64)).dtype == np.float32
+    assert to_images(np.zeros((2, 4, 4), dtype=np.float16)).dtype == np.float32
 
 
 def test_channels_parameter_overrides_detection():
@@ -45,7 +53,7 @@ def test_bad_input_is_a_clear_value_error():
 
 
 def test_caller_array_is_not_modified_or_aliased_when_converted():
-    X = np.arange(2 * 4 * 4 * 3, dtype=np.float64).reshape(2, 4, 4, 3)
+    X = np.arange(2 * 5 * 5 * 3, dtype=np.float64).reshape(2, 5, 5, 3)
     before = X.copy()
     images = to_images(X)
     images += 1

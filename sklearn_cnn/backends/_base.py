@@ -82,17 +82,23 @@ class Backend(ABC):
 
     @abstractmethod
     def build(self, specs: tuple[LayerSpec, ...], input_shape: Shape,
-              weights: dict[str, np.ndarray], seed: int, device: str = "cpu") -> object:
+              weights: dict[str, np.ndarray], seed: int, device: str = "cpu",
+              dtype=np.float32) -> object:
         """A ready-to-predict model with the given canonical weights.
 
-        ``seed`` drives dropout masks; ``device`` is where it runs.
+        ``seed`` drives dropout masks; ``device`` is where it runs; ``dtype``
+        (float32 or float64) is what it computes in: fit and predict receive X in it.
         """
 
     @abstractmethod
     def fit(self, model: object, X: np.ndarray, y: np.ndarray, config: TrainingConfig,
-            seed: int, on_epoch: EpochCallback | None = None) -> FitResult:
+            seed: int, on_epoch: EpochCallback | None = None,
+            sample_weight: np.ndarray | None = None, resume: bool = False) -> FitResult:
         """Train on images X (N, C, H, W) float32 and class codes y (N,).
 
+        ``sample_weight`` (N,) weights each sample's loss (weighted mean per batch;
+        the L2 penalty is divided by the batch's total weight). ``resume=True``
+        keeps the optimizer state of the previous call (``partial_fit``).
         ``FitResult.model`` is the trained model (``model`` itself, trained in
         place, or a new object wrapping the same network).
         """
@@ -104,3 +110,7 @@ class Backend(ABC):
     @abstractmethod
     def get_weights(self, model: object) -> dict[str, np.ndarray]:
         """Canonical weights (NCHW / OIHW, float32) of the model."""
+
+    @abstractmethod
+    def dtype(self, model: object) -> np.dtype:
+        """The float type the model computes in."""

@@ -17,18 +17,22 @@ class NumpyBackend(Backend):
 
     name = "numpy"
 
-    def build(self, specs, input_shape, weights, seed, device="cpu"):
+    def build(self, specs, input_shape, weights, seed, device="cpu", dtype=np.float32):
         if device not in ("cpu", "auto"):
             raise ValueError(f"The numpy backend runs on the CPU; got device={device!r}. "
                              "Use backend='torch' for GPUs")
-        return Network(specs, input_shape, weights, rng=np.random.default_rng(seed))
+        return Network(specs, input_shape, weights, rng=np.random.default_rng(seed),
+                       dtype=dtype)
 
     def fit(self, model: Network, X, y, config: TrainingConfig, seed,
-            on_epoch: EpochCallback | None = None) -> FitResult:
+            on_epoch: EpochCallback | None = None, sample_weight=None,
+            resume=False) -> FitResult:
         rng = np.random.default_rng(seed)
         layers = model.layers()
         params = [(layer, name) for layer in layers for name in layer.params]
-        optimizer = _make_optimizer(config, [layer.params[name] for layer, name in params])
+        if model.optimizer is None or not resume:
+            arrays = [layer.params[name] for layer, name in params]
+            model.optimizer = _make_optimizer(config, arrays)
         decayed = [(layer, name) for layer in layers for name in layer.decayed]
         n, loss_curve, t = len(X), [], 0
         for epoch in range(1, config.max_iter + 1):
@@ -37,7 +41,8 @@ class NumpyBackend(Backend):
             total = 0.0
             for begin in range(0, n, config.batch_size):
                 batch = order[begin:begin + config.batch_size]
-                total += _train_step(model, optimizer, params, decayed, X[batch], y[batch],
+                weights = None if sample_weight is None else sample_weight[batch]
+                total += _train_step(model, params, decayed, X[batch], y[batch], weights,
                                      config.alpha) * len(batch)
                 t += len(batch)
             loss_curve.append(total / n)
@@ -53,7 +58,10 @@ class NumpyBackend(Backend):
         return softmax(np.concatenate(chunks).astype(np.float64))
 
     def get_weights(self, model: Network):
-        return model.get_weights()
+        return {k: v.astype(np.float32, copy=False) for k, v in model.get_weights().items()}
+
+    def dtype(self, model: Network):
+        return np.dtype(model.dtype)
 
 
 def _make_optimizer(config: TrainingConfig, arrays):
@@ -64,18 +72,22 @@ def _make_optimizer(config: TrainingConfig, arrays):
                               config.beta_2, config.epsilon)
 
 
-def _train_step(model, optimizer, params, decayed, X, y, alpha):
+def _train_step(model, params, decayed, X, y, sample_weight, alpha):
     """One forward, backward and update on a mini-batch; returns the batch loss."""
+    total_weight = len(X) if sample_weight is None else float(sample_weight.sum())
+    if total_weight == 0:  # every sample weighted 0: nothing to learn from
+        return 0.0
     logits = model.forward(X, training=True)
-    loss, dlogits = softmax_cross_entropy(logits, y)
+    loss, dlogits = softmax_cross_entropy(logits, y, sample_weight)
     model.backward(dlogits)
-    # L2 penalty as in MLPClassifier: 0.5 * alpha * ||W||^2 / batch size, weights only
-    scale = alpha / len(X)
+    # L2 penalty as in MLPClassifier: 0.5 * alpha * ||W||^2 / batch size (its total
+    # sample weight when weighted), on weights only
+    scale = alpha / total_weight
     for layer, name in decayed:
         weight = layer.params[name]
         loss += 0.5 * scale * float(np.vdot(weight, weight))
         layer.grads[name] += scale * weight
-    optimizer.update_params([layer.grads[name] for layer, name in params])
+    model.optimizer.update_params([layer.grads[name] for layer, name in params])
     return loss
 
 

@@ -124,6 +124,6 @@ def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray,
     dlogits[rows, y] -= 1.0
     if sample_weight is None:
         return float(losses.mean()), dlogits / n
-    total = sample_weight.sum()
-    dlogits *= (sample_weight / total)[:, None]
-    return float(losses @ sample_weight / total), dlogits
+    weights = sample_weight.astype(logits.dtype) / sample_weight.sum()
+    dlogits *= weights[:, None]
+    return float(losses @ weights), dlogits

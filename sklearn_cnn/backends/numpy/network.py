@@ -91,6 +91,7 @@ class Network:
         _check_weights(weights, expected)
         own = {k: np.array(weights[k], dtype=dtype) for k in expected}
         self.root = _sequential(self.specs, self.input_shape, own, input_grad, rng, "")
+        self.optimizer = None  # set by training; kept so partial_fit can resume
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         return self.root.forward(x, training)

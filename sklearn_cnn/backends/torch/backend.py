@@ -16,6 +16,8 @@ from .._base import Backend, EpochCallback, FitResult, TrainingConfig, fixed_siz
 from ..numpy.functional import softmax
 from .modules import build_module, export_canonical, load_canonical
 
+TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+
 
 class BatchIterator:
     """Mini-batches by slicing whole tensors.
@@ -63,12 +65,24 @@ class SpecNet(NeuralNet):
         return [params[name] for name in self.decayed]
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        loss = super().get_loss(y_pred, y_true, X=X, training=training)
-        if self.alpha:
+        """Weighted mean cross-entropy plus the L2 penalty.
+
+        ``y_true`` is either the class codes (n,) or, with sample weights, an
+        (n, 2) float64 tensor of codes and weights.
+        """
+        if y_true.ndim == 2:
+            codes, weights = y_true[:, 0].long(), y_true[:, 1].to(y_pred.dtype)
+            losses = nn.functional.cross_entropy(y_pred, codes, reduction="none")
+            self.batch_weight_ = float(weights.sum())
+            loss = (losses * weights).sum() / max(self.batch_weight_, 1e-300)
+        else:
+            loss = super().get_loss(y_pred, y_true, X=X, training=training)
+            self.batch_weight_ = float(len(y_pred))
+        if self.alpha and self.batch_weight_ > 0:
             with torch.no_grad():
                 penalty = sum(torch.vdot(p.flatten(), p.flatten())
                               for p in self._decayed_params())
-            loss = loss + 0.5 * self.alpha * penalty / len(y_pred)
+            loss = loss + 0.5 * self.alpha * penalty / self.batch_weight_
         return loss
 
     @property
@@ -89,10 +103,10 @@ class SpecNet(NeuralNet):
 
     def train_step_single(self, batch, **fit_params):
         step = super().train_step_single(batch, **fit_params)
-        if self.alpha:
+        if self.alpha and self.batch_weight_ > 0:
             with torch.no_grad():
                 for param in self._decayed_params():
-                    param.grad.add_(param, alpha=self.alpha / len(step["y_pred"]))
+                    param.grad.add_(param, alpha=self.alpha / self.batch_weight_)
         return step
 
 
@@ -123,13 +137,14 @@ class TorchBackend(Backend):
 
     name = "torch"
 
-    def build(self, specs, input_shape, weights, seed, device="cpu"):
+    def build(self, specs, input_shape, weights, seed, device="cpu", dtype=np.float32):
         module = build_module(specs, input_shape)
         load_canonical(module, weights)
+        module = module.to(TORCH_DTYPES[np.dtype(dtype)])
         return self._net(module, TrainingConfig(max_iter=0, device=device), seed).initialize()
 
     def build_module(self, arch, input_shape, n_classes: int, seed: int,
-                     device: str = "cpu") -> SpecNet:
+                     device: str = "cpu", dtype=np.float32) -> SpecNet:
         """A model from a user's ``nn.Module`` subclass or instance (as skorch takes).
 
         A subclass gets those of ``n_classes``, ``in_channels`` and ``input_shape``
@@ -146,20 +161,21 @@ class TorchBackend(Backend):
                 module = arch(**{k: v for k, v in offered.items() if k in accepted})
         else:
             module = copy.deepcopy(arch)
+        module = module.to(TORCH_DTYPES[np.dtype(dtype)])
         with torch.no_grad():
             try:
-                out = module.eval()(torch.zeros((1, *input_shape)))
+                out = module.eval()(torch.zeros((1, *input_shape), dtype=TORCH_DTYPES[
+                    np.dtype(dtype)]))
             except RuntimeError as exc:
                 raise ValueError(f"The torch module fails on images of shape "
                                  f"{tuple(input_shape)} (C, H, W): {exc}") from None
         if tuple(out.shape) != (1, n_classes):
             raise ValueError(f"The torch module must output (n_samples, {n_classes}) "
                              f"logits for {n_classes} classes; it gave {tuple(out.shape)}")
-        return self._net(module.train(), TrainingConfig(max_iter=0, device=device),
-                         seed).initialize()
+        module = module.to(TORCH_DTYPES[np.dtype(dtype)]).train()
+        return self._net(module, TrainingConfig(max_iter=0, device=device), seed).initialize()
 
-    def _net(self, module: nn.Module, config: TrainingConfig, seed: int,
-             on_epoch: EpochCallback | None = None) -> SpecNet:
+    def _net(self, module: nn.Module, config: TrainingConfig, seed: int) -> SpecNet:
         decayed = tuple(name for name, p in module.named_parameters()
                         if name.endswith("weight") and p.ndim >= 2)
         if config.solver == "sgd":
@@ -176,20 +192,32 @@ class TorchBackend(Backend):
             batch_size=config.batch_size, train_split=None,
             iterator_train=BatchIterator, iterator_train__shuffle=config.shuffle,
             iterator_train__seed=seed, iterator_valid=BatchIterator,
-            callbacks=[("report", _ReportEpoch(on_epoch))], verbose=0,
+            callbacks=[("report", _ReportEpoch())], verbose=0,
             device=resolve_device(config.device), alpha=config.alpha, decayed=decayed,
             **options,
         )
 
     def fit(self, model: SpecNet, X, y, config: TrainingConfig, seed,
-            on_epoch: EpochCallback | None = None) -> FitResult:
-        net = self._net(model.module_, config, seed, on_epoch).initialize()
+            on_epoch: EpochCallback | None = None, sample_weight=None,
+            resume=False) -> FitResult:
+        if resume and model.max_epochs > 0:  # trained before: keep its optimizer state
+            net = model
+            # plain attributes: skorch's set_params would re-initialize nothing here
+            # and refuses iterator parameters on an initialized net
+            net.iterator_train__seed, net.batch_size = seed, config.batch_size
+        else:
+            net = self._net(model.module_, config, seed).initialize()
+        net.callbacks_[0][1].report = on_epoch
+        targets = torch.from_numpy(y.astype(np.int64))
+        if sample_weight is not None:
+            targets = torch.from_numpy(np.stack([y, sample_weight], axis=1).astype(np.float64))
+        done = len(net.history)
         # seed dropout without touching the caller's global torch RNG state
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
-            net.partial_fit(torch.from_numpy(X), torch.from_numpy(y.astype(np.int64)))
+            net.partial_fit(torch.from_numpy(X), targets, epochs=config.max_iter)
         net.callbacks_[0][1].report = None  # the fitted net does not keep the printer
-        losses = [float(loss) for loss in net.history[:, "train_loss"]]
+        losses = [float(loss) for loss in net.history[done:, "train_loss"]]
         return FitResult(losses, len(X) * len(losses), model=net)
 
     def predict_proba(self, model: SpecNet, X):
@@ -201,6 +229,10 @@ class TorchBackend(Backend):
 
     def get_weights(self, model: SpecNet):
         return export_canonical(model.module_)
+
+    def dtype(self, model: SpecNet):
+        param = next(model.module_.parameters(), None)
+        return np.dtype(np.float32 if param is None else str(param.dtype).split(".")[-1])
 
 
 BACKEND = TorchBackend()
