@@ -101,8 +101,10 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     verbose : int, default=0
         1 prints one line per epoch (epoch, training loss, seconds).
     warm_start : bool, default=False
-        When True, ``fit`` continues from the fitted weights instead of starting
-        afresh (same classes and image shape required).
+        When True, ``fit`` continues from the fitted weights and optimizer state
+        instead of starting afresh (same classes and image shape required). Unlike
+        MLPClassifier, which restarts its optimizer, a warm fit picks up where the
+        last one stopped, as ``partial_fit`` does.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into ``sample_weight``; ``"balanced"``
         weights each class by ``n_samples / (n_classes * count)``.
@@ -238,7 +240,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         """Build the network for X's image shape and train it on (X, y).
 
         With ``warm_start=True`` and a fitted estimator, training continues from the
-        current weights (a fresh optimizer, as in MLPClassifier).
+        current weights and optimizer state for ``max_iter`` more epochs.
 
         Parameters
         ----------
@@ -310,7 +312,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         config = self._config(len(y), max_iter=1 if partial else self.max_iter)
         result = backend.fit(self.model_, images, codes.astype(np.intp), config,
                              seed=train_seed + self.n_iter_, on_epoch=self._print_epoch,
-                             sample_weight=weights, resume=partial)
+                             sample_weight=weights, resume=reuse)
         self.model_ = result.model
         self.loss_curve_ += result.loss_curve
         self.n_iter_ += len(result.loss_curve)

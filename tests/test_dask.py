@@ -1,0 +1,44 @@
+"""Hyperparameter search beyond one machine: joblib's Dask backend on a real cluster.
+
+The cluster here is a ``distributed.LocalCluster`` of two worker processes on the
+loopback interface; pointing the same code at a real scheduler only changes the
+``Client`` address (see README).
+"""
+
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+import joblib  # noqa: E402
+from sklearn.model_selection import GridSearchCV  # noqa: E402
+
+from sklearn_cnn import CNNClassifier  # noqa: E402
+from sklearn_cnn.backends import BACKENDS  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       host="127.0.0.1", dashboard_address=None)
+    with distributed.Client(cluster) as client:
+        yield client
+    cluster.close()
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_grid_search_runs_on_a_dask_cluster(client, backend, digits):
+    if backend == "torch":
+        pytest.importorskip("skorch")
+    X_train, X_test, y_train, y_test = digits
+    search = GridSearchCV(
+        CNNClassifier(backend=backend, max_iter=8, random_state=0),
+        {"filters": [(4, 8), (8, 16)], "learning_rate_init": [0.003, 0.01]}, cv=2)
+    with joblib.parallel_config(backend="dask"):
+        search.fit(X_train[:500], y_train[:500])
+    assert len(search.cv_results_["params"]) == 4
+    assert search.best_score_ > 0.8 and search.score(X_test, y_test) > 0.8
+    # the fits ran in the cluster's two worker processes: both logged task transitions
+    transitions = client.run(lambda dask_worker: len(dask_worker.state.log))
+    assert len(transitions) == 2 and all(count > 0 for count in transitions.values())
+    assert np.isfinite(search.cv_results_["mean_fit_time"]).all()
