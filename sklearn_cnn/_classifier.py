@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+import warnings
 from copy import deepcopy
 from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
 from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
@@ -21,7 +24,9 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 
+from . import augment as augmentations
 from ._input import to_images
+from ._training import Schedule, Stopper, run_epochs
 from ._weights import init_weights
 from .architectures import build_architecture
 from .architectures._blocks import ACTIVATIONS, POOLS
@@ -105,6 +110,32 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         instead of starting afresh (same classes and image shape required). Unlike
         MLPClassifier, which restarts its optimizer, a warm fit picks up where the
         last one stopped, as ``partial_fit`` does.
+    learning_rate : {"constant", "invscaling", "adaptive", "cosine", "onecycle"}, \
+default="constant"
+        Learning-rate schedule over the epochs of ``fit`` (``partial_fit`` uses
+        ``learning_rate_init``): MLPClassifier's three, plus a cosine decay to 0 and
+        Smith's one-cycle (warm-up to ``learning_rate_init`` over 30 % of the
+        batches, then cosine decay), both updated every batch.
+    power_t : float, default=0.5
+        Exponent of ``"invscaling"``.
+    tol : float, default=1e-4
+        Improvement of the training loss (or, with early stopping, the validation
+        accuracy) that counts as progress.
+    n_iter_no_change : int, default=10
+        Training stops after this many epochs without progress; if ``max_iter`` is
+        reached first, a ConvergenceWarning says so (as in MLPClassifier).
+    early_stopping : bool, default=False
+        Hold out a stratified ``validation_fraction`` of the training data, stop on
+        its accuracy and restore the weights of the best epoch at the end.
+    validation_fraction : float, default=0.1
+    augment : {"flip", "shift", "rotate", "standard"}, callable or None, default=None
+        Random changes to every training batch (never at predict time):
+        horizontal flips, translations of up to 1/8 of the image by padding and
+        cropping, rotations of up to 10 degrees, or shift and flip
+        (``"standard"``). A callable receives and returns a float batch
+        ``(n, C, H, W)``. Seeded by ``random_state``; same meaning on both backends.
+    max_grad_norm : float, default=None
+        Clip the global L2 norm of the gradients to this before each update.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into ``sample_weight``; ``"balanced"``
         weights each class by ``n_samples / (n_classes * count)``.
@@ -149,6 +180,12 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         skorch ``NeuralNet`` (with its ``history`` and ``module_``) for torch.
     loss_curve_ : list of float
         Mean training loss (L2 penalty included) of each epoch.
+    validation_scores_ : list of float or None
+        Validation accuracy of each epoch (early stopping only).
+    best_validation_score_ : float or None
+        Its best value (early stopping only).
+    best_loss_ : float or None
+        Lowest training loss (without early stopping).
     n_iter_ : int
         Epochs run.
     t_ : int
@@ -187,6 +224,15 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         "verbose": ["verbose"],
         "device": [StrOptions({"cpu", "auto"}), str],
         "class_weight": [StrOptions({"balanced"}), dict, None],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive", "cosine",
+                                      "onecycle"})],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "augment": [StrOptions(set(augmentations.AUGMENTATIONS)), callable, None],
+        "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "warm_start": ["boolean"],
         "filters": [tuple, list, Interval(Integral, 1, None, closed="left"), None],
         "kernel_size": [Interval(Integral, 1, None, closed="left"), None],
@@ -203,6 +249,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                  batch_size="auto", max_iter=30, shuffle=True, momentum=0.9,
                  nesterovs_momentum=True, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  random_state=None, verbose=0, warm_start=False, class_weight=None,
+                 learning_rate="constant", power_t=0.5, tol=1e-4, n_iter_no_change=10,
+                 early_stopping=False, validation_fraction=0.1, augment=None,
+                 max_grad_norm=None,
                  device="cpu", filters=None,
                  kernel_size=None, hidden_units=None, activation=None, pooling=None,
                  dropout=None, batch_norm=None, width=None):
@@ -225,6 +274,14 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
         self.warm_start = warm_start
         self.class_weight = class_weight
+        self.learning_rate = learning_rate
+        self.power_t = power_t
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.augment = augment
+        self.max_grad_norm = max_grad_norm
         self.device = device
         self.filters = filters
         self.kernel_size = kernel_size
@@ -309,15 +366,54 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         if not reuse:
             self._build(backend, images.shape[1:], images.dtype, classes, init_seed,
                         train_seed)
-        config = self._config(len(y), max_iter=1 if partial else self.max_iter)
-        result = backend.fit(self.model_, images, codes.astype(np.intp), config,
-                             seed=train_seed + self.n_iter_, on_epoch=self._print_epoch,
-                             sample_weight=weights, resume=reuse)
-        self.model_ = result.model
-        self.loss_curve_ += result.loss_curve
-        self.n_iter_ += len(result.loss_curve)
-        self.t_ += result.t
+        self._train(backend, images, codes.astype(np.intp), weights, partial, reuse,
+                    train_seed)
         return self
+
+    def _train(self, backend, images, codes, weights, partial, resume, seed) -> None:
+        """Run the epochs (one for partial_fit) and record their history."""
+        early = self.early_stopping and not partial
+        validation = None
+        if early:
+            images, X_val, codes, y_val, weights = self._validation_split(
+                images, codes, weights, seed)
+            validation = (X_val, y_val)
+        epochs = 1 if partial else self.max_iter
+        schedule = Schedule("constant" if partial else self.learning_rate,
+                            self.learning_rate_init, epochs, self.power_t, self.tol)
+        stopper = None if partial else Stopper(self.tol, self.n_iter_no_change)
+        self.model_, records, stopped = run_epochs(
+            backend, self.model_, images, codes, weights, self._config(len(codes)),
+            epochs=epochs, seed=seed + self.n_iter_, resume=resume, schedule=schedule,
+            stopper=stopper, validation=validation, augment=augmentations.resolve(self.augment),
+            samples_seen=self.t_, report=self._print_epoch)
+        self.loss_curve_ += [r.loss for r in records]
+        self.n_iter_ += len(records)
+        self.t_ += len(codes) * len(records)
+        if early:
+            self.validation_scores_ = (self.validation_scores_ or []) + [
+                r.validation_score for r in records]
+            self.best_validation_score_ = max(self.validation_scores_)
+            self.best_loss_ = None
+        else:
+            self.validation_scores_ = self.best_validation_score_ = None
+            self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
+        if not partial and not stopped and len(records) == self.max_iter:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
+                          "reached and the optimization hasn't converged yet.",
+                          ConvergenceWarning, stacklevel=3)
+
+    def _validation_split(self, images, codes, weights, seed):
+        """Hold out a stratified ``validation_fraction`` for early stopping."""
+        stratify = codes if np.bincount(codes).min() >= 2 else None
+        parts = train_test_split(images, codes, *([] if weights is None else [weights]),
+                                 test_size=self.validation_fraction, stratify=stratify,
+                                 random_state=seed % (2**31))
+        if len(parts[1]) == 0 or len(parts[0]) == 0:
+            raise ValueError("validation_fraction leaves no samples to train or validate "
+                             f"on ({len(codes)} samples)")
+        X_train, X_val, y_train, y_val = parts[:4]
+        return X_train, X_val, y_train, y_val, (parts[4] if weights is not None else None)
 
     def _build(self, backend, input_shape, dtype, classes, init_seed, train_seed) -> None:
         """A fresh network for images of ``input_shape``; resets the fitted state."""
@@ -339,6 +435,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.specs_, self._notes = specs, notes
         self.model_ = model
         self.loss_curve_, self.n_iter_, self.t_ = [], 0, 0
+        self.validation_scores_ = self.best_validation_score_ = self.best_loss_ = None
 
     def _sample_weight(self, sample_weight, images, y) -> np.ndarray | None:
         """sample_weight times the class_weight of each sample's class, or None."""
@@ -366,22 +463,27 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         return {name: getattr(self, name) for name in ARCH_PARAMS
                 if getattr(self, name) is not None}
 
-    def _config(self, n_samples: int, max_iter: int) -> TrainingConfig:
+    def _config(self, n_samples: int) -> TrainingConfig:
         batch_size = min(200, n_samples) if self.batch_size == "auto" else self.batch_size
         return TrainingConfig(
             solver=self.solver, learning_rate_init=self.learning_rate_init,
             alpha=self.alpha, batch_size=min(batch_size, n_samples),
-            max_iter=max_iter, shuffle=self.shuffle, momentum=self.momentum,
+            max_iter=1, shuffle=self.shuffle, momentum=self.momentum,
             nesterovs_momentum=self.nesterovs_momentum, beta_1=self.beta_1,
             beta_2=self.beta_2, epsilon=self.epsilon, device=self.device,
+            max_grad_norm=self.max_grad_norm,
         )
 
-    def _print_epoch(self, epoch: int, loss: float, seconds: float) -> None:
+    def _print_epoch(self, epoch: int, record) -> None:
+        """verbose >= 1: one table row per epoch."""
         if not self.verbose:
             return
         if epoch == 1:
-            print(f"{'epoch':>5}  {'train loss':>10}  {'seconds':>7}")
-        print(f"{epoch:>5}  {loss:>10.4f}  {seconds:>7.2f}")
+            print(f"{'epoch':>5}  {'train loss':>10}  {'valid score':>11}  "
+                  f"{'learning rate':>13}  {'seconds':>7}")
+        score = "" if record.validation_score is None else f"{record.validation_score:.4f}"
+        print(f"{epoch:>5}  {record.loss:>10.4f}  {score:>11}  {record.learning_rate:>13.3g}  "
+              f"{record.seconds:>7.2f}", flush=True)
 
     def _images(self, X) -> np.ndarray:
         """Validate X for a fitted estimator: same image shape as at fit time."""

@@ -60,6 +60,19 @@ class TrainingConfig:
     beta_2: float = 0.999
     epsilon: float = 1e-8
     device: str = "cpu"
+    max_grad_norm: float | None = None  # clip the global gradient norm to this
+
+
+@dataclass
+class EpochPlan:
+    """Per-batch hooks of one training call (both optional).
+
+    ``learning_rate(batch, n_batches)`` gives the step size for batch ``batch``
+    (0-based) of the epoch; ``augment(X_batch)`` returns a changed training batch.
+    """
+
+    learning_rate: Callable[[int, int], float] | None = None
+    augment: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 @dataclass
@@ -93,12 +106,14 @@ class Backend(ABC):
     @abstractmethod
     def fit(self, model: object, X: np.ndarray, y: np.ndarray, config: TrainingConfig,
             seed: int, on_epoch: EpochCallback | None = None,
-            sample_weight: np.ndarray | None = None, resume: bool = False) -> FitResult:
+            sample_weight: np.ndarray | None = None, resume: bool = False,
+            plan: EpochPlan | None = None) -> FitResult:
         """Train on images X (N, C, H, W) float32 and class codes y (N,).
 
         ``sample_weight`` (N,) weights each sample's loss (weighted mean per batch;
         the L2 penalty is divided by the batch's total weight). ``resume=True``
-        keeps the optimizer state of the previous call (``partial_fit``).
+        keeps the optimizer state of the previous call (``partial_fit``). ``plan``
+        sets the learning rate and augments each batch.
         ``FitResult.model`` is the trained model (``model`` itself, trained in
         place, or a new object wrapping the same network).
         """
@@ -110,6 +125,10 @@ class Backend(ABC):
     @abstractmethod
     def get_weights(self, model: object) -> dict[str, np.ndarray]:
         """Canonical weights (NCHW / OIHW, float32) of the model."""
+
+    @abstractmethod
+    def set_weights(self, model: object, weights: dict[str, np.ndarray]) -> None:
+        """Load canonical weights into the model, in place."""
 
     @abstractmethod
     def dtype(self, model: object) -> np.dtype:

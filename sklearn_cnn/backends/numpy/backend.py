@@ -6,7 +6,14 @@ import time
 
 import numpy as np
 
-from .._base import Backend, EpochCallback, FitResult, TrainingConfig, fixed_size_batches
+from .._base import (
+    Backend,
+    EpochCallback,
+    EpochPlan,
+    FitResult,
+    TrainingConfig,
+    fixed_size_batches,
+)
 from .functional import softmax, softmax_cross_entropy
 from .network import Network
 from .optim import OPTIMIZERS
@@ -26,7 +33,8 @@ class NumpyBackend(Backend):
 
     def fit(self, model: Network, X, y, config: TrainingConfig, seed,
             on_epoch: EpochCallback | None = None, sample_weight=None,
-            resume=False) -> FitResult:
+            resume=False, plan: EpochPlan | None = None) -> FitResult:
+        plan = plan or EpochPlan()
         rng = np.random.default_rng(seed)
         layers = model.layers()
         params = [(layer, name) for layer in layers for name in layer.params]
@@ -35,15 +43,22 @@ class NumpyBackend(Backend):
             model.optimizer = _make_optimizer(config, arrays)
         decayed = [(layer, name) for layer in layers for name in layer.decayed]
         n, loss_curve, t = len(X), [], 0
+        n_batches = -(-n // config.batch_size)
         for epoch in range(1, config.max_iter + 1):
             start = time.perf_counter()
             order = rng.permutation(n) if config.shuffle else np.arange(n)
             total = 0.0
-            for begin in range(0, n, config.batch_size):
+            for index, begin in enumerate(range(0, n, config.batch_size)):
                 batch = order[begin:begin + config.batch_size]
                 weights = None if sample_weight is None else sample_weight[batch]
-                total += _train_step(model, params, decayed, X[batch], y[batch], weights,
-                                     config.alpha) * len(batch)
+                if plan.learning_rate is not None:
+                    model.optimizer.learning_rate = plan.learning_rate(index, n_batches)
+                X_batch = X[batch] if plan.augment is None else plan.augment(X[batch])
+                # a diverging run overflows to inf/nan: the estimator checks every
+                # epoch's loss and weights and reports it, so numpy need not warn too
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    total += _train_step(model, params, decayed, X_batch, y[batch],
+                                         weights, config) * len(batch)
                 t += len(batch)
             loss_curve.append(total / n)
             if on_epoch is not None:
@@ -60,6 +75,9 @@ class NumpyBackend(Backend):
     def get_weights(self, model: Network):
         return {k: v.astype(np.float32, copy=False) for k, v in model.get_weights().items()}
 
+    def set_weights(self, model: Network, weights):
+        model.set_weights(weights)
+
     def dtype(self, model: Network):
         return np.dtype(model.dtype)
 
@@ -72,7 +90,7 @@ def _make_optimizer(config: TrainingConfig, arrays):
                               config.beta_2, config.epsilon)
 
 
-def _train_step(model, params, decayed, X, y, sample_weight, alpha):
+def _train_step(model, params, decayed, X, y, sample_weight, config):
     """One forward, backward and update on a mini-batch; returns the batch loss."""
     total_weight = len(X) if sample_weight is None else float(sample_weight.sum())
     if total_weight == 0:  # every sample weighted 0: nothing to learn from
@@ -82,13 +100,24 @@ def _train_step(model, params, decayed, X, y, sample_weight, alpha):
     model.backward(dlogits)
     # L2 penalty as in MLPClassifier: 0.5 * alpha * ||W||^2 / batch size (its total
     # sample weight when weighted), on weights only
-    scale = alpha / total_weight
+    scale = config.alpha / total_weight
     for layer, name in decayed:
         weight = layer.params[name]
         loss += 0.5 * scale * float(np.vdot(weight, weight))
         layer.grads[name] += scale * weight
-    model.optimizer.update_params([layer.grads[name] for layer, name in params])
+    grads = [layer.grads[name] for layer, name in params]
+    if config.max_grad_norm is not None:
+        clip_grad_norm(grads, config.max_grad_norm)
+    model.optimizer.update_params(grads)
     return loss
+
+
+def clip_grad_norm(grads: list[np.ndarray], max_norm: float) -> None:
+    """Scale all gradients down, in place, so their global L2 norm is <= max_norm."""
+    norm = np.sqrt(sum(float(np.vdot(g, g)) for g in grads))
+    if norm > max_norm:
+        for grad in grads:
+            grad *= max_norm / (norm + 1e-6)
 
 
 BACKEND = NumpyBackend()

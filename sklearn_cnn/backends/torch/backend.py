@@ -12,7 +12,14 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer, PassthroughScoring
 from torch import nn
 
-from .._base import Backend, EpochCallback, FitResult, TrainingConfig, fixed_size_batches
+from .._base import (
+    Backend,
+    EpochCallback,
+    EpochPlan,
+    FitResult,
+    TrainingConfig,
+    fixed_size_batches,
+)
 from ..numpy.functional import softmax
 from .modules import build_module, export_canonical, load_canonical
 
@@ -28,9 +35,10 @@ class BatchIterator:
     ``torch.Generator``, so ``random_state`` fixes it.
     """
 
-    def __init__(self, dataset, batch_size: int, shuffle: bool = False, seed: int = 0):
+    def __init__(self, dataset, batch_size: int, shuffle: bool = False, seed: int = 0,
+                 augment=None):
         self.X, self.y = dataset.X, dataset.y
-        self.batch_size, self.shuffle = batch_size, shuffle
+        self.batch_size, self.shuffle, self.augment = batch_size, shuffle, augment
         self.generator = torch.Generator().manual_seed(int(seed))
 
     def __len__(self) -> int:
@@ -42,7 +50,10 @@ class BatchIterator:
         for begin in range(0, n, self.batch_size):
             batch = (order[begin:begin + self.batch_size] if order is not None
                      else slice(begin, begin + self.batch_size))
-            yield self.X[batch], (None if self.y is None else self.y[batch])
+            X_batch = self.X[batch]
+            if self.augment is not None:  # the NumPy augmentations, on the CPU batch
+                X_batch = torch.from_numpy(np.ascontiguousarray(self.augment(X_batch.numpy())))
+            yield X_batch, (None if self.y is None else self.y[batch])
 
 
 class SpecNet(NeuralNet):
@@ -55,10 +66,12 @@ class SpecNet(NeuralNet):
     backward pass rather than traced by autograd, which would cost a graph per step.
     """
 
-    def __init__(self, module, *args, alpha: float = 0.0, decayed: tuple = (), **kwargs):
+    def __init__(self, module, *args, alpha: float = 0.0, decayed: tuple = (),
+                 max_grad_norm: float | None = None, **kwargs):
         super().__init__(module, *args, **kwargs)
         self.alpha = alpha
         self.decayed = decayed
+        self.max_grad_norm = max_grad_norm
 
     def _decayed_params(self) -> list[torch.Tensor]:
         params = dict(self.module_.named_parameters())
@@ -107,14 +120,28 @@ class SpecNet(NeuralNet):
             with torch.no_grad():
                 for param in self._decayed_params():
                     param.grad.add_(param, alpha=self.alpha / self.batch_weight_)
+        if self.max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(self.module_.parameters(), self.max_grad_norm)
         return step
 
 
 class _ReportEpoch(Callback):
-    """Passes each epoch's loss and duration to the estimator's progress printer."""
+    """Sets each batch's learning rate from the plan, and passes each epoch's loss and
+    duration to the estimator's progress printer."""
 
     def __init__(self, report: EpochCallback | None = None):
         self.report = report
+        self.learning_rate = None  # (batch, n_batches) -> lr
+        self.n_batches = 1
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.batch = 0
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        if training and self.learning_rate is not None:
+            for group in net.optimizer_.param_groups:
+                group["lr"] = self.learning_rate(self.batch, self.n_batches)
+            self.batch += 1
 
     def on_epoch_end(self, net, **kwargs):
         if self.report is not None:
@@ -193,13 +220,15 @@ class TorchBackend(Backend):
             iterator_train=BatchIterator, iterator_train__shuffle=config.shuffle,
             iterator_train__seed=seed, iterator_valid=BatchIterator,
             callbacks=[("report", _ReportEpoch())], verbose=0,
+            iterator_train__augment=None, max_grad_norm=config.max_grad_norm,
             device=resolve_device(config.device), alpha=config.alpha, decayed=decayed,
             **options,
         )
 
     def fit(self, model: SpecNet, X, y, config: TrainingConfig, seed,
             on_epoch: EpochCallback | None = None, sample_weight=None,
-            resume=False) -> FitResult:
+            resume=False, plan: EpochPlan | None = None) -> FitResult:
+        plan = plan or EpochPlan()
         if resume and model.max_epochs > 0:  # trained before: keep its optimizer state
             net = model
             # plain attributes: skorch's set_params would re-initialize nothing here
@@ -207,7 +236,10 @@ class TorchBackend(Backend):
             net.iterator_train__seed, net.batch_size = seed, config.batch_size
         else:
             net = self._net(model.module_, config, seed).initialize()
-        net.callbacks_[0][1].report = on_epoch
+        hooks = net.callbacks_[0][1]
+        hooks.report, hooks.learning_rate = on_epoch, plan.learning_rate
+        hooks.n_batches = math.ceil(len(X) / config.batch_size)
+        net.iterator_train__augment = plan.augment
         targets = torch.from_numpy(y.astype(np.int64))
         if sample_weight is not None:
             targets = torch.from_numpy(np.stack([y, sample_weight], axis=1).astype(np.float64))
@@ -216,7 +248,8 @@ class TorchBackend(Backend):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
             net.partial_fit(torch.from_numpy(X), targets, epochs=config.max_iter)
-        net.callbacks_[0][1].report = None  # the fitted net does not keep the printer
+        # the fitted net keeps none of the per-call hooks (they need not pickle)
+        hooks.report = hooks.learning_rate = net.iterator_train__augment = None
         losses = [float(loss) for loss in net.history[done:, "train_loss"]]
         return FitResult(losses, len(X) * len(losses), model=net)
 
@@ -229,6 +262,9 @@ class TorchBackend(Backend):
 
     def get_weights(self, model: SpecNet):
         return export_canonical(model.module_)
+
+    def set_weights(self, model: SpecNet, weights):
+        load_canonical(model.module_, weights)
 
     def dtype(self, model: SpecNet):
         param = next(model.module_.parameters(), None)

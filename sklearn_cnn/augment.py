@@ -1,0 +1,107 @@
+"""Data augmentation: random changes to a training batch, vectorized in NumPy.
+
+Each function takes a batch ``x`` of shape (N, C, H, W) and a
+``numpy.random.Generator`` and returns a new batch of the same shape, every image
+changed independently; ``x`` itself is never modified. Both backends call the same
+functions, seeded from ``random_state``, at training time only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+Augmentation = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+def random_flip(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Mirror a random half of the images left to right."""
+    flip = rng.random(len(x)) < 0.5
+    out = x.copy()
+    out[flip] = x[flip, :, :, ::-1]
+    return out
+
+
+def random_shift(x: np.ndarray, rng: np.random.Generator, fraction: float = 0.125
+                 ) -> np.ndarray:
+    """Translate each image by up to ``fraction`` of its size (at least 1 pixel) in
+    each direction: zero-pad, then crop at a random offset per image."""
+    n, _, h, w = x.shape
+    pad_h, pad_w = max(1, round(h * fraction)), max(1, round(w * fraction))
+    padded = np.pad(x, ((0, 0), (0, 0), (pad_h, pad_h), (pad_w, pad_w)))
+    top = rng.integers(0, 2 * pad_h + 1, n)
+    left = rng.integers(0, 2 * pad_w + 1, n)
+    rows = (top[:, None] + np.arange(h))[:, None, :, None]        # (N, 1, H, 1)
+    cols = (left[:, None] + np.arange(w))[:, None, None, :]       # (N, 1, 1, W)
+    samples = np.arange(n)[:, None, None, None]
+    channels = np.arange(x.shape[1])[None, :, None, None]
+    return padded[samples, channels, rows, cols]
+
+
+def random_rotation(x: np.ndarray, rng: np.random.Generator, degrees: float = 10.0
+                    ) -> np.ndarray:
+    """Rotate each image by a random angle in [-degrees, degrees] about its centre
+    (bilinear interpolation, zeros outside)."""
+    n, c, h, w = x.shape
+    angle = np.deg2rad(rng.uniform(-degrees, degrees, n))[:, None, None]
+    cy, cx = (h - 1) / 2, (w - 1) / 2
+    yy, xx = np.meshgrid(np.arange(h) - cy, np.arange(w) - cx, indexing="ij")
+    # where each output pixel comes from: the inverse rotation of its coordinates
+    src_y = np.cos(angle) * yy - np.sin(angle) * xx + cy          # (N, H, W)
+    src_x = np.sin(angle) * yy + np.cos(angle) * xx + cx
+    y0, x0 = np.floor(src_y).astype(int), np.floor(src_x).astype(int)
+    wy, wx = (src_y - y0)[:, None], (src_x - x0)[:, None]         # (N, 1, H, W)
+    padded = np.pad(x, ((0, 0), (0, 0), (1, 2), (1, 2)))          # zeros outside
+    samples = np.arange(n)[:, None, None, None]
+    channels = np.arange(c)[None, :, None, None]
+
+    def at(dy, dx):
+        rows = np.clip(y0 + dy + 1, 0, h + 2)[:, None]
+        cols = np.clip(x0 + dx + 1, 0, w + 2)[:, None]
+        return padded[samples, channels, rows, cols]
+
+    top = at(0, 0) * (1 - wx) + at(0, 1) * wx
+    bottom = at(1, 0) * (1 - wx) + at(1, 1) * wx
+    return (top * (1 - wy) + bottom * wy).astype(x.dtype)
+
+
+def compose(*steps: Augmentation) -> Augmentation:
+    def augment(x, rng):
+        for step in steps:
+            x = step(x, rng)
+        return x
+    return augment
+
+
+#: the names ``CNNClassifier(augment=...)`` accepts
+AUGMENTATIONS: dict[str, Augmentation] = {
+    "flip": random_flip,
+    "shift": random_shift,
+    "rotate": random_rotation,
+    "standard": compose(random_shift, random_flip),
+}
+
+
+def resolve(augment) -> Augmentation | None:
+    """``None``, a name of ``AUGMENTATIONS``, or a callable ``f(batch) -> batch``."""
+    if augment is None:
+        return None
+    if isinstance(augment, str):
+        if augment not in AUGMENTATIONS:
+            raise ValueError(f"augment must be None, a callable or one of "
+                             f"{sorted(AUGMENTATIONS)}; got {augment!r}")
+        return AUGMENTATIONS[augment]
+    if callable(augment):
+        return _checked(augment)
+    raise TypeError(f"augment must be None, a string or a callable; got {type(augment)}")
+
+
+def _checked(function: Callable[[np.ndarray], np.ndarray]) -> Augmentation:
+    def augment(x, rng):
+        out = np.asarray(function(x.copy()))
+        if out.shape != x.shape:
+            raise ValueError(f"the augment callable must return a batch of shape "
+                             f"{x.shape}; it returned {out.shape}")
+        return out.astype(x.dtype, copy=False)
+    return augment

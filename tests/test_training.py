@@ -1,0 +1,171 @@
+"""Schedules, stopping rules, early stopping, augmentation, clipping, progress."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from sklearn_cnn import CNNClassifier
+from sklearn_cnn._training import Schedule, Stopper
+from sklearn_cnn.augment import random_flip, random_rotation, random_shift, resolve
+from sklearn_cnn.backends import BACKENDS
+from sklearn_cnn.backends.numpy.backend import clip_grad_norm
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def backend(request):
+    if request.param == "torch":
+        pytest.importorskip("skorch")
+    return request.param
+
+
+def test_schedules():
+    lr = 0.1
+    constant = Schedule("constant", lr, max_iter=10)
+    assert constant.lr(5, 3, 10, 1000) == lr
+    assert Schedule("invscaling", lr, 10, power_t=0.5).lr(1, 0, 10, 400) == pytest.approx(
+        lr / 20)
+    assert Schedule("invscaling", lr, 10).lr(0, 5, 10, 0) == lr  # first epoch: as given
+    cosine = Schedule("cosine", lr, max_iter=10)
+    assert cosine.lr(0, 0, 4, 0) == pytest.approx(lr)
+    assert cosine.lr(5, 0, 4, 0) == pytest.approx(lr / 2)
+    assert cosine.lr(9, 3, 4, 0) < lr / 100
+    onecycle = Schedule("onecycle", lr, max_iter=10)
+    rates = [onecycle.lr(e, b, 10, 0) for e in range(10) for b in range(10)]
+    peak = int(np.argmax(rates))
+    assert rates[0] == pytest.approx(lr / 25) and max(rates) == pytest.approx(lr, rel=1e-3)
+    assert 25 <= peak <= 31 and rates[-1] < lr / 1000
+    adaptive = Schedule("adaptive", lr, max_iter=10, tol=0.01)
+    for score in (0.5, 0.6, 0.6, 0.6):  # two epochs without progress: divide by 5
+        adaptive.end_epoch(score)
+    assert adaptive.current == pytest.approx(lr / 5)
+
+
+def test_stopper_follows_mlp_rule():
+    stopper = Stopper(tol=0.1, n_iter_no_change=2)
+    assert not stopper.update(0, 1.0)
+    assert not stopper.update(1, 1.05)   # better, but not by tol: one strike
+    assert stopper.best_epoch == 1
+    assert stopper.update(2, 1.08)       # second strike: stop
+
+
+def test_training_loss_stopping_and_convergence_warning(digits):
+    X, _, y, _ = digits
+    with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(3\)"):
+        CNNClassifier(max_iter=3, random_state=0).fit(X[:200], y[:200])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = CNNClassifier(max_iter=100, tol=0.5, n_iter_no_change=2,
+                            random_state=0).fit(X[:200], y[:200])
+    assert clf.n_iter_ < 100 and clf.best_loss_ == min(clf.loss_curve_)
+    assert clf.validation_scores_ is None
+
+
+def test_early_stopping_restores_the_best_epoch(backend, digits):
+    X, X_test, y, y_test = digits
+    clf = CNNClassifier(backend=backend, early_stopping=True, validation_fraction=0.2,
+                        n_iter_no_change=3, max_iter=40, learning_rate_init=0.01,
+                        random_state=0).fit(X, y)
+    assert len(clf.validation_scores_) == clf.n_iter_ < 40
+    assert clf.best_validation_score_ == max(clf.validation_scores_) > 0.9
+    assert clf.best_loss_ is None
+    assert clf.score(X_test, y_test) > 0.9
+
+
+@pytest.mark.parametrize("schedule", ["invscaling", "adaptive", "cosine", "onecycle"])
+def test_every_schedule_trains(schedule, backend, digits):
+    X, X_test, y, y_test = digits
+    # invscaling is MLPClassifier's: 1/sqrt(samples seen) decays fast, so it is paired
+    # with SGD there and reaches less in 8 epochs
+    solver = {"solver": "sgd", "learning_rate_init": 0.1} if schedule == "invscaling" \
+        else {"learning_rate_init": 0.01}
+    clf = CNNClassifier(backend=backend, learning_rate=schedule, max_iter=8, random_state=0,
+                        **solver)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X[:600], y[:600])
+    assert clf.score(X_test, y_test) > (0.5 if schedule == "invscaling" else 0.8)
+
+
+def test_augmentations_are_random_seeded_and_leave_the_input_alone():
+    rng = np.random.default_rng(0)
+    x = rng.random((16, 2, 9, 9)).astype(np.float32)
+    before = x.copy()
+    for augment in (random_flip, random_shift, random_rotation, resolve("standard")):
+        out = augment(x, np.random.default_rng(1))
+        assert out.shape == x.shape and out.dtype == x.dtype
+        np.testing.assert_array_equal(out, augment(x, np.random.default_rng(1)))
+        assert not np.array_equal(out, x)
+    np.testing.assert_array_equal(x, before)
+
+
+def test_augmentations_move_pixels_as_they_say():
+    x = np.zeros((64, 1, 5, 5), dtype=np.float32)
+    x[:, 0, 2, 0] = 1.0  # a dot on the left edge
+    flipped = random_flip(x, np.random.default_rng(0))
+    moved = flipped[:, 0, 2, 4] == 1.0
+    assert 15 < moved.sum() < 49  # about half mirrored to the right edge
+    assert np.all(flipped[~moved] == x[~moved])
+    shifted = random_shift(x, np.random.default_rng(0))  # up to 1 pixel on 5 px
+    assert np.all(shifted.sum(axis=(1, 2, 3)) <= 1.0) and shifted.sum() > 30
+    rotated = random_rotation(np.ones((4, 1, 9, 9), dtype=np.float32),
+                              np.random.default_rng(0), degrees=0.0)
+    np.testing.assert_allclose(rotated, 1.0, atol=1e-6)
+
+
+def test_augment_runs_at_training_only_on_both_backends(backend, digits):
+    X, X_test, y, y_test = digits
+    calls = []
+
+    def spy(batch):
+        calls.append(batch.shape)
+        return batch[:, :, :, ::-1]
+
+    clf = CNNClassifier(backend=backend, augment=spy, max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X[:400], y[:400])
+    assert len(calls) == 4 and calls[0] == (200, 1, 8, 8)
+    clf.predict(X_test)
+    assert len(calls) == 4
+    with pytest.raises(ValueError, match="must return a batch of shape"):
+        CNNClassifier(backend=backend, augment=lambda b: b[:1], max_iter=1).fit(X[:50], y[:50])
+    shifted = CNNClassifier(backend=backend, augment="shift", max_iter=20, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert shifted.fit(X, y).score(X_test, y_test) > 0.9
+
+
+def test_gradient_clipping():
+    grads = [np.full(3, 3.0), np.full(4, 4.0)]
+    norm = math.sqrt(3 * 9 + 4 * 16)
+    clip_grad_norm(grads, 1.0)
+    np.testing.assert_allclose(np.sqrt(sum((g ** 2).sum() for g in grads)), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(grads[0][0] / grads[1][0], 3 / 4)
+    assert norm > 1
+
+
+def test_clipped_training_and_divergence(backend, digits):
+    X, _, y, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clipped = CNNClassifier(backend=backend, max_grad_norm=0.5, max_iter=3,
+                                random_state=0).fit(X[:300], y[:300])
+    assert np.isfinite(clipped.loss_curve_).all()
+    with pytest.warns(ConvergenceWarning, match="diverged at epoch"):
+        blown = CNNClassifier(backend=backend, solver="sgd", learning_rate_init=1e6,
+                              max_iter=5, random_state=0).fit(X[:300], y[:300])
+    assert np.isfinite(blown.predict_proba(X[:10])).all()
+
+
+def test_verbose_prints_a_table(capsys, digits):
+    X, _, y, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        CNNClassifier(verbose=1, max_iter=2, early_stopping=True,
+                      random_state=0).fit(X[:300], y[:300])
+    out = capsys.readouterr().out
+    assert "train loss" in out and "valid score" in out and "learning rate" in out
+    assert "Total params" in out
