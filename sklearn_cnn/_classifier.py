@@ -13,7 +13,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import assert_all_finite, check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -136,6 +136,10 @@ default="constant"
         ``(n, C, H, W)``. Seeded by ``random_state``; same meaning on both backends.
     max_grad_norm : float, default=None
         Clip the global L2 norm of the gradients to this before each update.
+    init_from : fitted CNNClassifier, default=None
+        Start from this model's weights for every layer whose key and shape match
+        (the others start fresh): fine-tune a trained network on new classes or
+        data, on either backend (train with torch, fine-tune with NumPy).
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into ``sample_weight``; ``"balanced"``
         weights each class by ``n_samples / (n_classes * count)``.
@@ -233,6 +237,7 @@ default="constant"
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "augment": [StrOptions(set(augmentations.AUGMENTATIONS)), callable, None],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "init_from": [HasMethods(["get_weights"]), None],
         "warm_start": ["boolean"],
         "filters": [tuple, list, Interval(Integral, 1, None, closed="left"), None],
         "kernel_size": [Interval(Integral, 1, None, closed="left"), None],
@@ -251,7 +256,7 @@ default="constant"
                  random_state=None, verbose=0, warm_start=False, class_weight=None,
                  learning_rate="constant", power_t=0.5, tol=1e-4, n_iter_no_change=10,
                  early_stopping=False, validation_fraction=0.1, augment=None,
-                 max_grad_norm=None,
+                 max_grad_norm=None, init_from=None,
                  device="cpu", filters=None,
                  kernel_size=None, hidden_units=None, activation=None, pooling=None,
                  dropout=None, batch_norm=None, width=None):
@@ -282,6 +287,7 @@ default="constant"
         self.validation_fraction = validation_fraction
         self.augment = augment
         self.max_grad_norm = max_grad_norm
+        self.init_from = init_from
         self.device = device
         self.filters = filters
         self.kernel_size = kernel_size
@@ -425,6 +431,8 @@ default="constant"
             specs, notes = build_architecture(self.arch, input_shape, len(classes),
                                               **self._arch_params())
             weights = init_weights(specs, input_shape, np.random.default_rng(init_seed))
+            if self.init_from is not None:
+                weights.update(self._weights_to_reuse(weights))
             model = backend.build(specs, input_shape, weights, seed=train_seed,
                                   device=self.device, dtype=dtype)
             if self.verbose:
@@ -436,6 +444,13 @@ default="constant"
         self.model_ = model
         self.loss_curve_, self.n_iter_, self.t_ = [], 0, 0
         self.validation_scores_ = self.best_validation_score_ = self.best_loss_ = None
+
+    def _weights_to_reuse(self, weights: dict) -> dict:
+        """``init_from``'s weights for every layer key whose shape matches this net's."""
+        check_is_fitted(self.init_from)
+        source = self.init_from.get_weights()
+        return {key: value for key, value in source.items()
+                if key in weights and value.shape == weights[key].shape}
 
     def _sample_weight(self, sample_weight, images, y) -> np.ndarray | None:
         """sample_weight times the class_weight of each sample's class, or None."""

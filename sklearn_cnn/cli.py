@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import time
+import warnings
+
+from sklearn.exceptions import ConvergenceWarning
 
 from .architectures import list_architectures
 from .backends import BACKENDS
@@ -32,7 +35,11 @@ def demo(backend: str = "numpy", arch: str = "lenet", epochs: int | None = None,
     clf = CNNClassifier(arch, backend=backend, random_state=seed, verbose=1)
     if epochs is not None:
         clf.set_params(max_iter=epochs)
-    clf.fit(X_train, y_train)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        clf.fit(X_train, y_train)
+    for warning in caught:
+        print(f"note: {warning.message}")
     accuracy = clf.score(X_test, y_test)
     print(f"held-out accuracy: {accuracy:.4f}")
     print(f"wall time: {time.perf_counter() - start:.1f} s")

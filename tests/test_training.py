@@ -169,3 +169,20 @@ def test_verbose_prints_a_table(capsys, digits):
     out = capsys.readouterr().out
     assert "train loss" in out and "valid score" in out and "learning rate" in out
     assert "Total params" in out
+
+
+def test_init_from_reuses_every_matching_layer_across_backends(backend, digits):
+    X, _, y, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        source = CNNClassifier(backend="numpy", max_iter=15, random_state=0).fit(X, y)
+        # fine-tune on a 2-class task: the convolutions and hidden layers carry over,
+        # the output layer (10 -> 2 classes) starts fresh
+        tuned = CNNClassifier(backend=backend, init_from=source, max_iter=1,
+                              learning_rate_init=1e-9, random_state=1).fit(X, y >= 5)
+    source_weights, tuned_weights = source.get_weights(), tuned.get_weights()
+    for key in ("0.weight", "2.weight", "6.weight", "8.weight"):
+        np.testing.assert_allclose(tuned_weights[key], source_weights[key], atol=1e-5)
+    assert tuned_weights["10.weight"].shape == (2, 84)
+    with pytest.raises(ValueError, match="init_from"):
+        CNNClassifier(init_from="model.pkl").fit(X[:20], y[:20])
