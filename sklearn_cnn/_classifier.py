@@ -11,8 +11,7 @@ from typing import ClassVar
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
-from sklearn.utils import assert_all_finite, check_random_state
+from sklearn.utils import TransformerTags, assert_all_finite, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
@@ -26,7 +25,7 @@ from sklearn.utils.validation import (
 
 from . import augment as augmentations
 from ._input import to_images
-from ._training import Schedule, Stopper, run_epochs
+from ._training import Schedule, Stopper, run_epochs, validation_split
 from ._weights import init_weights
 from .architectures import build_architecture
 from .architectures._blocks import ACTIVATIONS, POOLS
@@ -381,8 +380,8 @@ default="constant"
         early = self.early_stopping and not partial
         validation = None
         if early:
-            images, X_val, codes, y_val, weights = self._validation_split(
-                images, codes, weights, seed)
+            images, X_val, codes, y_val, weights = validation_split(
+                images, codes, weights, self.validation_fraction, seed)
             validation = (X_val, y_val)
         epochs = 1 if partial else self.max_iter
         schedule = Schedule("constant" if partial else self.learning_rate,
@@ -408,18 +407,6 @@ default="constant"
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
                           "reached and the optimization hasn't converged yet.",
                           ConvergenceWarning, stacklevel=3)
-
-    def _validation_split(self, images, codes, weights, seed):
-        """Hold out a stratified ``validation_fraction`` for early stopping."""
-        stratify = codes if np.bincount(codes).min() >= 2 else None
-        parts = train_test_split(images, codes, *([] if weights is None else [weights]),
-                                 test_size=self.validation_fraction, stratify=stratify,
-                                 random_state=seed % (2**31))
-        if len(parts[1]) == 0 or len(parts[0]) == 0:
-            raise ValueError("validation_fraction leaves no samples to train or validate "
-                             f"on ({len(codes)} samples)")
-        X_train, X_val, y_train, y_val = parts[:4]
-        return X_train, X_val, y_train, y_val, (parts[4] if weights is not None else None)
 
     def _build(self, backend, input_shape, dtype, classes, init_seed, train_seed) -> None:
         """A fresh network for images of ``input_shape``; resets the fitted state."""
@@ -472,6 +459,16 @@ default="constant"
         return backend.build_module(self.arch, input_shape, n_classes, seed,
                                     device=self.device, dtype=dtype)
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # transform() returns the penultimate features, so it is a transformer too
+        tags.transformer_tags = TransformerTags(preserves_dtype=["float64", "float32"])
+        return tags
+
+    def fit_transform(self, X, y, sample_weight=None) -> np.ndarray:
+        """Fit, then return the penultimate features of X (see :meth:`transform`)."""
+        return self.fit(X, y, sample_weight=sample_weight).transform(X)
+
     def _arch_params(self) -> dict:
         """The architecture parameters that were set (None means the architecture's
         own default)."""
@@ -508,6 +505,12 @@ default="constant"
         self._check_image_shape(images)
         return images
 
+    def _backend_and_images(self, X):
+        """The fitted backend and X as images in the dtype its model computes in."""
+        images = self._images(X)
+        backend = get_backend(self.backend)
+        return backend, images.astype(backend.dtype(self.model_), copy=False)
+
     def _check_image_shape(self, images: np.ndarray) -> None:
         if images.shape[1:] != self.input_shape_:
             n_features = math.prod(images.shape[1:])
@@ -531,10 +534,26 @@ default="constant"
         ndarray of shape (n_samples, n_classes)
             Rows sum to 1; columns follow ``classes_``.
         """
-        images = self._images(X)
-        backend = get_backend(self.backend)
-        images = images.astype(backend.dtype(self.model_), copy=False)
+        backend, images = self._backend_and_images(X)
         return backend.predict_proba(self.model_, images)
+
+    def transform(self, X) -> np.ndarray:
+        """The penultimate layer's output: the features the last layer classifies.
+
+        Lets a fitted CNN feed another estimator (a LogisticRegression, say) in a
+        Pipeline, or be inspected.
+
+        Parameters
+        ----------
+        X : array-like of images, in any layout ``fit`` accepts
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+            For LeNet, the 84 activations before the output layer.
+        """
+        backend, images = self._backend_and_images(X)
+        return backend.features(self.model_, images)
 
     def predict_log_proba(self, X) -> np.ndarray:
         """Logarithm of :meth:`predict_proba`."""

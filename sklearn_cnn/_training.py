@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
 
 from .backends._base import EpochPlan
 
@@ -166,3 +167,18 @@ def run_epochs(backend, model, X, y, sample_weight, config, *, epochs: int, seed
     if best_weights is not None:
         backend.set_weights(model, best_weights)
     return model, records, stopped
+
+
+def validation_split(images, codes, weights, fraction: float, seed: int):
+    """Hold out a stratified ``fraction`` of the training data for early stopping.
+
+    Returns ``(X_train, X_val, y_train, y_val, weights_train)``.
+    """
+    stratify = codes if np.bincount(codes).min() >= 2 else None
+    parts = train_test_split(images, codes, *([] if weights is None else [weights]),
+                             test_size=fraction, stratify=stratify,
+                             random_state=seed % (2**31))
+    if len(parts[0]) == 0 or len(parts[1]) == 0:
+        raise ValueError("validation_fraction leaves no samples to train or validate "
+                         f"on ({len(codes)} samples)")
+    return (*parts[:4], parts[4] if weights is not None else None)

@@ -186,3 +186,21 @@ def test_init_from_reuses_every_matching_layer_across_backends(backend, digits):
     assert tuned_weights["10.weight"].shape == (2, 84)
     with pytest.raises(ValueError, match="init_from"):
         CNNClassifier(init_from="model.pkl").fit(X[:20], y[:20])
+
+
+def test_transform_gives_penultimate_features_for_a_pipeline(backend, digits):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    X, X_test, y, y_test = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        cnn = CNNClassifier(backend=backend, max_iter=15, random_state=0).fit(X, y)
+    features = cnn.transform(X_test)
+    assert features.shape == (len(X_test), 84)  # LeNet's last hidden layer
+    head = LogisticRegression(max_iter=2000).fit(cnn.transform(X), y)
+    assert head.score(features, y_test) > 0.9
+    pipe = make_pipeline(cnn, LogisticRegression(max_iter=2000))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert pipe.fit(X, y).score(X_test, y_test) > 0.9

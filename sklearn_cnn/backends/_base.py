@@ -11,9 +11,6 @@ import numpy as np
 
 from ..layers import LayerSpec, Shape
 
-#: called after every epoch with (epoch, mean training loss, seconds)
-EpochCallback = Callable[[int, float, float], None]
-
 
 def predict_batch_size(image_shape: tuple[int, ...]) -> int:
     """Images per forward pass at prediction time, from the image size alone.
@@ -105,8 +102,7 @@ class Backend(ABC):
 
     @abstractmethod
     def fit(self, model: object, X: np.ndarray, y: np.ndarray, config: TrainingConfig,
-            seed: int, on_epoch: EpochCallback | None = None,
-            sample_weight: np.ndarray | None = None, resume: bool = False,
+            seed: int, sample_weight: np.ndarray | None = None, resume: bool = False,
             plan: EpochPlan | None = None) -> FitResult:
         """Train on images X (N, C, H, W) float32 and class codes y (N,).
 
@@ -121,6 +117,11 @@ class Backend(ABC):
     @abstractmethod
     def predict_proba(self, model: object, X: np.ndarray) -> np.ndarray:
         """Class probabilities (N, n_classes), float64, evaluation mode, batched."""
+
+    @abstractmethod
+    def features(self, model: object, X: np.ndarray) -> np.ndarray:
+        """Input of the last layer (the penultimate features), (N, F), evaluation
+        mode, batched like ``predict_proba``."""
 
     @abstractmethod
     def get_weights(self, model: object) -> dict[str, np.ndarray]:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from .._base import (
     Backend,
-    EpochCallback,
     EpochPlan,
     FitResult,
     TrainingConfig,
@@ -32,7 +29,7 @@ class NumpyBackend(Backend):
                        dtype=dtype)
 
     def fit(self, model: Network, X, y, config: TrainingConfig, seed,
-            on_epoch: EpochCallback | None = None, sample_weight=None,
+            sample_weight=None,
             resume=False, plan: EpochPlan | None = None) -> FitResult:
         plan = plan or EpochPlan()
         rng = np.random.default_rng(seed)
@@ -44,8 +41,7 @@ class NumpyBackend(Backend):
         decayed = [(layer, name) for layer in layers for name in layer.decayed]
         n, loss_curve, t = len(X), [], 0
         n_batches = -(-n // config.batch_size)
-        for epoch in range(1, config.max_iter + 1):
-            start = time.perf_counter()
+        for _ in range(config.max_iter):
             order = rng.permutation(n) if config.shuffle else np.arange(n)
             total = 0.0
             for index, begin in enumerate(range(0, n, config.batch_size)):
@@ -61,8 +57,6 @@ class NumpyBackend(Backend):
                                          weights, config) * len(batch)
                 t += len(batch)
             loss_curve.append(total / n)
-            if on_epoch is not None:
-                on_epoch(epoch, loss_curve[-1], time.perf_counter() - start)
         model.clear_cache()
         return FitResult(loss_curve, t, model=model)
 
@@ -71,6 +65,18 @@ class NumpyBackend(Backend):
                   for batch, n_real in fixed_size_batches(X)]
         model.clear_cache()
         return softmax(np.concatenate(chunks).astype(np.float64))
+
+    def features(self, model: Network, X):
+        body = model.root.layers[:-1]
+
+        def forward(batch):
+            for layer in body:
+                batch = layer.forward(batch, training=False)
+            return batch.reshape(len(batch), -1)
+
+        chunks = [forward(batch)[:n_real] for batch, n_real in fixed_size_batches(X)]
+        model.clear_cache()
+        return np.concatenate(chunks)
 
     def get_weights(self, model: Network):
         return {k: v.astype(np.float32, copy=False) for k, v in model.get_weights().items()}

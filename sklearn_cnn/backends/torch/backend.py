@@ -14,7 +14,6 @@ from torch import nn
 
 from .._base import (
     Backend,
-    EpochCallback,
     EpochPlan,
     FitResult,
     TrainingConfig,
@@ -125,12 +124,10 @@ class SpecNet(NeuralNet):
         return step
 
 
-class _ReportEpoch(Callback):
-    """Sets each batch's learning rate from the plan, and passes each epoch's loss and
-    duration to the estimator's progress printer."""
+class _BatchLearningRate(Callback):
+    """Sets each training batch's learning rate from the plan's schedule."""
 
-    def __init__(self, report: EpochCallback | None = None):
-        self.report = report
+    def __init__(self):
         self.learning_rate = None  # (batch, n_batches) -> lr
         self.n_batches = 1
 
@@ -143,10 +140,11 @@ class _ReportEpoch(Callback):
                 group["lr"] = self.learning_rate(self.batch, self.n_batches)
             self.batch += 1
 
-    def on_epoch_end(self, net, **kwargs):
-        if self.report is not None:
-            row = net.history[-1]
-            self.report(row["epoch"], row["train_loss"], row["dur"])
+
+def as_tensor(array: np.ndarray) -> torch.Tensor:
+    """A tensor sharing ``array``'s memory, or a copy of it when it is read-only
+    (a memory-mapped file, say): torch tensors are always writable."""
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
 
 
 def resolve_device(device: str) -> str:
@@ -219,14 +217,14 @@ class TorchBackend(Backend):
             batch_size=config.batch_size, train_split=None,
             iterator_train=BatchIterator, iterator_train__shuffle=config.shuffle,
             iterator_train__seed=seed, iterator_valid=BatchIterator,
-            callbacks=[("report", _ReportEpoch())], verbose=0,
+            callbacks=[("learning_rate", _BatchLearningRate())], verbose=0,
             iterator_train__augment=None, max_grad_norm=config.max_grad_norm,
             device=resolve_device(config.device), alpha=config.alpha, decayed=decayed,
             **options,
         )
 
     def fit(self, model: SpecNet, X, y, config: TrainingConfig, seed,
-            on_epoch: EpochCallback | None = None, sample_weight=None,
+            sample_weight=None,
             resume=False, plan: EpochPlan | None = None) -> FitResult:
         plan = plan or EpochPlan()
         if resume and model.max_epochs > 0:  # trained before: keep its optimizer state
@@ -237,7 +235,7 @@ class TorchBackend(Backend):
         else:
             net = self._net(model.module_, config, seed).initialize()
         hooks = net.callbacks_[0][1]
-        hooks.report, hooks.learning_rate = on_epoch, plan.learning_rate
+        hooks.learning_rate = plan.learning_rate
         hooks.n_batches = math.ceil(len(X) / config.batch_size)
         net.iterator_train__augment = plan.augment
         targets = torch.from_numpy(y.astype(np.int64))
@@ -247,18 +245,28 @@ class TorchBackend(Backend):
         # seed dropout without touching the caller's global torch RNG state
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
-            net.partial_fit(torch.from_numpy(X), targets, epochs=config.max_iter)
+            net.partial_fit(as_tensor(X), targets, epochs=config.max_iter)
         # the fitted net keeps none of the per-call hooks (they need not pickle)
-        hooks.report = hooks.learning_rate = net.iterator_train__augment = None
+        hooks.learning_rate = net.iterator_train__augment = None
         losses = [float(loss) for loss in net.history[done:, "train_loss"]]
         return FitResult(losses, len(X) * len(losses), model=net)
 
     def predict_proba(self, model: SpecNet, X):
         module = model.module_.eval()
         with torch.inference_mode():
-            chunks = [module(torch.from_numpy(batch).to(model.device))[:n_real].cpu()
+            chunks = [module(as_tensor(batch).to(model.device))[:n_real].cpu()
                       for batch, n_real in fixed_size_batches(X)]
         return softmax(torch.cat(chunks).numpy().astype(np.float64))
+
+    def features(self, model: SpecNet, X):
+        module = model.module_.eval()
+        if not isinstance(module, nn.Sequential):
+            raise ValueError("features need a network built from sklearn_cnn.layers "
+                             "specs; a custom torch.nn.Module has no known last layer")
+        with torch.inference_mode():
+            chunks = [module[:-1](as_tensor(batch).to(model.device))[:n_real]
+                      .flatten(1).cpu() for batch, n_real in fixed_size_batches(X)]
+        return torch.cat(chunks).numpy()
 
     def get_weights(self, model: SpecNet):
         return export_canonical(model.module_)
