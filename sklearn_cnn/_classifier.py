@@ -30,6 +30,7 @@ from ._weights import init_weights
 from .architectures import build_architecture
 from .architectures._blocks import ACTIVATIONS, POOLS
 from .backends import TrainingConfig, get_backend
+from .layers import Linear
 from .summary import Summary, summarize_specs
 
 #: estimator parameters passed on to the architecture's builder when set
@@ -139,6 +140,10 @@ default="constant"
         Start from this model's weights for every layer whose key and shape match
         (the others start fresh): fine-tune a trained network on new classes or
         data, on either backend (train with torch, fine-tune with NumPy).
+    freeze : "features", int or None, default=None
+        Keep leading layers fixed while training: ``"features"`` freezes every
+        layer before the first dense one (fine-tune only the classifier head of an
+        ``init_from`` model), an int that many top-level layers.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into ``sample_weight``; ``"balanced"``
         weights each class by ``n_samples / (n_classes * count)``.
@@ -237,6 +242,8 @@ default="constant"
         "augment": [StrOptions(set(augmentations.AUGMENTATIONS)), callable, None],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "init_from": [HasMethods(["get_weights"]), None],
+        "freeze": [StrOptions({"features"}), Interval(Integral, 0, None, closed="left"),
+                   None],
         "warm_start": ["boolean"],
         "filters": [tuple, list, Interval(Integral, 1, None, closed="left"), None],
         "kernel_size": [Interval(Integral, 1, None, closed="left"), None],
@@ -255,7 +262,7 @@ default="constant"
                  random_state=None, verbose=0, warm_start=False, class_weight=None,
                  learning_rate="constant", power_t=0.5, tol=1e-4, n_iter_no_change=10,
                  early_stopping=False, validation_fraction=0.1, augment=None,
-                 max_grad_norm=None, init_from=None,
+                 max_grad_norm=None, init_from=None, freeze=None,
                  device="cpu", filters=None,
                  kernel_size=None, hidden_units=None, activation=None, pooling=None,
                  dropout=None, batch_norm=None, width=None):
@@ -287,6 +294,7 @@ default="constant"
         self.augment = augment
         self.max_grad_norm = max_grad_norm
         self.init_from = init_from
+        self.freeze = freeze
         self.device = device
         self.filters = filters
         self.kernel_size = kernel_size
@@ -483,8 +491,22 @@ default="constant"
             max_iter=1, shuffle=self.shuffle, momentum=self.momentum,
             nesterovs_momentum=self.nesterovs_momentum, beta_1=self.beta_1,
             beta_2=self.beta_2, epsilon=self.epsilon, device=self.device,
-            max_grad_norm=self.max_grad_norm,
+            max_grad_norm=self.max_grad_norm, frozen_layers=self._frozen_layers(),
         )
+
+    def _frozen_layers(self) -> int:
+        """How many leading top-level layers ``freeze`` keeps fixed."""
+        if self.freeze is None:
+            return 0
+        if self.specs_ is None:
+            raise ValueError("freeze needs an architecture made of sklearn_cnn.layers "
+                             "specs, not a custom torch.nn.Module")
+        if self.freeze == "features":  # everything before the first dense layer
+            return next(i for i, spec in enumerate(self.specs_) if isinstance(spec, Linear))
+        if self.freeze >= len(self.specs_):
+            raise ValueError(f"freeze={self.freeze} would freeze all {len(self.specs_)} "
+                             "layers; nothing would train")
+        return self.freeze
 
     def _print_epoch(self, epoch: int, record) -> None:
         """verbose >= 1: one table row per epoch."""

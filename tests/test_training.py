@@ -204,3 +204,18 @@ def test_transform_gives_penultimate_features_for_a_pipeline(backend, digits):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         assert pipe.fit(X, y).score(X_test, y_test) > 0.9
+
+
+def test_freeze_trains_only_the_head(backend, digits):
+    X, _, y, _ = digits
+    source = CNNClassifier(max_iter=5, random_state=0).fit(X, y)
+    tuned = CNNClassifier(backend=backend, init_from=source, freeze="features",
+                          max_iter=3, random_state=1).fit(X, y % 3)
+    before, after = source.get_weights(), tuned.get_weights()
+    for key in ("0.weight", "0.bias", "2.weight"):  # convolutions: untouched
+        np.testing.assert_allclose(after[key], before[key], atol=1e-6)
+    assert not np.allclose(after["6.weight"], before["6.weight"])  # dense layers trained
+    two = CNNClassifier(backend=backend, freeze=1, max_iter=2, random_state=0).fit(X, y)
+    assert two.n_iter_ == 2
+    with pytest.raises(ValueError, match="nothing would train"):
+        CNNClassifier(backend=backend, freeze=50, max_iter=1).fit(X[:50], y[:50])

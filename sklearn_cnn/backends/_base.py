@@ -58,6 +58,7 @@ class TrainingConfig:
     epsilon: float = 1e-8
     device: str = "cpu"
     max_grad_norm: float | None = None  # clip the global gradient norm to this
+    frozen_layers: int = 0  # the first this many top-level layers are not trained
 
 
 @dataclass

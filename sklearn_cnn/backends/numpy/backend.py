@@ -34,11 +34,13 @@ class NumpyBackend(Backend):
         plan = plan or EpochPlan()
         rng = np.random.default_rng(seed)
         layers = model.layers()
-        params = [(layer, name) for layer in layers for name in layer.params]
+        trained = [layer for layer in layers
+                   if int(layer.key.split(".")[0]) >= config.frozen_layers]
+        params = [(layer, name) for layer in trained for name in layer.params]
         if model.optimizer is None or not resume:
             arrays = [layer.params[name] for layer, name in params]
             model.optimizer = _make_optimizer(config, arrays)
-        decayed = [(layer, name) for layer in layers for name in layer.decayed]
+        decayed = [(layer, name) for layer in trained for name in layer.decayed]
         n, loss_curve, t = len(X), [], 0
         n_batches = -(-n // config.batch_size)
         for _ in range(config.max_iter):

@@ -74,7 +74,7 @@ class SpecNet(NeuralNet):
 
     def _decayed_params(self) -> list[torch.Tensor]:
         params = dict(self.module_.named_parameters())
-        return [params[name] for name in self.decayed]
+        return [params[name] for name in self.decayed if params[name].requires_grad]
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Weighted mean cross-entropy plus the L2 penalty.
@@ -166,6 +166,7 @@ class TorchBackend(Backend):
         module = build_module(specs, input_shape)
         load_canonical(module, weights)
         module = module.to(TORCH_DTYPES[np.dtype(dtype)])
+        module.from_specs = True
         return self._net(module, TrainingConfig(max_iter=0, device=device), seed).initialize()
 
     def build_module(self, arch, input_shape, n_classes: int, seed: int,
@@ -227,13 +228,17 @@ class TorchBackend(Backend):
             sample_weight=None,
             resume=False, plan: EpochPlan | None = None) -> FitResult:
         plan = plan or EpochPlan()
+        module = model.module_
+        if getattr(module, "from_specs", False):  # freeze leading layers; a user's own
+            for name, param in module.named_parameters():  # module is left as it is
+                param.requires_grad_(int(name.split(".")[0]) >= config.frozen_layers)
         if resume and model.max_epochs > 0:  # trained before: keep its optimizer state
             net = model
             # plain attributes: skorch's set_params would re-initialize nothing here
             # and refuses iterator parameters on an initialized net
             net.iterator_train__seed, net.batch_size = seed, config.batch_size
         else:
-            net = self._net(model.module_, config, seed).initialize()
+            net = self._net(module, config, seed).initialize()
         hooks = net.callbacks_[0][1]
         hooks.learning_rate = plan.learning_rate
         hooks.n_batches = math.ceil(len(X) / config.batch_size)
