@@ -4,9 +4,10 @@ from . import layers
 from ._classifier import CNNClassifier
 from .architectures import list_architectures, register_architecture
 from .layers import conv_output_size
+from .persistence import load
 from .summary import Summary, summary
 
 __version__ = "0.1.0"
 
-__all__ = ["CNNClassifier", "Summary", "__version__", "conv_output_size", "layers",
+__all__ = ["CNNClassifier", "Summary", "__version__", "conv_output_size", "layers", "load",
            "list_architectures", "register_architecture", "summary"]

@@ -602,6 +602,17 @@ default="constant"
         self._require_specs("summary()")
         return summarize_specs(self.specs_, self.input_shape_, self._notes)
 
+    def save(self, path) -> None:
+        """Write the fitted classifier to ``path`` as an ``.npz`` file: weights as
+        plain arrays and a JSON description, loadable with
+        :func:`sklearn_cnn.load` without unpickling (so without running code)."""
+        from .persistence import save
+
+        save(self, path)
+
+    def _backend_and_model_dtype(self) -> np.dtype:
+        return get_backend(self.backend).dtype(self.model_)
+
     def _require_specs(self, what: str) -> None:
         if self.specs_ is None:
             raise ValueError(f"{what} needs an architecture made of sklearn_cnn.layers "
