@@ -379,8 +379,14 @@ default="constant"
         if not reuse:
             self._build(backend, images.shape[1:], images.dtype, classes, init_seed,
                         train_seed)
-        self._train(backend, images, codes.astype(np.intp), weights, partial, reuse,
-                    train_seed)
+        try:
+            self._train(backend, images, codes.astype(np.intp), weights, partial, reuse,
+                        train_seed)
+        except Exception:
+            if not reuse:  # leave no half-fitted estimator behind
+                for name in [n for n in vars(self) if n.endswith("_") and n[0] != "_"]:
+                    delattr(self, name)
+            raise
         return self
 
     def _train(self, backend, images, codes, weights, partial, resume, seed) -> None:

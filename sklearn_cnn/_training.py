@@ -136,9 +136,16 @@ def run_epochs(backend, model, X, y, sample_weight, config, *, epochs: int, seed
                 e, batch, n_batches, seen),
             augment=None if augment is None else (lambda x, rng=rng: augment(x, rng)))
         start = time.perf_counter()
-        result = backend.fit(model, X, y, replace(config, max_iter=1), seed=seed + epoch,
-                             sample_weight=sample_weight, resume=resume or epoch > 0,
-                             plan=plan)
+        try:
+            result = backend.fit(model, X, y, replace(config, max_iter=1),
+                                 seed=seed + epoch, sample_weight=sample_weight,
+                                 resume=resume or epoch > 0, plan=plan)
+        except KeyboardInterrupt:  # Ctrl-C: keep what the completed epochs learned
+            backend.set_weights(model, last_good)
+            warnings.warn(f"Training interrupted during epoch {epoch + 1}; the estimator "
+                          f"keeps the weights of the {epoch} completed epoch(s).",
+                          UserWarning, stacklevel=3)
+            return model, records, True
         model, samples_seen = result.model, samples_seen + result.t
         loss = result.loss_curve[0]
         weights = backend.get_weights(model)

@@ -219,3 +219,40 @@ def test_freeze_trains_only_the_head(backend, digits):
     assert two.n_iter_ == 2
     with pytest.raises(ValueError, match="nothing would train"):
         CNNClassifier(backend=backend, freeze=50, max_iter=1).fit(X[:50], y[:50])
+
+
+def test_interrupted_fit_keeps_the_completed_epochs(backend, digits):
+    X, X_test, y, _ = digits
+    calls = []
+
+    def interrupt_in_epoch_three(batch):
+        calls.append(1)
+        if len(calls) == 5:  # 2 batches an epoch: the first of epoch 3
+            raise KeyboardInterrupt
+        return batch
+
+    reference = CNNClassifier(backend=backend, max_iter=2, random_state=0)
+    reference.fit(X[:400], y[:400])
+    clf = CNNClassifier(backend=backend, augment=interrupt_in_epoch_three, max_iter=10,
+                        random_state=0)
+    with pytest.warns(UserWarning, match="interrupted during epoch 3"):
+        clf.fit(X[:400], y[:400])
+    assert clf.n_iter_ == 2
+    np.testing.assert_allclose(clf.predict_proba(X_test), reference.predict_proba(X_test),
+                               atol=1e-6)
+
+
+def test_a_failing_fit_leaves_no_half_fitted_estimator(backend, digits):
+    from sklearn.exceptions import NotFittedError
+
+    X, _, y, _ = digits
+
+    def broken(batch):
+        raise RuntimeError("augmentation failed")
+
+    clf = CNNClassifier(backend=backend, augment=broken, max_iter=2)
+    with pytest.raises(RuntimeError, match="augmentation failed"):
+        clf.fit(X[:100], y[:100])
+    with pytest.raises(NotFittedError):
+        clf.predict(X[:5])
+    assert not [name for name in vars(clf) if name.endswith("_")]

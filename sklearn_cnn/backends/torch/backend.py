@@ -253,6 +253,8 @@ class TorchBackend(Backend):
             net.partial_fit(as_tensor(X), targets, epochs=config.max_iter)
         # the fitted net keeps none of the per-call hooks (they need not pickle)
         hooks.learning_rate = net.iterator_train__augment = None
+        if "train_loss" not in net.history[-1]:
+            raise KeyboardInterrupt  # skorch swallowed one mid-epoch: pass it on
         losses = [float(loss) for loss in net.history[done:, "train_loss"]]
         return FitResult(losses, len(X) * len(losses), model=net)
 
