@@ -3,7 +3,17 @@ from pathlib import Path
 
 import pytest
 
+from sklearn_cnn.backends import BACKENDS
+
 sys.path.insert(0, str(Path(__file__).parent))  # tests/reference.py
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def backend(request):
+    """Each backend in turn; the torch one only where torch and skorch are installed."""
+    if request.param == "torch":
+        pytest.importorskip("skorch")
+    return request.param
 
 
 @pytest.fixture(scope="session")

@@ -7,15 +7,7 @@ import numpy as np
 import pytest
 
 from sklearn_cnn import CNNClassifier, load
-from sklearn_cnn.backends import BACKENDS
 from sklearn_cnn.layers import BatchNorm, Conv2d, GlobalAvgPool2d, Linear, ReLU, Residual
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def backend(request):
-    if request.param == "torch":
-        pytest.importorskip("skorch")
-    return request.param
 
 
 @pytest.fixture(scope="module")

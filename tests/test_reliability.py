@@ -3,17 +3,8 @@
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import pytest
 
 from sklearn_cnn import CNNClassifier
-from sklearn_cnn.backends import BACKENDS
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def backend(request):
-    if request.param == "torch":
-        pytest.importorskip("skorch")
-    return request.param
 
 
 def test_same_seed_same_weights_other_seed_other_weights(backend, digits):

@@ -21,16 +21,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from sklearn_cnn import CNNClassifier
-from sklearn_cnn.backends import BACKENDS
-
-BACKEND_NAMES = sorted(BACKENDS)
-
-
-@pytest.fixture(params=BACKEND_NAMES)
-def backend(request):
-    if request.param == "torch":
-        pytest.importorskip("skorch")
-    return request.param
 
 
 @pytest.fixture(scope="module")

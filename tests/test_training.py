@@ -10,15 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn_cnn import CNNClassifier
 from sklearn_cnn._training import Schedule, Stopper
 from sklearn_cnn.augment import random_flip, random_rotation, random_shift, resolve
-from sklearn_cnn.backends import BACKENDS
 from sklearn_cnn.backends.numpy.backend import clip_grad_norm
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def backend(request):
-    if request.param == "torch":
-        pytest.importorskip("skorch")
-    return request.param
 
 
 def test_schedules():
