@@ -616,9 +616,6 @@ default="constant"
 
         save(self, path)
 
-    def _backend_and_model_dtype(self) -> np.dtype:
-        return get_backend(self.backend).dtype(self.model_)
-
     def _require_specs(self, what: str) -> None:
         if self.specs_ is None:
             raise ValueError(f"{what} needs an architecture made of sklearn_cnn.layers "

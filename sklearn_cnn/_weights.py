@@ -43,6 +43,13 @@ def weight_shapes(specs: tuple[LayerSpec, ...], in_shape: Shape) -> dict[str, Sh
     return shapes
 
 
+def decayed_keys(specs: tuple[LayerSpec, ...], in_shape: Shape) -> set[str]:
+    """Keys of the weights the L2 penalty ``alpha`` applies to (``spec.decayed``:
+    convolution kernels and dense matrices), the one list both backends use."""
+    return {f"{key}.{name}" for key, spec, _, _ in walk(specs, in_shape)
+            for name in spec.decayed}
+
+
 def init_weights(specs: tuple[LayerSpec, ...], in_shape: Shape,
                  rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Fresh float32 weights for ``specs`` on inputs of ``in_shape``.

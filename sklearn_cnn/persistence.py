@@ -87,6 +87,8 @@ def save(estimator, path: str | os.PathLike) -> None:
     """Write a fitted ``CNNClassifier`` to ``path`` (an ``.npz`` file)."""
     from sklearn.utils.validation import check_is_fitted
 
+    from .backends import get_backend
+
     check_is_fitted(estimator)
     estimator._require_specs("save()")
     if estimator.classes_.dtype == object:
@@ -98,7 +100,7 @@ def save(estimator, path: str | os.PathLike) -> None:
         "specs": [spec_to_json(s) for s in estimator.specs_],
         "notes": estimator._notes,
         "input_shape": list(estimator.input_shape_),
-        "dtype": str(estimator._backend_and_model_dtype()),
+        "dtype": str(get_backend(estimator.backend).dtype(estimator.model_)),
         "loss_curve": [float(v) for v in estimator.loss_curve_],
         "n_iter": int(estimator.n_iter_), "t": int(estimator.t_),
         "feature_names": (list(map(str, estimator.feature_names_in_))

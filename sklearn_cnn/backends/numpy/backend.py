@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..._weights import decayed_keys
 from .._base import (
     Backend,
     EpochPlan,
@@ -40,7 +41,9 @@ class NumpyBackend(Backend):
         if model.optimizer is None or not resume:
             arrays = [layer.params[name] for layer, name in params]
             model.optimizer = _make_optimizer(config, arrays)
-        decayed = [(layer, name) for layer in trained for name in layer.decayed]
+        penalized = decayed_keys(model.specs, model.input_shape)
+        decayed = [(layer, name) for layer in trained for name in layer.params
+                   if f"{layer.key}.{name}" in penalized]
         n, loss_curve, t = len(X), [], 0
         n_batches = -(-n // config.batch_size)
         for _ in range(config.max_iter):

@@ -27,7 +27,6 @@ from .functional import col2im, im2col, kernel_offsets, output_hw, pad, unpad
 class Layer:
     """Base layer: no parameters, identity shapes."""
 
-    decayed: tuple[str, ...] = ()
 
     def __init__(self, spec: LayerSpec | None = None, in_shape: Shape = (),
                  params: dict[str, np.ndarray] | None = None, input_grad: bool = True):
@@ -47,8 +46,6 @@ class Layer:
 
 class Conv2d(Layer):
     """Convolution as one matrix product over unrolled patches (im2col)."""
-
-    decayed = ("weight",)
 
     def __init__(self, spec: specs.Conv2d, in_shape: Shape, params, input_grad=True):
         super().__init__(spec, in_shape, params, input_grad)
@@ -165,8 +162,6 @@ class Flatten(Layer):
 
 class Linear(Layer):
     """``y = x W^T + b``; ``dW = dout^T x``, ``db = sum(dout)``, ``dx = dout W``."""
-
-    decayed = ("weight",)
 
     def forward(self, x, training):
         self.cache = x                                             # (N, in)

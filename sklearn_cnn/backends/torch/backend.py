@@ -12,6 +12,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer, PassthroughScoring
 from torch import nn
 
+from ..._weights import decayed_keys
 from .._base import (
     Backend,
     EpochPlan,
@@ -166,7 +167,8 @@ class TorchBackend(Backend):
         module = build_module(specs, input_shape)
         load_canonical(module, weights)
         module = module.to(TORCH_DTYPES[np.dtype(dtype)])
-        module.from_specs = True
+        # marks a module built from specs (a user's module has neither attribute)
+        module.decayed_keys = tuple(sorted(decayed_keys(specs, input_shape)))
         return self._net(module, TrainingConfig(max_iter=0, device=device), seed).initialize()
 
     def build_module(self, arch, input_shape, n_classes: int, seed: int,
@@ -202,8 +204,10 @@ class TorchBackend(Backend):
         return self._net(module, TrainingConfig(max_iter=0, device=device), seed).initialize()
 
     def _net(self, module: nn.Module, config: TrainingConfig, seed: int) -> SpecNet:
-        decayed = tuple(name for name, p in module.named_parameters()
-                        if name.endswith("weight") and p.ndim >= 2)
+        decayed = getattr(module, "decayed_keys", None)  # set by build() from the specs
+        if decayed is None:  # a user's module: every weight matrix or kernel
+            decayed = tuple(name for name, p in module.named_parameters()
+                            if name.endswith("weight") and p.ndim >= 2)
         if config.solver == "sgd":
             optimizer = torch.optim.SGD
             options = {"optimizer__momentum": config.momentum,
@@ -229,8 +233,8 @@ class TorchBackend(Backend):
             resume=False, plan: EpochPlan | None = None) -> FitResult:
         plan = plan or EpochPlan()
         module = model.module_
-        if getattr(module, "from_specs", False):  # freeze leading layers; a user's own
-            for name, param in module.named_parameters():  # module is left as it is
+        if hasattr(module, "decayed_keys"):  # built from specs: freeze leading layers; a user's
+            for name, param in module.named_parameters():  # own module is left as it is
                 param.requires_grad_(int(name.split(".")[0]) >= config.frozen_layers)
         if resume and model.max_epochs > 0:  # trained before: keep its optimizer state
             net = model
