@@ -156,11 +156,15 @@ class Conv2d(LayerSpec):
 class _Pool2d(LayerSpec):
     kernel_size: int | tuple[int, int] = 2
     stride: int | tuple[int, int] | None = None  # None: same as kernel_size
+    padding: int = 0  # on every side; at most half the window, as in PyTorch
 
     def __post_init__(self):
         _pair(self.kernel_size, "kernel_size")
         if self.stride is not None:
             _pair(self.stride, "stride")
+        if not (isinstance(self.padding, int) and 0 <= 2 * self.padding <= min(self.kernel)):
+            raise ValueError(f"{type(self).__name__} padding must be an int between 0 and "
+                             f"half the window {self.kernel}, got {self.padding!r}")
 
     @property
     def kernel(self) -> tuple[int, int]:
@@ -171,8 +175,9 @@ class _Pool2d(LayerSpec):
         return self.kernel if self.stride is None else _pair(self.stride, "stride")
 
     def fits(self, in_shape: Shape) -> bool:
-        """Whether the window fits inside the feature map."""
-        return in_shape[1] >= self.kernel[0] and in_shape[2] >= self.kernel[1]
+        """Whether the window fits inside the (padded) feature map."""
+        p = 2 * self.padding
+        return in_shape[1] + p >= self.kernel[0] and in_shape[2] + p >= self.kernel[1]
 
     def output_shape(self, in_shape: Shape) -> Shape:
         _require_maps(self, in_shape)
@@ -182,18 +187,45 @@ class _Pool2d(LayerSpec):
                 f"map {in_shape[1]}x{in_shape[2]}"
             )
         (kh, kw), (sh, sw) = self.kernel, self.strides
-        return (in_shape[0], conv_output_size(in_shape[1], kh, 0, sh),
-                conv_output_size(in_shape[2], kw, 0, sw))
+        p = self.padding
+        return (in_shape[0], conv_output_size(in_shape[1], kh, p, sh),
+                conv_output_size(in_shape[2], kw, p, sw))
 
 
 @dataclass(frozen=True)
 class MaxPool2d(_Pool2d):
-    """Maximum over each ``kernel_size`` window (floor mode, no padding)."""
+    """Maximum over each ``kernel_size`` window (floor mode). ``padding`` adds
+    ``-inf`` borders, which never win (ResNet's ImageNet stem: 3x3, stride 2, pad 1)."""
 
 
 @dataclass(frozen=True)
 class AvgPool2d(_Pool2d):
-    """Mean over each ``kernel_size`` window (floor mode, no padding)."""
+    """Mean over each ``kernel_size`` window (floor mode). ``padding`` adds zero
+    borders that count in the mean (PyTorch's ``count_include_pad=True``)."""
+
+
+@dataclass(frozen=True)
+class AdaptiveAvgPool2d(LayerSpec):
+    """Mean over windows chosen so the output is ``output_size`` whatever the input.
+
+    Output row ``i`` of ``H`` input rows averages rows ``floor(i * H / Ho)`` to
+    ``ceil((i + 1) * H / Ho) - 1`` (PyTorch's rule), columns likewise; a map smaller
+    than ``output_size`` is repeated. VGG and AlexNet end their features with it, so
+    their dense layers keep one shape, and their ImageNet weights fit, on any image.
+    """
+
+    output_size: int | tuple[int, int] = 1
+
+    def __post_init__(self):
+        _pair(self.output_size, "output_size")
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return _pair(self.output_size, "output_size")
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        _require_maps(self, in_shape)
+        return (in_shape[0], *self.size)
 
 
 @dataclass(frozen=True)
@@ -319,8 +351,8 @@ class Residual(LayerSpec):
 ACTIVATION_SPECS = (ReLU, LeakyReLU, Tanh, Sigmoid)
 
 #: Every concrete spec type; each backend's builder table must cover exactly these.
-SPEC_TYPES = (Conv2d, MaxPool2d, AvgPool2d, GlobalAvgPool2d, Flatten, Linear,
-              BatchNorm, Dropout, ReLU, LeakyReLU, Tanh, Sigmoid, Residual)
+SPEC_TYPES = (Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, GlobalAvgPool2d, Flatten,
+              Linear, BatchNorm, Dropout, ReLU, LeakyReLU, Tanh, Sigmoid, Residual)
 
 
 def sequence_shapes(specs: tuple[LayerSpec, ...], in_shape: Shape) -> list[Shape]:

@@ -8,7 +8,16 @@ import numpy as np
 
 from ._weights import walk
 from .architectures import build_architecture
-from .layers import AvgPool2d, Conv2d, LayerSpec, Linear, MaxPool2d, Residual, Shape
+from .layers import (
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    Conv2d,
+    LayerSpec,
+    Linear,
+    MaxPool2d,
+    Residual,
+    Shape,
+)
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,8 @@ def _describe(spec: LayerSpec) -> str:
         name += f" {spec.out_channels}@{spec.kernel[0]}x{spec.kernel[1]}"
     elif isinstance(spec, (MaxPool2d, AvgPool2d)):
         name += f" {spec.kernel[0]}x{spec.kernel[1]}"
+    elif isinstance(spec, AdaptiveAvgPool2d):
+        name += f" to {spec.size[0]}x{spec.size[1]}"
     elif isinstance(spec, Linear):
         name += f" {spec.out_features}"
     defaults = {"stride": (1, None), "padding": (0,), "bias": (True,)}

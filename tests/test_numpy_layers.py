@@ -72,6 +72,10 @@ GRADIENT_CASES = {
     "max pool floor": ([S.MaxPool2d(2)], (1, 5, 5)),
     "avg pool": ([S.AvgPool2d(2)], (2, 4, 6)),
     "avg pool overlapping": ([S.AvgPool2d(3, stride=1)], (2, 5, 5)),
+    "max pool padded": ([S.MaxPool2d(3, stride=2, padding=1)], (2, 7, 6)),
+    "avg pool padded": ([S.AvgPool2d(3, stride=2, padding=1)], (2, 6, 6)),
+    "adaptive avg pool down": ([S.AdaptiveAvgPool2d((3, 2))], (2, 7, 5)),
+    "adaptive avg pool up": ([S.AdaptiveAvgPool2d(3)], (2, 1, 2)),
     "global avg pool": ([S.GlobalAvgPool2d()], (3, 4, 5)),
     "flatten + linear": ([S.Flatten(), S.Linear(4)], (2, 3, 3)),
     "relu": ([S.ReLU()], (2, 3, 3)),
@@ -139,6 +143,25 @@ def test_pooling_matches_loop_reference(spec, reduce):
     net = make_net([spec], (3, 7, 8))
     expected = reference.pool2d(x, spec.kernel, spec.strides, reduce)
     np.testing.assert_allclose(net.forward(x, False), expected, rtol=1e-12)
+
+
+def test_adaptive_avg_pool_windows_are_pytorchs():
+    # 5 rows into 3: windows [0, 2), [1, 4), [3, 5) (floor start, ceil stop)
+    x = np.arange(5.0).reshape(1, 1, 5, 1)
+    net = make_net([S.AdaptiveAvgPool2d((3, 1))], (1, 5, 1))
+    np.testing.assert_allclose(net.forward(x, False).ravel(), [0.5, 2.0, 3.5])
+    # a map smaller than the output is repeated; on an equal size it is the identity
+    up = make_net([S.AdaptiveAvgPool2d(2)], (1, 1, 1)).forward(np.full((1, 1, 1, 1), 7.0), False)
+    np.testing.assert_array_equal(up, np.full((1, 1, 2, 2), 7.0))
+    x = np.random.default_rng(0).normal(size=(2, 3, 4, 4))
+    np.testing.assert_allclose(make_net([S.AdaptiveAvgPool2d(4)], (3, 4, 4)).forward(x, False),
+                               x, rtol=1e-12)
+
+
+def test_padded_max_pool_never_picks_the_border():
+    x = -np.ones((1, 1, 4, 4))  # all negative: a zero border would win, -inf never does
+    out = make_net([S.MaxPool2d(3, 2, padding=1)], (1, 4, 4)).forward(x, False)
+    assert out.shape == (1, 1, 2, 2) and np.all(out == -1.0)
 
 
 def test_max_pool_ties_send_gradient_to_one_position():

@@ -15,12 +15,14 @@ import numpy as np
 from ...layers import conv_output_size
 
 
-def pad(x: np.ndarray, padding: tuple[int, int, int, int]) -> np.ndarray:
-    """Zero-pad the spatial axes of ``x`` (N, C, H, W) by (top, bottom, left, right)."""
+def pad(x: np.ndarray, padding: tuple[int, int, int, int], value: float = 0.0
+        ) -> np.ndarray:
+    """Pad the spatial axes of ``x`` (N, C, H, W) by (top, bottom, left, right) with
+    ``value`` (zeros; max pooling pads with ``-inf``)."""
     if not any(padding):
         return x
     top, bottom, left, right = padding
-    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
 
 
 def unpad(x: np.ndarray, padding: tuple[int, int, int, int]) -> np.ndarray:

@@ -85,8 +85,10 @@ class MaxPool2d(Layer):
     def __init__(self, spec: specs.MaxPool2d, in_shape: Shape, params=None, input_grad=True):
         super().__init__(spec, in_shape, params, input_grad)
         self.kernel, self.stride = spec.kernel, spec.strides
+        self.padding = (spec.padding,) * 4
 
     def forward(self, x, training):
+        x = pad(x, self.padding, value=-np.inf)  # a -inf border never wins the max
         out_hw = output_hw(x.shape, self.kernel, self.stride)
         for k, _, _, (rows, cols) in kernel_offsets(self.kernel, self.stride, out_hw):
             candidate = x[:, :, rows, cols]                        # (N, C, Ho, Wo)
@@ -110,7 +112,7 @@ class MaxPool2d(Layer):
         dx = np.zeros_like(x)  # same memory layout as x, which the layer below expects
         for k, _, _, (rows, cols) in kernel_offsets(self.kernel, self.stride, dout.shape[2:]):
             dx[:, :, rows, cols] += np.where(argmax == k, dout, 0)
-        return dx
+        return unpad(dx, self.padding)
 
 
 class AvgPool2d(Layer):
@@ -120,8 +122,10 @@ class AvgPool2d(Layer):
         super().__init__(spec, in_shape, params, input_grad)
         self.kernel, self.stride = spec.kernel, spec.strides
         self.size = self.kernel[0] * self.kernel[1]
+        self.padding = (spec.padding,) * 4
 
     def forward(self, x, training):
+        x = pad(x, self.padding)  # zeros that count in the mean, as in PyTorch
         out_hw = output_hw(x.shape, self.kernel, self.stride)
         out = np.zeros((*x.shape[:2], *out_hw), dtype=x.dtype)
         for _, _, _, (rows, cols) in kernel_offsets(self.kernel, self.stride, out_hw):
@@ -134,7 +138,37 @@ class AvgPool2d(Layer):
         share = dout / self.size
         for _, _, _, (rows, cols) in kernel_offsets(self.kernel, self.stride, dout.shape[2:]):
             dx[:, :, rows, cols] += share
-        return dx
+        return unpad(dx, self.padding)
+
+
+def adaptive_pool_matrix(n_in: int, n_out: int, dtype) -> np.ndarray:
+    """(n_out, n_in) averaging matrix: row ``i`` averages inputs ``floor(i * n_in /
+    n_out)`` to ``ceil((i + 1) * n_in / n_out) - 1`` (PyTorch's adaptive windows)."""
+    i, j = np.arange(n_out)[:, None], np.arange(n_in)[None, :]
+    start, stop = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+    window = (j >= start) & (j < stop)                            # (n_out, n_in)
+    return (window / window.sum(axis=1, keepdims=True)).astype(dtype)
+
+
+class AdaptiveAvgPool2d(Layer):
+    """Window means that give a fixed output size: ``out = P_h @ x @ P_w^T``.
+
+    Every window is a rectangle, so its mean is a mean over rows followed by a mean
+    over columns: two small averaging matrices (:func:`adaptive_pool_matrix`)
+    multiplied in from either side. The gradient multiplies their transposes in:
+    ``dx = P_h^T @ dout @ P_w``.
+    """
+
+    def forward(self, x, training):
+        (ho, wo), (h, w) = self.spec.size, x.shape[2:]
+        self.cache = (adaptive_pool_matrix(h, ho, x.dtype),        # (Ho, H)
+                      adaptive_pool_matrix(w, wo, x.dtype))        # (Wo, W)
+        rows, cols = self.cache
+        return rows @ x @ cols.T                                   # (N, C, Ho, Wo)
+
+    def backward(self, dout):
+        rows, cols = self.cache
+        return rows.T @ dout @ cols                                # (N, C, H, W)
 
 
 class GlobalAvgPool2d(Layer):

@@ -39,6 +39,7 @@ BUILDERS = {
     specs.Conv2d: _plain(L.Conv2d),
     specs.MaxPool2d: _plain(L.MaxPool2d),
     specs.AvgPool2d: _plain(L.AvgPool2d),
+    specs.AdaptiveAvgPool2d: _plain(L.AdaptiveAvgPool2d),
     specs.GlobalAvgPool2d: _plain(L.GlobalAvgPool2d),
     specs.Flatten: _plain(L.Flatten),
     specs.Linear: _plain(L.Linear),

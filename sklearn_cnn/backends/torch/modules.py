@@ -68,8 +68,9 @@ def _batchnorm(spec: specs.BatchNorm, in_shape: Shape) -> nn.Module:
 #: spec type -> builder(spec, in_shape); a test asserts it covers ``layers.SPEC_TYPES``.
 BUILDERS = {
     specs.Conv2d: _conv,
-    specs.MaxPool2d: lambda s, shape: nn.MaxPool2d(s.kernel, s.strides),
-    specs.AvgPool2d: lambda s, shape: nn.AvgPool2d(s.kernel, s.strides),
+    specs.MaxPool2d: lambda s, shape: nn.MaxPool2d(s.kernel, s.strides, s.padding),
+    specs.AvgPool2d: lambda s, shape: nn.AvgPool2d(s.kernel, s.strides, s.padding),
+    specs.AdaptiveAvgPool2d: lambda s, shape: nn.AdaptiveAvgPool2d(s.size),
     specs.GlobalAvgPool2d: lambda s, shape: GlobalAvgPool2d(),
     specs.Flatten: lambda s, shape: nn.Flatten(),
     specs.Linear: lambda s, shape: nn.Linear(shape[0], s.out_features, bias=s.bias),
