@@ -117,24 +117,46 @@ class EpochRecord:
     seconds: float
 
 
+def progress_bar(n_batches: int, epoch: int):
+    """A tqdm bar over one epoch's batches (``verbose=2``), or None without tqdm."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        warnings.warn("verbose=2 draws a progress bar with tqdm, which is not installed "
+                      "(pip install tqdm); showing one line per epoch instead.",
+                      UserWarning, stacklevel=4)
+        return None
+    return tqdm(total=n_batches, desc=f"epoch {epoch}", unit="batch", leave=False)
+
+
 def run_epochs(backend, model, X, y, sample_weight, config, *, epochs: int, seed: int,
                resume: bool, schedule: Schedule, stopper: Stopper | None,
                validation: tuple | None, augment, samples_seen: int,
-               report: Callable[[int, EpochRecord], None]):
+               report: Callable[[int, EpochRecord], None], progress: bool = False):
     """Train ``epochs`` epochs, one backend call each, applying the schedule, the
     augmentation, validation scoring and the stopping rule between them.
 
     Returns ``(model, records, stopped)``. With ``validation=(X_val, y_val)`` the
-    weights of the best-scoring epoch are restored at the end.
+    weights of the best-scoring epoch are restored at the end. ``progress=True``
+    shows a progress bar over each epoch's batches with the running loss.
     """
     records, best_weights, stopped = [], None, False
     last_good = backend.get_weights(model)
     for epoch in range(epochs):
         rng = np.random.default_rng(seed + epoch)
+        bar = progress_bar(-(-len(X) // config.batch_size), epoch + 1) if progress else None
+        if bar is None:
+            progress = False
+
+        def batch_end(loss, bar=bar):
+            bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+            bar.update()
+
         plan = EpochPlan(
             learning_rate=lambda batch, n_batches, e=epoch, seen=samples_seen: schedule.lr(
                 e, batch, n_batches, seen),
-            augment=None if augment is None else (lambda x, rng=rng: augment(x, rng)))
+            augment=None if augment is None else (lambda x, rng=rng: augment(x, rng)),
+            batch_end=batch_end if bar is not None else None)
         start = time.perf_counter()
         try:
             result = backend.fit(model, X, y, replace(config, max_iter=1),
@@ -146,6 +168,9 @@ def run_epochs(backend, model, X, y, sample_weight, config, *, epochs: int, seed
                           f"keeps the weights of the {epoch} completed epoch(s).",
                           UserWarning, stacklevel=3)
             return model, records, True
+        finally:
+            if bar is not None:
+                bar.close()
         model, samples_seen = result.model, samples_seen + result.t
         loss = result.loss_curve[0]
         weights = backend.get_weights(model)

@@ -1,6 +1,7 @@
 """Schedules, stopping rules, early stopping, augmentation, clipping, progress."""
 
 import math
+import sys
 import warnings
 
 import numpy as np
@@ -161,6 +162,25 @@ def test_verbose_prints_a_table(capsys, digits):
     out = capsys.readouterr().out
     assert "train loss" in out and "valid score" in out and "learning rate" in out
     assert "Total params" in out
+
+
+def test_verbose_2_adds_a_progress_bar_that_changes_nothing(capsys, backend, digits,
+                                                             monkeypatch):
+    X, _, y, _ = digits
+    fits = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for verbose in (0, 2):
+            fits[verbose] = CNNClassifier(backend=backend, verbose=verbose, max_iter=2,
+                                          batch_size=50, random_state=0).fit(X[:300], y[:300])
+    err = capsys.readouterr().err
+    assert "epoch 1" in err and "epoch 2" in err and "6/6" in err and "loss=" in err
+    for key, value in fits[0].get_weights().items():
+        np.testing.assert_array_equal(fits[2].get_weights()[key], value, err_msg=key)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # as if tqdm were not installed
+    with pytest.warns(UserWarning, match="pip install tqdm"):
+        CNNClassifier(backend=backend, verbose=2, max_iter=1).fit(X[:100], y[:100])
+    assert "train loss" in capsys.readouterr().out
 
 
 def test_init_from_reuses_every_matching_layer_across_backends(backend, digits):

@@ -63,14 +63,17 @@ class TrainingConfig:
 
 @dataclass
 class EpochPlan:
-    """Per-batch hooks of one training call (both optional).
+    """Per-batch hooks of one training call (all optional).
 
     ``learning_rate(batch, n_batches)`` gives the step size for batch ``batch``
-    (0-based) of the epoch; ``augment(X_batch)`` returns a changed training batch.
+    (0-based) of the epoch; ``augment(X_batch)`` returns a changed training batch;
+    ``batch_end(loss)`` hears each training batch's loss once it has been stepped
+    (a progress bar).
     """
 
     learning_rate: Callable[[int, int], float] | None = None
     augment: Callable[[np.ndarray], np.ndarray] | None = None
+    batch_end: Callable[[float], None] | None = None
 
 
 @dataclass

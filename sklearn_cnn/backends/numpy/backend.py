@@ -58,9 +58,12 @@ class NumpyBackend(Backend):
                 # a diverging run overflows to inf/nan: the estimator checks every
                 # epoch's loss and weights and reports it, so numpy need not warn too
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    total += _train_step(model, params, decayed, X_batch, y[batch],
-                                         weights, config) * len(batch)
+                    loss = _train_step(model, params, decayed, X_batch, y[batch], weights,
+                                       config)
+                total += loss * len(batch)
                 t += len(batch)
+                if plan.batch_end is not None:
+                    plan.batch_end(loss)
             loss_curve.append(total / n)
         model.clear_cache()
         return FitResult(loss_curve, t, model=model)

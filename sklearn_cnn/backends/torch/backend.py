@@ -125,11 +125,13 @@ class SpecNet(NeuralNet):
         return step
 
 
-class _BatchLearningRate(Callback):
-    """Sets each training batch's learning rate from the plan's schedule."""
+class _BatchHooks(Callback):
+    """Runs the plan's per-batch hooks: each training batch's learning rate from the
+    schedule, and its loss to ``batch_end`` (a progress bar)."""
 
     def __init__(self):
         self.learning_rate = None  # (batch, n_batches) -> lr
+        self.batch_end = None  # (loss) -> None
         self.n_batches = 1
 
     def on_epoch_begin(self, net, **kwargs):
@@ -140,6 +142,10 @@ class _BatchLearningRate(Callback):
             for group in net.optimizer_.param_groups:
                 group["lr"] = self.learning_rate(self.batch, self.n_batches)
             self.batch += 1
+
+    def on_batch_end(self, net, batch=None, training=False, loss=None, **kwargs):
+        if training and self.batch_end is not None:
+            self.batch_end(float(loss))
 
 
 def as_tensor(array: np.ndarray) -> torch.Tensor:
@@ -222,7 +228,7 @@ class TorchBackend(Backend):
             batch_size=config.batch_size, train_split=None,
             iterator_train=BatchIterator, iterator_train__shuffle=config.shuffle,
             iterator_train__seed=seed, iterator_valid=BatchIterator,
-            callbacks=[("learning_rate", _BatchLearningRate())], verbose=0,
+            callbacks=[("batch_hooks", _BatchHooks())], verbose=0,
             iterator_train__augment=None, max_grad_norm=config.max_grad_norm,
             device=resolve_device(config.device), alpha=config.alpha, decayed=decayed,
             **options,
@@ -244,7 +250,7 @@ class TorchBackend(Backend):
         else:
             net = self._net(module, config, seed).initialize()
         hooks = net.callbacks_[0][1]
-        hooks.learning_rate = plan.learning_rate
+        hooks.learning_rate, hooks.batch_end = plan.learning_rate, plan.batch_end
         hooks.n_batches = math.ceil(len(X) / config.batch_size)
         net.iterator_train__augment = plan.augment
         targets = torch.from_numpy(y.astype(np.int64))
@@ -252,11 +258,12 @@ class TorchBackend(Backend):
             targets = torch.from_numpy(np.stack([y, sample_weight], axis=1).astype(np.float64))
         done = len(net.history)
         # seed dropout without touching the caller's global torch RNG state
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seed))
-            net.partial_fit(as_tensor(X), targets, epochs=config.max_iter)
-        # the fitted net keeps none of the per-call hooks (they need not pickle)
-        hooks.learning_rate = net.iterator_train__augment = None
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(seed))
+                net.partial_fit(as_tensor(X), targets, epochs=config.max_iter)
+        finally:  # the fitted net keeps none of the per-call hooks (they need not pickle)
+            hooks.learning_rate = hooks.batch_end = net.iterator_train__augment = None
         if "train_loss" not in net.history[-1]:
             raise KeyboardInterrupt  # skorch swallowed one mid-epoch: pass it on
         losses = [float(loss) for loss in net.history[done:, "train_loss"]]
