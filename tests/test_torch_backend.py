@@ -148,12 +148,16 @@ def test_digits_held_out_accuracy_with_defaults(digits):
     assert sum(clf.model_.history[-1, "batches", :, "train_batch_size"]) == len(X_train)
 
 
-@pytest.mark.parametrize("solver", ["sgd", "adam"])
-def test_training_matches_the_numpy_backend_step_for_step(digits, solver):
-    """Same initial weights, data order, solver and L2 penalty: same trained weights."""
+@pytest.mark.parametrize("solver,schedule", [("sgd", "constant"), ("adam", "constant"),
+                                             ("adam", "onecycle"), ("sgd", "cosine"),
+                                             ("sgd", "invscaling")])
+def test_training_matches_the_numpy_backend_step_for_step(digits, solver, schedule):
+    """Same initial weights, data order, solver, schedule and L2 penalty: same trained
+    weights (the learning rate changes batch by batch in both backends alike)."""
     X_train, _, y_train, _ = digits
     params = dict(solver=solver, max_iter=3, shuffle=False, batch_size=100, alpha=0.1,
-                  learning_rate_init=0.01 if solver == "sgd" else 0.001, random_state=0)
+                  learning_rate=schedule, learning_rate_init=0.01 if solver == "sgd" else 0.001,
+                  random_state=0)
     fits = {b: CNNClassifier("simple", backend=b, **params).fit(X_train[:300], y_train[:300])
             for b in ("numpy", "torch")}
     np.testing.assert_allclose(fits["numpy"].loss_curve_, fits["torch"].loss_curve_,

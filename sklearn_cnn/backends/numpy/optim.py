@@ -26,26 +26,27 @@ class Optimizer:
 
 
 class SGDOptimizer(Optimizer):
-    """SGD with (Nesterov) momentum.
+    """SGD with (Nesterov) momentum, as PyTorch implements it.
 
-    ``v <- momentum * v - lr * g``; the update is ``v``, or with Nesterov's look-ahead
-    ``momentum * v - lr * g``.
+    ``b <- momentum * b + g`` accumulates gradients; the update is ``-lr * b``, or
+    with Nesterov's look-ahead ``-lr * (g + momentum * b)``. (scikit-learn's MLP keeps
+    ``lr`` inside the velocity instead, ``v <- momentum * v - lr * g``: the same while
+    the learning rate is constant, different once a schedule changes it, and this
+    backend must train like the torch one.)
     """
 
     def __init__(self, params, learning_rate_init=0.1, momentum=0.9, nesterov=True):
         super().__init__(params, learning_rate_init)
         self.momentum, self.nesterov = momentum, nesterov
-        self.velocities = [np.zeros_like(p) for p in params]
+        self.buffers = [np.zeros_like(p) for p in params]
 
     def _get_updates(self, grads):
         updates = []
-        for velocity, grad in zip(self.velocities, grads, strict=True):
-            velocity *= self.momentum
-            velocity -= self.learning_rate * grad
-            if self.nesterov:
-                updates.append(self.momentum * velocity - self.learning_rate * grad)
-            else:
-                updates.append(velocity)
+        for buffer, grad in zip(self.buffers, grads, strict=True):
+            buffer *= self.momentum
+            buffer += grad
+            direction = grad + self.momentum * buffer if self.nesterov else buffer
+            updates.append(-self.learning_rate * direction)
         return updates
 
 

@@ -145,7 +145,7 @@ class _BatchHooks(Callback):
 
     def on_batch_end(self, net, batch=None, training=False, loss=None, **kwargs):
         if training and self.batch_end is not None:
-            self.batch_end(float(loss))
+            self.batch_end(loss.item())
 
 
 def as_tensor(array: np.ndarray) -> torch.Tensor:
@@ -249,7 +249,7 @@ class TorchBackend(Backend):
             net.iterator_train__seed, net.batch_size = seed, config.batch_size
         else:
             net = self._net(module, config, seed).initialize()
-        hooks = net.callbacks_[0][1]
+        hooks = dict(net.callbacks_)["batch_hooks"]  # after skorch's default callbacks
         hooks.learning_rate, hooks.batch_end = plan.learning_rate, plan.batch_end
         hooks.n_batches = math.ceil(len(X) / config.batch_size)
         net.iterator_train__augment = plan.augment
