@@ -109,7 +109,7 @@ def test_parameters_that_do_not_apply_are_clear_errors():
     with pytest.raises(ValueError, match="positive ints"):
         CNNClassifier(filters=(6, 0)).fit(X, y)
     assert architecture_parameters("resnet20") == ["filters", "activation", "dropout",
-                                                   "batch_norm", "width"]
+                                                   "batch_norm", "width", "imagenet"]
 
 
 def test_grid_search_over_filters_in_a_pipeline_with_two_jobs(digits):

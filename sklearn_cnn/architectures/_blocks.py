@@ -51,10 +51,12 @@ def check_dropout(p: float) -> float:
 
 
 def conv_block(out_channels: int, kernel_size: int, activation: type, batch_norm: bool,
-               stride: int = 1, padding: int | str = 0) -> list[LayerSpec]:
-    """Conv2d -> [BatchNorm] -> activation (no conv bias when BatchNorm follows)."""
+               stride: int = 1, padding: int | str = 0, bias: bool | None = None
+               ) -> list[LayerSpec]:
+    """Conv2d -> [BatchNorm] -> activation. By default the convolution has no bias
+    when BatchNorm follows (BatchNorm's shift replaces it)."""
     conv = Conv2d(out_channels, kernel_size, stride=stride, padding=padding,
-                  bias=not batch_norm)
+                  bias=not batch_norm if bias is None else bias)
     return [conv, *([BatchNorm()] if batch_norm else []), activation()]
 
 

@@ -89,7 +89,9 @@ def build_architecture(arch: str | list | tuple, input_shape: Shape, n_classes: 
 
     On any image, a pooling layer whose window is larger than the feature map
     reaching it is left out. Every step is deterministic and listed in the returned
-    notes (and by ``summary()``). A list of specs is used as given.
+    notes (and by ``summary()``). A list of specs is used as given, and
+    ``imagenet=True`` (torchvision's ImageNet form, whose pretrained weights expect
+    its exact geometry) skips steps 1 and 2.
     """
     if isinstance(arch, (list, tuple)):
         if not all(isinstance(s, LayerSpec) for s in arch):
@@ -107,7 +109,7 @@ def build_architecture(arch: str | list | tuple, input_shape: Shape, n_classes: 
                          f"{', '.join(accepted)}")
     specs = tuple(entry.builder(n_classes, **params))
     shape, notes = tuple(input_shape), []
-    if min(shape[1:]) < entry.native_size:
+    if min(shape[1:]) < entry.native_size and not params.get("imagenet"):
         native = (shape[0], entry.native_size, entry.native_size)
         target = min(_last_map_side(specs, native), *shape[1:])
         specs = _same_padding(specs)

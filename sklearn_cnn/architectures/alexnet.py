@@ -12,27 +12,41 @@ padding 2, the others keep the original 5x5 / 3x3 kernels with "same" padding:
 
 The 4096-unit dense layers of the original become 512 (``hidden_units``); ``width``
 scales every convolution and dense width.
+
+``imagenet=True`` gives torchvision's network: an 11x11 stride-4 first convolution
+(padding 2), then 5x5 and 3x3 ones, an adaptive average pool to 6x6 and two
+4096-unit dense layers, the module whose pretrained weights
+``CNNClassifier(pretrained=True)`` loads.
 """
 
-from ..layers import Dropout, Flatten, Linear
+from ..layers import AdaptiveAvgPool2d, Dropout, Flatten, Linear
 from ._blocks import ACTIVATIONS, POOLS, check_dropout, choice, conv_block, widths
 from ._registry import register_architecture
 
 KERNELS = (5, 5, 3, 3, 3)
+IMAGENET_KERNELS = (11, 5, 3, 3, 3)
 POOL_AFTER = (True, True, False, False, True)
 
 
 @register_architecture("alexnet", native_size=28)
-def alexnet(n_classes: int, *, filters=(64, 192, 384, 256, 256), hidden_units=(512, 512),
-            activation="relu", pooling="max", dropout=0.5, batch_norm=False, width=1.0):
+def alexnet(n_classes: int, *, filters=(64, 192, 384, 256, 256), hidden_units=None,
+            activation="relu", pooling="max", dropout=0.5, batch_norm=False, width=1.0,
+            imagenet=False):
     act, pool = choice("activation", activation, ACTIVATIONS), choice("pooling", pooling, POOLS)
     p = check_dropout(dropout)
+    if hidden_units is None:
+        hidden_units = (4096, 4096) if imagenet else (512, 512)
+    kernels = IMAGENET_KERNELS if imagenet else KERNELS
     features = []
-    for channels, k, pooled in zip(widths("filters", filters, 5, width), KERNELS, POOL_AFTER,
-                                   strict=True):
-        features += conv_block(channels, k, act, batch_norm, padding=k // 2)
+    for layer, (channels, k, pooled) in enumerate(zip(
+            widths("filters", filters, 5, width), kernels, POOL_AFTER, strict=True)):
+        stride = 4 if imagenet and layer == 0 else 1
+        padding = 2 if imagenet and layer == 0 else k // 2
+        features += conv_block(channels, k, act, batch_norm, stride=stride, padding=padding)
         if pooled:
             features.append(pool(3, 2))
+    if imagenet:
+        features.append(AdaptiveAvgPool2d(6))
     head = []
     for units in widths("hidden_units", hidden_units, None, width):
         # the original puts dropout *before* each hidden dense layer

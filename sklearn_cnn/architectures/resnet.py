@@ -12,9 +12,22 @@ convolution (no 7x7/2 convolution and max pool, which would leave an 8x8 map fro
 
 Each stage after the first halves the map (stride 2); global average pooling and one
 dense layer end the network.
+
+``imagenet=True`` gives torchvision's ImageNet network instead: a 7x7 stride-2 stem
+convolution and a padded 3x3 stride-2 max pool, layer for layer the module whose
+pretrained weights ``CNNClassifier(pretrained=True)`` loads.
 """
 
-from ..layers import BatchNorm, Conv2d, Dropout, GlobalAvgPool2d, LayerSpec, Linear, Residual
+from ..layers import (
+    BatchNorm,
+    Conv2d,
+    Dropout,
+    GlobalAvgPool2d,
+    LayerSpec,
+    Linear,
+    MaxPool2d,
+    Residual,
+)
 from ._blocks import ACTIVATIONS, check_dropout, choice, widths
 from ._registry import register_architecture
 
@@ -35,11 +48,15 @@ def basic_block(in_channels: int, out_channels: int, stride: int, activation: ty
 
 def _resnet(blocks: list[int], default_filters: tuple[int, ...]):
     def build(n_classes: int, *, filters=default_filters, activation="relu", dropout=0.0,
-              batch_norm=True, width=1.0):
+              batch_norm=True, width=1.0, imagenet=False):
         act = choice("activation", activation, ACTIVATIONS)
         stages = widths("filters", filters, len(blocks), width)
-        layers: list[LayerSpec] = [conv3x3(stages[0]), *([BatchNorm()] if batch_norm else []),
-                                   act()]
+        bn = [BatchNorm()] if batch_norm else []
+        if imagenet:  # 224 px: 7x7/2 convolution, then 3x3/2 max pool: 56x56 maps
+            layers: list[LayerSpec] = [Conv2d(stages[0], 7, stride=2, padding=3, bias=False),
+                                       *bn, act(), MaxPool2d(3, 2, padding=1)]
+        else:
+            layers = [conv3x3(stages[0]), *bn, act()]
         channels = stages[0]
         for stage, (count, out_channels) in enumerate(zip(blocks, stages, strict=True)):
             for block in range(count):
