@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from copy import deepcopy
 from numbers import Integral, Real
@@ -11,6 +12,7 @@ from typing import ClassVar
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score
 from sklearn.utils import TransformerTags, assert_all_finite, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
@@ -31,6 +33,7 @@ from .architectures import build_architecture
 from .architectures._blocks import ACTIVATIONS, POOLS
 from .backends import TrainingConfig, get_backend
 from .layers import Linear
+from .pretrained import load_pretrained, torchvision_name
 from .summary import Summary, summarize_specs
 
 #: estimator parameters passed on to the architecture's builder when set
@@ -104,7 +107,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, data order and dropout.
     verbose : int, default=0
-        1 prints one line per epoch (epoch, training loss, seconds).
+        1 prints the network's summary, then one table row per epoch (epoch,
+        training loss, validation score, learning rate, seconds); 2 adds a tqdm
+        progress bar over each epoch's batches with the running loss (on stderr).
     warm_start : bool, default=False
         When True, ``fit`` continues from the fitted weights and optimizer state
         instead of starting afresh (same classes and image shape required). Unlike
@@ -140,6 +145,22 @@ default="constant"
         Start from this model's weights for every layer whose key and shape match
         (the others start fresh): fine-tune a trained network on new classes or
         data, on either backend (train with torch, fine-tune with NumPy).
+    pretrained : bool, default=False
+        Start from torchvision's ImageNet weights (``arch`` in ``"alexnet"``,
+        ``"resnet18"``, ``"resnet34"``, ``"vgg11"``, ``"vgg16"``; VGG with
+        ``batch_norm=True`` loads the ``_bn`` weights). The network is then
+        torchvision's exact ImageNet form; the weights file is read from the torch
+        hub cache (never downloaded), a missing one raises an error saying where it
+        was looked for and how to get it. The classifier head is replaced for the
+        classes of ``y``; grayscale images work as if repeated to 3 channels. The
+        weights expect images in [0, 1] normalised with ImageNet's channel means and
+        standard deviations (``sklearn_cnn.pretrained.IMAGENET_MEAN`` / ``_STD``).
+        See :mod:`sklearn_cnn.pretrained`. Reading the file needs torch; training
+        runs on either backend.
+    weights : str or path-like, default=None
+        A torchvision-format ``state_dict`` file (``.pth``) to start from instead of
+        the hub cache; implies ``pretrained=True``. Read with
+        ``torch.load(weights_only=True)``: a file holding pickled objects is refused.
     freeze : "features", int or None, default=None
         Keep leading layers fixed while training: ``"features"`` freezes every
         layer before the first dense one (fine-tune only the classifier head of an
@@ -242,6 +263,8 @@ default="constant"
         "augment": [StrOptions(set(augmentations.AUGMENTATIONS)), callable, None],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "init_from": [HasMethods(["get_weights"]), None],
+        "pretrained": ["boolean"],
+        "weights": [str, os.PathLike, None],
         "freeze": [StrOptions({"features"}), Interval(Integral, 0, None, closed="left"),
                    None],
         "warm_start": ["boolean"],
@@ -262,8 +285,8 @@ default="constant"
                  random_state=None, verbose=0, warm_start=False, class_weight=None,
                  learning_rate="constant", power_t=0.5, tol=1e-4, n_iter_no_change=10,
                  early_stopping=False, validation_fraction=0.1, augment=None,
-                 max_grad_norm=None, init_from=None, freeze=None,
-                 device="cpu", filters=None,
+                 max_grad_norm=None, init_from=None, pretrained=False, weights=None,
+                 freeze=None, device="cpu", filters=None,
                  kernel_size=None, hidden_units=None, activation=None, pooling=None,
                  dropout=None, batch_norm=None, width=None):
         self.arch = arch
@@ -294,6 +317,8 @@ default="constant"
         self.augment = augment
         self.max_grad_norm = max_grad_norm
         self.init_from = init_from
+        self.pretrained = pretrained
+        self.weights = weights
         self.freeze = freeze
         self.device = device
         self.filters = filters
@@ -353,11 +378,10 @@ default="constant"
     def _fit(self, X, y, sample_weight, partial: bool, classes) -> CNNClassifier:
         backend = get_backend(self.backend)
         reuse = hasattr(self, "model_") and (partial or self.warm_start)
-        _check_feature_names(self, X, reset=not reuse)
-        images = to_images(X, input_shape=self.input_shape, channels=self.channels)
+        images = to_images(X, input_shape=self.input_shape, channels=self.channels,
+                           dtype=backend.dtype(self.model_) if reuse else None)
         if reuse:
             self._check_image_shape(images)
-            images = images.astype(backend.dtype(self.model_), copy=False)
         y = column_or_1d(y, warn=True)
         if y.dtype.kind in "fc":
             assert_all_finite(y, input_name="y")
@@ -366,13 +390,16 @@ default="constant"
         classes = self.classes_ if reuse else np.unique(y if classes is None else classes)
         if len(classes) < 2:
             raise ValueError(f"CNNClassifier needs samples of at least 2 classes; got 1 "
-                             f"class: {classes[0]!r}")
+                             f"class: {classes.tolist()}")
         unseen = np.setdiff1d(y, classes)
         if len(unseen):
             raise ValueError(f"y contains labels {unseen.tolist()} that are not among the "
                              f"classes {classes.tolist()}")
         codes = np.searchsorted(classes, y)
         weights = self._sample_weight(sample_weight, images, y)
+        # only now that X, y and sample_weight are valid: with reset, this sets or
+        # deletes feature_names_in_, which a failed fit must not leave behind
+        _check_feature_names(self, X, reset=not reuse)
 
         rng = check_random_state(self.random_state)
         init_seed, train_seed = rng.randint(0, 2**31 - 1, size=2)
@@ -405,7 +432,7 @@ default="constant"
             backend, self.model_, images, codes, weights, self._config(len(codes)),
             epochs=epochs, seed=seed + self.n_iter_, resume=resume, schedule=schedule,
             stopper=stopper, validation=validation, augment=augmentations.resolve(self.augment),
-            samples_seen=self.t_, report=self._print_epoch)
+            samples_seen=self.t_, report=self._print_epoch, progress=self.verbose >= 2)
         self.loss_curve_ += [r.loss for r in records]
         self.n_iter_ += len(records)
         self.t_ += len(codes) * len(records)
@@ -429,9 +456,18 @@ default="constant"
             model = self._build_torch_module(backend, input_shape, len(classes), init_seed,
                                              dtype)
         else:
+            imagenet = self.pretrained or self.weights is not None
+            if imagenet:
+                torchvision_name(self.arch)  # a ValueError naming those that have weights
             specs, notes = build_architecture(self.arch, input_shape, len(classes),
-                                              **self._arch_params())
+                                              **self._arch_params(),
+                                              **({"imagenet": True} if imagenet else {}))
             weights = init_weights(specs, input_shape, np.random.default_rng(init_seed))
+            if imagenet:
+                loaded, loaded_notes = load_pretrained(self.arch, specs, input_shape,
+                                                       self.weights, self.batch_norm)
+                weights.update(loaded)
+                notes = [*notes, *loaded_notes]
             if self.init_from is not None:
                 weights.update(self._weights_to_reuse(weights))
             model = backend.build(specs, input_shape, weights, seed=train_seed,
@@ -525,19 +561,20 @@ default="constant"
         print(f"{epoch:>5}  {record.loss:>10.4f}  {score:>11}  {record.learning_rate:>13.3g}  "
               f"{record.seconds:>7.2f}", flush=True)
 
-    def _images(self, X) -> np.ndarray:
+    def _images(self, X, dtype=None) -> np.ndarray:
         """Validate X for a fitted estimator: same image shape as at fit time."""
         check_is_fitted(self)
         _check_feature_names(self, X, reset=False)
-        images = to_images(X, input_shape=self.input_shape, channels=self.channels)
+        images = to_images(X, input_shape=self.input_shape, channels=self.channels,
+                           dtype=dtype)
         self._check_image_shape(images)
         return images
 
     def _backend_and_images(self, X):
         """The fitted backend and X as images in the dtype its model computes in."""
-        images = self._images(X)
+        check_is_fitted(self)
         backend = get_backend(self.backend)
-        return backend, images.astype(backend.dtype(self.model_), copy=False)
+        return backend, self._images(X, dtype=backend.dtype(self.model_))
 
     def _check_image_shape(self, images: np.ndarray) -> None:
         if images.shape[1:] != self.input_shape_:
@@ -562,8 +599,17 @@ default="constant"
         ndarray of shape (n_samples, n_classes)
             Rows sum to 1; columns follow ``classes_``.
         """
-        backend, images = self._backend_and_images(X)
-        return backend.predict_proba(self.model_, images)
+        return self._proba(*self._backend_and_images(X))
+
+    def _proba(self, backend, images) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore"):  # reported below, if at all
+            proba = backend.predict_proba(self.model_, images)
+        broken = ~np.isfinite(proba).all(axis=1)
+        if broken.any():  # never NaN rows, which predict would read as the first class
+            raise ValueError(f"The network's output overflowed to inf or NaN for "
+                             f"{broken.sum()} of the {len(proba)} images; their values "
+                             "are too large for it: scale the images as at fit time")
+        return proba
 
     def transform(self, X) -> np.ndarray:
         """The penultimate layer's output: the features the last layer classifies.
@@ -601,6 +647,31 @@ default="constant"
         """
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(axis=1)]
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Mean accuracy of :meth:`predict` on (X, y), as in scikit-learn's
+        classifiers; X, y and sample_weight are all checked before the network runs.
+
+        Parameters
+        ----------
+        X : array-like of images, in any layout ``fit`` accepts
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        float
+        """
+        backend, images = self._backend_and_images(X)
+        y = column_or_1d(y)
+        if y.dtype.kind in "fc":
+            assert_all_finite(y, input_name="y")
+        check_consistent_length(images, y, sample_weight)
+        check_classification_targets(y)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, images)
+        predicted = self.classes_[self._proba(backend, images).argmax(axis=1)]
+        return float(accuracy_score(y, predicted, sample_weight=sample_weight))
 
     def summary(self) -> Summary:
         """Layer table of the fitted network: output shapes and parameter counts."""

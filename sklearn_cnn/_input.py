@@ -23,11 +23,12 @@ def normalize_input_shape(input_shape) -> tuple[int, int, int] | None:
     return tuple(int(n) for n in shape)
 
 
-def to_images(X, *, input_shape=None, channels: str = "auto") -> np.ndarray:
+def to_images(X, *, input_shape=None, channels: str = "auto", dtype=None) -> np.ndarray:
     """Validate ``X`` and return it as a C-contiguous float array (N, C, H, W).
 
     float64 input stays float64 (as in MLPClassifier, the network then computes in
-    float64); everything else (uint8 images, ints, float32) becomes float32.
+    float64); everything else (uint8 images, ints, float32) becomes float32. A given
+    ``dtype`` (that of a fitted network) overrides this.
 
     Accepted layouts:
 
@@ -38,11 +39,29 @@ def to_images(X, *, input_shape=None, channels: str = "auto") -> np.ndarray:
     - flat ``(n, F)``: reshaped to ``input_shape`` when given, else a square ``F``
       is one ``sqrt(F) x sqrt(F)`` channel and any other ``F`` a ``1 x F`` row.
 
+    Refused with a ValueError (TypeError for sparse matrices): NaN, infinity, values
+    whose square overflows the float type the network computes in (above 1.8e19 in
+    float32: the loss, Adam's moments and BatchNorm's variance would become inf and
+    NaN), strings, complex numbers, images of different shapes, images without pixels.
+
     The caller's array is never modified: the result is a new array, or the input
     itself when it is already a float (N, C, H, W) contiguous array.
     """
+    try:  # first without conversion, to refuse strings that float() would parse
+        X = check_array(X, allow_nd=True, dtype=None, ensure_all_finite=False,
+                        input_name="X")
+    except ValueError as exc:
+        if "inhomogeneous" not in str(exc):
+            raise
+        raise ValueError("X holds images of different shapes; every image must have the "
+                         "same (C, H, W) shape: resize or pad them first") from exc
+    if X.dtype.kind in "SU":
+        raise ValueError(f"X holds strings (dtype {X.dtype}), not pixel values; convert "
+                         "them to numbers explicitly, e.g. X.astype(np.float32)")
     X = check_array(X, allow_nd=True, dtype=[np.float32, np.float64], ensure_all_finite=True,
                     input_name="X")
+    dtype = np.dtype(X.dtype if dtype is None else dtype)
+    _check_magnitude(X, dtype)
     if X.ndim == 2:
         images = _unflatten(X, normalize_input_shape(input_shape))
     elif X.ndim == 3:
@@ -54,11 +73,27 @@ def to_images(X, *, input_shape=None, channels: str = "auto") -> np.ndarray:
             f"X must have 2 to 4 dimensions: (n, F), (n, H, W), (n, C, H, W) or "
             f"(n, H, W, C); got {X.ndim} dimensions with shape {X.shape}"
         )
+    if 0 in images.shape[1:]:
+        raise ValueError(f"X holds empty images of shape {images.shape[1:]} (C, H, W); "
+                         "an image needs at least one pixel")
     expected = normalize_input_shape(input_shape)
     if expected is not None and images.shape[1:] != expected:
         raise ValueError(f"X holds images of shape {images.shape[1:]} but input_shape "
                          f"is {expected}")
-    return np.ascontiguousarray(images)
+    return np.ascontiguousarray(images, dtype=dtype)
+
+
+def _check_magnitude(X: np.ndarray, dtype: np.dtype) -> None:
+    """Refuse values whose square overflows ``dtype``: finite, but training (and
+    often prediction) on them would only produce inf and NaN."""
+    limit = math.sqrt(np.finfo(dtype).max)
+    largest = max(float(X.max()), -float(X.min())) if X.size else 0.0
+    if largest > limit:
+        raise ValueError(
+            f"X holds values up to {largest:.3g} in magnitude, too large for the network, "
+            f"which computes in {dtype}: values above {limit:.3g} overflow it. Scale the "
+            "images first (to [0, 1], say)"
+        )
 
 
 def _channels_last(shape: tuple[int, ...], channels: str) -> bool:
