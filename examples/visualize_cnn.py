@@ -1,0 +1,79 @@
+"""Pictures of a CNN: a convolution, LeNet's filters and feature maps, its training,
+its mistakes and its confusion matrix on scikit-learn's 8x8 digits.
+
+    python examples/visualize_cnn.py [--epochs 30] [--out docs]
+
+Without ``--out`` the figures are drawn but not written anywhere.
+"""
+
+import argparse
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import ConfusionMatrixDisplay
+from sklearn.model_selection import train_test_split
+
+from sklearn_cnn import CNNClassifier
+from sklearn_cnn.datasets import load_digits_images
+from sklearn_cnn.plotting import (
+    plot_convolution,
+    plot_feature_maps,
+    plot_filters,
+    plot_loss_curve,
+    plot_misclassified,
+)
+
+DPI = 80  # small files for the docs
+
+
+def edge_image(size: int = 12) -> np.ndarray:
+    """A bright square on a dark background: two vertical edges, two horizontal."""
+    image = np.zeros((size, size))
+    image[size // 4:3 * size // 4, size // 4:3 * size // 4] = 1.0
+    return image
+
+
+def main(epochs: int = 30, out: str | None = None) -> float:
+    X, y = load_digits_images(return_X_y=True)            # (1797, 1, 8, 8) in [0, 1]
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.25, stratify=y, random_state=0)
+    clf = CNNClassifier("lenet", max_iter=epochs, early_stopping=True, n_iter_no_change=50,
+                        random_state=0).fit(X_train, y_train)
+    accuracy = clf.score(X_test, y_test)
+    print(f"LeNet test accuracy: {accuracy:.3f} after {clf.n_iter_} epochs")
+
+    # a vertical-edge kernel: +1 left, -1 right; it answers the square's left and
+    # right sides with opposite signs and ignores its top and bottom
+    vertical_edges = np.array([[1.0, 0.0, -1.0]] * 3)
+    figures = {
+        "convolution": plot_convolution(edge_image(), vertical_edges)[0],
+        "filters": plot_filters(clf, layer=0),
+        "feature_maps": plot_feature_maps(clf, X_test[0], layer="1"),  # after the ReLU
+        "loss_curve": plot_loss_curve(clf)[0],
+        "misclassified": plot_misclassified(clf, X_test, y_test, max_images=16),
+    }
+    fig, ax = plt.subplots(figsize=(5.5, 5), layout="constrained")
+    ConfusionMatrixDisplay.from_estimator(clf, X_test, y_test, ax=ax, colorbar=False)
+    ax.set_title(f"LeNet on digits: test accuracy {accuracy:.3f}")
+    figures["confusion_matrix"] = fig
+
+    if out is not None:
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, figure in figures.items():
+            figure.savefig(folder / f"{name}.png", dpi=DPI)
+        print(f"wrote {len(figures)} pictures to {folder}/: {', '.join(figures)}")
+    else:
+        print("pass --out DIR to write the pictures as PNG files")
+    for figure in figures.values():
+        plt.close(figure)
+    return accuracy
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--out", default=None, help="folder for the PNG files (e.g. docs)")
+    arguments = parser.parse_args()
+    main(arguments.epochs, arguments.out)
