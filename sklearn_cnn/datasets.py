@@ -1,14 +1,22 @@
 """Image datasets as (n, C, H, W) arrays, with scikit-learn's Bunch conventions.
 
-Nothing here downloads: MNIST-style IDX files are read from ``data_home``, the
-``SKLEARN_CNN_DATA`` environment variable, or Debian's ``dataset-fashion-mnist``
-package directory.
+Files are read from ``data_home``, the ``SKLEARN_CNN_DATA`` environment variable,
+``~/sklearn_cnn_data`` or (Fashion-MNIST) Debian's ``dataset-fashion-mnist`` package
+directory. Nothing downloads unless asked: ``download=True`` fetches missing files
+with torchvision's dataset classes, then this module reads them with its own readers.
+
+MNIST-style data come as IDX files; CIFAR-10's "python version" as pickles, which
+are read with an unpickler that builds only dicts, lists, bytes and numpy arrays,
+so a tampered batch file cannot run code.
 """
 
 from __future__ import annotations
 
 import gzip
+import importlib
+import io
 import os
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -16,14 +24,22 @@ from sklearn.datasets import load_digits
 from sklearn.utils import Bunch
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+#: where ``download=True`` puts files when neither data_home nor SKLEARN_CNN_DATA is set
+DEFAULT_DATA_HOME = Path.home() / "sklearn_cnn_data"
 
 FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
                          "Shirt", "Sneaker", "Bag", "Ankle boot"]
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                   "ship", "truck"]
 
 _IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
               "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
                0x0E: ">f8"}
+_CIFAR10_DIR = "cifar-10-batches-py"
+_CIFAR10_FILES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)),
+                  "test": ("test_batch",)}
+_CIFAR10_SIDE = 32
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
@@ -52,38 +68,237 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     return np.frombuffer(data, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
-def _find(name: str, data_home, defaults: list[Path]) -> Path:
+# --- CIFAR-10 batches: pickles, read without running code -------------------------
+
+def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
+    """How Python 3 pickles ``bytes`` at protocol 2 (``_codecs.encode(text, 'latin1')``);
+    only that encoding is allowed."""
+    if not (isinstance(text, str) and encoding in ("latin1", "latin-1")):
+        raise pickle.UnpicklingError(f"refusing _codecs.encode(..., {encoding!r})")
+    return text.encode("latin1")
+
+
+def _numpy_globals() -> dict[tuple[str, str], object]:
+    """The numpy callables that rebuild an ndarray, under the module names that numpy
+    1.x (``numpy.core``) and 2.x (``numpy._core``) write into pickles."""
+    try:
+        multiarray = importlib.import_module("numpy._core.multiarray")
+        numeric = importlib.import_module("numpy._core.numeric")
+    except ImportError:  # numpy 1.x
+        multiarray = importlib.import_module("numpy.core.multiarray")
+        numeric = importlib.import_module("numpy.core.numeric")
+    allowed = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+    for core in ("numpy.core", "numpy._core"):
+        allowed[(f"{core}.multiarray", "_reconstruct")] = multiarray._reconstruct
+        allowed[(f"{core}.numeric", "_frombuffer")] = numeric._frombuffer
+    return allowed
+
+
+#: every global a CIFAR-10 batch may name: numpy's array reconstruction, and how
+#: Python 3 writes bytes at pickle protocol 2 (dicts, lists, ints need none)
+_CIFAR10_GLOBALS = {("_codecs", "encode"): _latin1_bytes, **_numpy_globals()}
+
+
+class _RefusedGlobal(ValueError):
+    """A pickle named a global outside the allow list."""
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickler that builds dicts, lists, bytes and numpy arrays, and nothing else.
+
+    ``pickle.load`` calls whatever callable a file names (``os.system``...), so a
+    CIFAR batch from an untrusted source could run code. Here every global the file
+    names is looked up in a short allow list; any other is refused before it is
+    imported or called.
+    """
+
+    def __init__(self, file: io.BufferedIOBase, path: str | os.PathLike):
+        super().__init__(file, encoding="bytes")  # Python 2 str -> bytes, as written
+        self.path = path
+
+    def find_class(self, module: str, name: str) -> object:
+        try:
+            return _CIFAR10_GLOBALS[(module, name)]
+        except KeyError:
+            raise _RefusedGlobal(
+                f"{self.path} is not a CIFAR-10 batch: it names {module}.{name}, which "
+                "a batch of images and labels never needs (refused without running it)"
+            ) from None
+
+
+def read_cifar10_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read one batch file of the CIFAR-10 "python version" (raw or ``.gz``).
+
+    The file is a pickle of a dict with ``b"data"``, a uint8 array of shape
+    ``(n, 3072)`` (each row 1024 red, then green, then blue values of a 32x32 image
+    in row-major order), and ``b"labels"``, n ints in 0..9. It is unpickled with an
+    allow list (numpy's array reconstruction, dicts, lists, bytes), never with plain
+    ``pickle.load``.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    data : ndarray of shape (n, 3072), dtype uint8
+    labels : ndarray of shape (n,), dtype int64
+
+    Raises
+    ------
+    ValueError
+        If the file is truncated or corrupt, names any other Python object, or does
+        not hold a dict of that form.
+    """
+    opener = gzip.open if str(path).endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            batch = _CifarUnpickler(f, path).load()
+    except _RefusedGlobal:
+        raise
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+            IndexError, KeyError, OverflowError, MemoryError, gzip.BadGzipFile) as exc:
+        raise ValueError(f"{path} is not a CIFAR-10 batch: the pickle is truncated or "
+                         f"corrupt ({type(exc).__name__}: {exc})") from None
+    return _check_cifar10_batch(batch, path)
+
+
+def _check_cifar10_batch(batch: object, path) -> tuple[np.ndarray, np.ndarray]:
+    """The (data, labels) of an unpickled batch, after checking its form."""
+    if not isinstance(batch, dict):
+        raise ValueError(f"{path} is not a CIFAR-10 batch: it holds a "
+                         f"{type(batch).__name__}, not a dict")
+    batch = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in batch.items()}
+    missing = {"data", "labels"} - set(batch)
+    if missing:
+        raise ValueError(f"{path} is not a CIFAR-10 batch: no {sorted(missing)} entry "
+                         f"(keys: {sorted(map(str, batch))})")
+    data, labels = batch["data"], batch["labels"]
+    n_values = 3 * _CIFAR10_SIDE**2
+    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2
+            and data.shape[1] == n_values):
+        described = (f"{data.dtype} array of shape {data.shape}"
+                     if isinstance(data, np.ndarray) else type(data).__name__)
+        raise ValueError(f"{path} is not a CIFAR-10 batch: data must be a uint8 array of "
+                         f"shape (n, {n_values}), got a {described}")
+    if not isinstance(labels, (list, np.ndarray)):
+        raise ValueError(f"{path} is not a CIFAR-10 batch: labels must be a list of ints, "
+                         f"got a {type(labels).__name__}")
+    try:
+        labels = np.asarray(labels)
+    except ValueError:
+        labels = np.asarray([], dtype=object)
+    if labels.dtype.kind not in "iu" or labels.shape != (len(data),):
+        raise ValueError(f"{path} is not a CIFAR-10 batch: {len(data)} images need "
+                         f"{len(data)} integer labels, got {labels.dtype} array of "
+                         f"shape {labels.shape}")
+    if len(labels) and (labels.min() < 0 or labels.max() >= len(CIFAR10_CLASSES)):
+        raise ValueError(f"{path} is not a CIFAR-10 batch: labels must be in 0..9, got "
+                         f"values from {labels.min()} to {labels.max()}")
+    return data, labels.astype(np.int64)
+
+
+# --- finding (and optionally downloading) the files --------------------------------
+
+def get_data_home(data_home: str | os.PathLike | None = None) -> Path:
+    """Folder that ``download=True`` writes to.
+
+    Parameters
+    ----------
+    data_home : str or path-like, default=None
+        Returned as is when given.
+
+    Returns
+    -------
+    Path
+        ``data_home``, else ``$SKLEARN_CNN_DATA``, else ``~/sklearn_cnn_data``.
+    """
+    if data_home is not None:
+        return Path(data_home)
+    if os.environ.get("SKLEARN_CNN_DATA"):
+        return Path(os.environ["SKLEARN_CNN_DATA"])
+    return DEFAULT_DATA_HOME
+
+
+def _search_folders(data_home, defaults: list[Path]) -> list[Path]:
     folders = [Path(data_home)] if data_home is not None else []
     if os.environ.get("SKLEARN_CNN_DATA"):
         folders.append(Path(os.environ["SKLEARN_CNN_DATA"]))
-    folders += defaults
+    return [*folders, DEFAULT_DATA_HOME, *defaults]
+
+
+def _find(name: str, data_home, defaults: list[Path], subdirs: tuple[str, ...] = (),
+          what: str = "IDX files") -> Path:
+    """First ``name`` or ``name.gz`` in the search folders or their ``subdirs`` (the
+    layout torchvision downloads into)."""
+    folders = _search_folders(data_home, defaults)
     for folder in folders:
-        for candidate in (folder / name, folder / f"{name}.gz"):
-            if candidate.is_file():
-                return candidate
+        for sub in ("", *subdirs):
+            for candidate in (folder / sub / name, folder / sub / f"{name}.gz"):
+                if candidate.is_file():
+                    return candidate
+    inside = f" (or their subfolders {', '.join(subdirs)})" if subdirs else ""
     raise FileNotFoundError(
-        f"{name}[.gz] not found; looked in {[str(f) for f in folders]}. Put the IDX "
-        "files in one of them, pass data_home=..., or set SKLEARN_CNN_DATA"
+        f"{name}[.gz] not found; looked in {[str(f) for f in folders]}{inside}. Put the "
+        f"{what} in one of them, pass data_home=..., set SKLEARN_CNN_DATA, or pass "
+        "download=True to fetch them with torchvision (pip install 'sklearn-cnn[torch]')"
     )
 
 
-def _load_idx_pair(subset, data_home, defaults, return_X_y, target_names, descr):
-    if subset not in _IDX_FILES:
+def _find_all(names, data_home, defaults, subdirs, what, download, torchvision_class):
+    """Paths of every file in ``names``; with ``download``, fetch them first if any is
+    missing (torchvision writes to ``get_data_home(data_home)``)."""
+    try:
+        return [_find(n, data_home, defaults, subdirs, what) for n in names]
+    except FileNotFoundError:
+        if not download:
+            raise
+    root = get_data_home(data_home)
+    _torchvision_download(torchvision_class, root)
+    return [_find(n, root, [], subdirs, what) for n in names]
+
+
+def _torchvision_download(class_name: str, root: Path) -> None:
+    """Let ``torchvision.datasets.<class_name>`` download its files into ``root``."""
+    try:
+        tv_datasets = importlib.import_module("torchvision.datasets")
+    except ImportError as exc:
+        raise ImportError("download=True fetches the files with torchvision, which is "
+                          "not installed: pip install 'sklearn-cnn[torch]'") from exc
+    root.mkdir(parents=True, exist_ok=True)
+    # one call fetches both subsets (torchvision checks all files before it skips)
+    getattr(tv_datasets, class_name)(root=str(root), train=True, download=True)
+
+
+# --- loaders -----------------------------------------------------------------------
+
+def _check_subset(subset: str) -> None:
+    if subset not in ("train", "test"):
         raise ValueError(f"subset must be 'train' or 'test', got {subset!r}")
-    images_name, labels_name = _IDX_FILES[subset]
-    images = read_idx(_find(images_name, data_home, defaults))
-    labels = read_idx(_find(labels_name, data_home, defaults))
-    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise ValueError(f"IDX images {images.shape} and labels {labels.shape} do not "
-                         "pair up as (n, H, W) and (n,)")
-    X = (images[:, None, :, :] / np.float32(255)).astype(np.float32)
-    y = labels.astype(np.int64)
+
+
+def _bunch(X, y, return_X_y, target_names, descr):
     if return_X_y:
         return X, y
     return Bunch(data=X, target=y, target_names=target_names, DESCR=descr)
 
 
-def load_fashion_mnist(*, subset: str = "train", data_home=None, return_X_y: bool = False):
+def _load_idx_pair(subset, data_home, defaults, return_X_y, target_names, descr,
+                   download, torchvision_class):
+    _check_subset(subset)
+    subdirs = (f"{torchvision_class}/raw",)
+    images_path, labels_path = _find_all(_IDX_FILES[subset], data_home, defaults, subdirs,
+                                         "IDX files", download, torchvision_class)
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise ValueError(f"IDX images {images.shape} and labels {labels.shape} do not "
+                         "pair up as (n, H, W) and (n,)")
+    X = (images[:, None, :, :] / np.float32(255)).astype(np.float32)
+    return _bunch(X, labels.astype(np.int64), return_X_y, target_names, descr)
+
+
+def load_fashion_mnist(*, subset: str = "train", data_home: str | os.PathLike | None = None,
+                       return_X_y: bool = False, download: bool = False):
     """Fashion-MNIST: 28x28 grayscale clothing images in 10 classes.
 
     Parameters
@@ -91,10 +306,15 @@ def load_fashion_mnist(*, subset: str = "train", data_home=None, return_X_y: boo
     subset : {"train", "test"}, default="train"
         60,000 training or 10,000 test images.
     data_home : str or path, default=None
-        Folder with the four IDX files (raw or gzip). Also searched: the
-        ``SKLEARN_CNN_DATA`` environment variable and ``/usr/share/datasets/
+        Folder with the four IDX files (raw or gzip), directly or in torchvision's
+        ``FashionMNIST/raw`` subfolder. Also searched: the ``SKLEARN_CNN_DATA``
+        environment variable, ``~/sklearn_cnn_data`` and ``/usr/share/datasets/
         fashion-mnist`` (Debian: ``apt-get install dataset-fashion-mnist``).
     return_X_y : bool, default=False
+    download : bool, default=False
+        If the files are not found, fetch them with ``torchvision.datasets.
+        FashionMNIST`` into ``data_home`` (default: ``SKLEARN_CNN_DATA`` or
+        ``~/sklearn_cnn_data``). Needs ``pip install 'sklearn-cnn[torch]'``.
 
     Returns
     -------
@@ -102,14 +322,60 @@ def load_fashion_mnist(*, subset: str = "train", data_home=None, return_X_y: boo
     ``target_names``; or ``(data, target)`` if ``return_X_y``.
     """
     return _load_idx_pair(subset, data_home, [DEBIAN_FASHION_MNIST], return_X_y,
-                          FASHION_MNIST_CLASSES, "Fashion-MNIST (Zalando, 2017)")
+                          FASHION_MNIST_CLASSES, "Fashion-MNIST (Zalando, 2017)", download,
+                          "FashionMNIST")
 
 
-def load_mnist(*, subset: str = "train", data_home=None, return_X_y: bool = False):
+def load_mnist(*, subset: str = "train", data_home: str | os.PathLike | None = None,
+               return_X_y: bool = False, download: bool = False):
     """MNIST handwritten digits from IDX files; same conventions as
-    :func:`load_fashion_mnist` (no default folder besides ``SKLEARN_CNN_DATA``)."""
-    return _load_idx_pair(subset, data_home, [], return_X_y,
-                          [str(i) for i in range(10)], "MNIST (LeCun et al., 1998)")
+    :func:`load_fashion_mnist` (torchvision's subfolder is ``MNIST/raw``; no Debian
+    folder)."""
+    return _load_idx_pair(subset, data_home, [], return_X_y, [str(i) for i in range(10)],
+                          "MNIST (LeCun et al., 1998)", download, "MNIST")
+
+
+def load_cifar10(*, subset: str = "train", data_home: str | os.PathLike | None = None,
+                 return_X_y: bool = False, download: bool = False):
+    """CIFAR-10: 32x32 colour images of 10 classes (airplane ... truck).
+
+    Parameters
+    ----------
+    subset : {"train", "test"}, default="train"
+        50,000 training images (``data_batch_1`` to ``data_batch_5``, in that order)
+        or 10,000 test images (``test_batch``).
+    data_home : str or path, default=None
+        Folder holding the batch files of the "CIFAR-10 python version", directly or
+        in its ``cifar-10-batches-py`` subfolder (as the archive unpacks). Also
+        searched: the ``SKLEARN_CNN_DATA`` environment variable and
+        ``~/sklearn_cnn_data``.
+    return_X_y : bool, default=False
+    download : bool, default=False
+        If the files are not found, fetch them with ``torchvision.datasets.CIFAR10``
+        into ``data_home`` (default: ``SKLEARN_CNN_DATA`` or ``~/sklearn_cnn_data``).
+        Needs ``pip install 'sklearn-cnn[torch]'``.
+
+    Returns
+    -------
+    Bunch with ``data`` (n, 3, 32, 32) float32 in [0, 1], ``target`` (n,) int64,
+    ``target_names``; or ``(data, target)`` if ``return_X_y``.
+
+    Raises
+    ------
+    ValueError
+        If a batch file is truncated, corrupt or names any Python object besides
+        numpy arrays (see :func:`read_cifar10_batch`).
+    """
+    _check_subset(subset)
+    paths = _find_all(_CIFAR10_FILES[subset], data_home, [], (_CIFAR10_DIR,),
+                      "CIFAR-10 batch files", download, "CIFAR10")
+    batches = [read_cifar10_batch(path) for path in paths]
+    data = np.concatenate([d for d, _ in batches])
+    y = np.concatenate([labels for _, labels in batches])
+    X = data.reshape(-1, 3, _CIFAR10_SIDE, _CIFAR10_SIDE).astype(np.float32)
+    X /= np.float32(255)
+    return _bunch(X, y, return_X_y, CIFAR10_CLASSES,
+                  "CIFAR-10 (Krizhevsky, 2009), python version")
 
 
 def load_digits_images(*, return_X_y: bool = False):
