@@ -54,20 +54,25 @@ def output_hw(x_shape: tuple[int, ...], kernel: tuple[int, int],
             conv_output_size(x_shape[-1], kernel[1], 0, stride[1]))
 
 
-def im2col(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
+def im2col(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+           out: np.ndarray | None = None) -> np.ndarray:
     """Unroll every patch of ``xp`` into a column: (N, C, H, W) -> (C*kh*kw, N*Ho*Wo).
 
     Row ``(c, i, j)`` holds input channel ``c`` at kernel offset ``(i, j)`` for every
     output position, so a convolution becomes one matrix product
-    ``weight.reshape(O, C*kh*kw) @ cols``.
+    ``weight.reshape(O, C*kh*kw) @ cols``. ``out``, an array of the result's shape
+    and dtype (the previous batch's columns, say), is filled instead of a new one.
     """
     n, c = xp.shape[:2]
     ho, wo = output_hw(xp.shape, kernel, stride)
     x_cn = xp.transpose(1, 0, 2, 3)                      # (C, N, H, W): rows copy fast
-    cols = np.empty((c, *kernel, n, ho, wo), dtype=xp.dtype)
+    shape = (c * kernel[0] * kernel[1], n * ho * wo)
+    if out is None or out.shape != shape or out.dtype != xp.dtype:
+        out = np.empty(shape, dtype=xp.dtype)
+    cols = out.reshape(c, *kernel, n, ho, wo)
     for _, i, j, (rows, columns) in kernel_offsets(kernel, stride, (ho, wo)):
         cols[:, i, j] = x_cn[:, :, rows, columns]
-    return cols.reshape(c * kernel[0] * kernel[1], n * ho * wo)
+    return out
 
 
 def col2im(dcols: np.ndarray, x_shape: tuple[int, ...], kernel: tuple[int, int],

@@ -55,7 +55,11 @@ class Conv2d(Layer):
     def forward(self, x, training):
         xp = pad(x, self.padding)                                  # (N, C, Hp, Wp)
         n, (ho, wo) = len(x), output_hw(xp.shape, self.kernel, self.stride)
-        cols = im2col(xp, self.kernel, self.stride)                # (C*kh*kw, N*Ho*Wo)
+        # in training, the previous batch's columns (no longer needed) are overwritten:
+        # no fresh megabytes per batch. Prediction may run in several threads at once,
+        # so it always unrolls into a new array.
+        reuse = self.cache[0] if training and self.cache is not None else None
+        cols = im2col(xp, self.kernel, self.stride, out=reuse)     # (C*kh*kw, N*Ho*Wo)
         weight = self.params["weight"].reshape(len(self.params["weight"]), -1)
         out = weight @ cols                                        # (O, N*Ho*Wo)
         if "bias" in self.params:
@@ -80,14 +84,22 @@ class Conv2d(Layer):
 
 
 class MaxPool2d(Layer):
-    """Keep each window's maximum; its gradient flows back to that one position."""
+    """Keep each window's maximum; its gradient flows back to that one position.
+
+    With ties the first maximum in row-major order wins, as in PyTorch, so exactly
+    one position of a window receives its gradient.
+    """
 
     def __init__(self, spec: specs.MaxPool2d, in_shape: Shape, params=None, input_grad=True):
         super().__init__(spec, in_shape, params, input_grad)
         self.kernel, self.stride = spec.kernel, spec.strides
         self.padding = (spec.padding,) * 4
+        # the common case, 2x2 windows with stride 2, tiles the map: it has a faster path
+        self.halving = self.kernel == self.stride == (2, 2) and not spec.padding
 
     def forward(self, x, training):
+        if self.halving:
+            return self._forward_halving(x)
         x = pad(x, self.padding, value=-np.inf)  # a -inf border never wins the max
         out_hw = output_hw(x.shape, self.kernel, self.stride)
         for k, _, _, (rows, cols) in kernel_offsets(self.kernel, self.stride, out_hw):
@@ -108,11 +120,44 @@ class MaxPool2d(Layer):
         return out
 
     def backward(self, dout):
+        if self.halving:
+            return self._backward_halving(dout)
         argmax, x = self.cache
         dx = np.zeros_like(x)  # same memory layout as x, which the layer below expects
         for k, _, _, (rows, cols) in kernel_offsets(self.kernel, self.stride, dout.shape[2:]):
             dx[:, :, rows, cols] += np.where(argmax == k, dout, 0)
         return unpad(dx, self.padding)
+
+    # 2x2 windows, stride 2: the maximum of a window is the larger of its two column
+    # maxima, so two halving steps (across columns, then across rows) find it, each
+    # remembering which side won. Strict ">" lets the left, then the top, win ties:
+    # the first maximum in row-major order, as above.
+    def _forward_halving(self, x):
+        h, w = x.shape[2] // 2 * 2, x.shape[3] // 2 * 2           # floor mode: odd edge out
+        left, right = x[:, :, :h, 0:w:2], x[:, :, :h, 1:w:2]        # (N, C, H, Wo)
+        right_wins = right > left
+        columns = np.maximum(left, right)                            # (N, C, H, Wo)
+        top, bottom = columns[:, :, 0::2], columns[:, :, 1::2]       # (N, C, Ho, Wo)
+        bottom_wins = bottom > top
+        self.cache = (right_wins, bottom_wins, x)
+        return np.maximum(top, bottom)
+
+    def _backward_halving(self, dout):
+        # the winner of each step gets the gradient, the loser 0: the winner's share is
+        # dout * wins (1 or 0), the loser's dout minus that (exactly 0 or dout)
+        right_wins, bottom_wins, x = self.cache
+        dcolumns = np.empty_like(right_wins, dtype=dout.dtype)      # (N, C, H, Wo)
+        top, bottom = dcolumns[:, :, 0::2], dcolumns[:, :, 1::2]
+        np.multiply(dout, bottom_wins, out=bottom)
+        np.subtract(dout, bottom, out=top)
+        h, w = right_wins.shape[2], 2 * right_wins.shape[3]
+        # x's memory layout, which the layer below reads fastest; zeros only where an
+        # odd last row or column belongs to no window
+        dx = np.empty_like(x) if (h, w) == x.shape[2:] else np.zeros_like(x)
+        left, right = dx[:, :, :h, 0:w:2], dx[:, :, :h, 1:w:2]
+        np.multiply(dcolumns, right_wins, out=right)
+        np.subtract(dcolumns, right, out=left)
+        return dx
 
 
 class AvgPool2d(Layer):
