@@ -26,27 +26,19 @@ from sklearn.utils.validation import (
 )
 
 from . import augment as augmentations
+from ._fitting import (
+    arch_params,
+    build_specs,
+    frozen_layers,
+    initial_weights,
+    is_torch_module,
+    print_epoch,
+)
 from ._input import to_images
 from ._training import Schedule, Stopper, run_epochs, validation_split
-from ._weights import init_weights
-from .architectures import build_architecture
 from .architectures._blocks import ACTIVATIONS, POOLS
 from .backends import TrainingConfig, get_backend
-from .layers import Linear
-from .pretrained import load_pretrained, torchvision_name
 from .summary import Summary, summarize_specs
-
-#: estimator parameters passed on to the architecture's builder when set
-ARCH_PARAMS = ("filters", "kernel_size", "hidden_units", "activation", "pooling", "dropout",
-               "batch_norm", "width")
-
-
-def is_torch_module(arch) -> bool:
-    """Whether ``arch`` is a ``torch.nn.Module`` subclass or instance (torch is not
-    imported to find out)."""
-    cls = arch if isinstance(arch, type) else type(arch)
-    return any(c.__name__ == "Module" and c.__module__.startswith("torch.nn")
-               for c in cls.__mro__)
 
 
 class CNNClassifier(ClassifierMixin, BaseEstimator):
@@ -432,7 +424,8 @@ default="constant"
             backend, self.model_, images, codes, weights, self._config(len(codes)),
             epochs=epochs, seed=seed + self.n_iter_, resume=resume, schedule=schedule,
             stopper=stopper, validation=validation, augment=augmentations.resolve(self.augment),
-            samples_seen=self.t_, report=self._print_epoch, progress=self.verbose >= 2)
+            samples_seen=self.t_, report=print_epoch if self.verbose else None,
+            progress=self.verbose >= 2)
         self.loss_curve_ += [r.loss for r in records]
         self.n_iter_ += len(records)
         self.t_ += len(codes) * len(records)
@@ -456,20 +449,9 @@ default="constant"
             model = self._build_torch_module(backend, input_shape, len(classes), init_seed,
                                              dtype)
         else:
-            imagenet = self.pretrained or self.weights is not None
-            if imagenet:
-                torchvision_name(self.arch)  # a ValueError naming those that have weights
-            specs, notes = build_architecture(self.arch, input_shape, len(classes),
-                                              **self._arch_params(),
-                                              **({"imagenet": True} if imagenet else {}))
-            weights = init_weights(specs, input_shape, np.random.default_rng(init_seed))
-            if imagenet:
-                loaded, loaded_notes = load_pretrained(self.arch, specs, input_shape,
-                                                       self.weights, self.batch_norm)
-                weights.update(loaded)
-                notes = [*notes, *loaded_notes]
-            if self.init_from is not None:
-                weights.update(self._weights_to_reuse(weights))
+            specs, notes = build_specs(self, input_shape, len(classes))
+            weights, more_notes = initial_weights(self, specs, input_shape, init_seed)
+            notes = [*notes, *more_notes]
             model = backend.build(specs, input_shape, weights, seed=train_seed,
                                   device=self.device, dtype=dtype)
             if self.verbose:
@@ -481,13 +463,6 @@ default="constant"
         self.model_ = model
         self.loss_curve_, self.n_iter_, self.t_ = [], 0, 0
         self.validation_scores_ = self.best_validation_score_ = self.best_loss_ = None
-
-    def _weights_to_reuse(self, weights: dict) -> dict:
-        """``init_from``'s weights for every layer key whose shape matches this net's."""
-        check_is_fitted(self.init_from)
-        source = self.init_from.get_weights()
-        return {key: value for key, value in source.items()
-                if key in weights and value.shape == weights[key].shape}
 
     def _sample_weight(self, sample_weight, images, y) -> np.ndarray | None:
         """sample_weight times the class_weight of each sample's class, or None."""
@@ -503,8 +478,8 @@ default="constant"
         if backend.name != "torch":
             raise ValueError("arch given as a torch.nn.Module needs backend='torch'; "
                              f"got backend={self.backend!r}")
-        if self._arch_params():
-            raise ValueError(f"architecture parameters {sorted(self._arch_params())} "
+        if arch_params(self):
+            raise ValueError(f"architecture parameters {sorted(arch_params(self))} "
                              "apply to named architectures, not to a torch.nn.Module")
         return backend.build_module(self.arch, input_shape, n_classes, seed,
                                     device=self.device, dtype=dtype)
@@ -519,12 +494,6 @@ default="constant"
         """Fit, then return the penultimate features of X (see :meth:`transform`)."""
         return self.fit(X, y, sample_weight=sample_weight).transform(X)
 
-    def _arch_params(self) -> dict:
-        """The architecture parameters that were set (None means the architecture's
-        own default)."""
-        return {name: getattr(self, name) for name in ARCH_PARAMS
-                if getattr(self, name) is not None}
-
     def _config(self, n_samples: int) -> TrainingConfig:
         batch_size = min(200, n_samples) if self.batch_size == "auto" else self.batch_size
         return TrainingConfig(
@@ -533,33 +502,9 @@ default="constant"
             max_iter=1, shuffle=self.shuffle, momentum=self.momentum,
             nesterovs_momentum=self.nesterovs_momentum, beta_1=self.beta_1,
             beta_2=self.beta_2, epsilon=self.epsilon, device=self.device,
-            max_grad_norm=self.max_grad_norm, frozen_layers=self._frozen_layers(),
+            max_grad_norm=self.max_grad_norm,
+            frozen_layers=frozen_layers(self.freeze, self.specs_),
         )
-
-    def _frozen_layers(self) -> int:
-        """How many leading top-level layers ``freeze`` keeps fixed."""
-        if self.freeze is None:
-            return 0
-        if self.specs_ is None:
-            raise ValueError("freeze needs an architecture made of sklearn_cnn.layers "
-                             "specs, not a custom torch.nn.Module")
-        if self.freeze == "features":  # everything before the first dense layer
-            return next(i for i, spec in enumerate(self.specs_) if isinstance(spec, Linear))
-        if self.freeze >= len(self.specs_):
-            raise ValueError(f"freeze={self.freeze} would freeze all {len(self.specs_)} "
-                             "layers; nothing would train")
-        return self.freeze
-
-    def _print_epoch(self, epoch: int, record) -> None:
-        """verbose >= 1: one table row per epoch."""
-        if not self.verbose:
-            return
-        if epoch == 1:
-            print(f"{'epoch':>5}  {'train loss':>10}  {'valid score':>11}  "
-                  f"{'learning rate':>13}  {'seconds':>7}")
-        score = "" if record.validation_score is None else f"{record.validation_score:.4f}"
-        print(f"{epoch:>5}  {record.loss:>10.4f}  {score:>11}  {record.learning_rate:>13.3g}  "
-              f"{record.seconds:>7.2f}", flush=True)
 
     def _images(self, X, dtype=None) -> np.ndarray:
         """Validate X for a fitted estimator: same image shape as at fit time."""

@@ -132,7 +132,7 @@ def progress_bar(n_batches: int, epoch: int):
 def run_epochs(backend, model, X, y, sample_weight, config, *, epochs: int, seed: int,
                resume: bool, schedule: Schedule, stopper: Stopper | None,
                validation: tuple | None, augment, samples_seen: int,
-               report: Callable[[int, EpochRecord], None], progress: bool = False):
+               report: Callable[[int, EpochRecord], None] | None, progress: bool = False):
     """Train ``epochs`` epochs, one backend call each, applying the schedule, the
     augmentation, validation scoring and the stopping rule between them.
 
@@ -187,7 +187,8 @@ def run_epochs(backend, model, X, y, sample_weight, config, *, epochs: int, seed
             proba = backend.predict_proba(model, validation[0])
             score = float(np.mean(proba.argmax(axis=1) == validation[1]))
         records.append(EpochRecord(loss, score, schedule.current, time.perf_counter() - start))
-        report(len(records), records[-1])
+        if report is not None:
+            report(len(records), records[-1])
         monitored = -loss if score is None else score
         schedule.end_epoch(monitored)
         if stopper is not None:

@@ -225,6 +225,15 @@ def test_init_from_reuses_every_matching_layer_across_backends(backend, digits):
     for key in ("0.weight", "2.weight", "6.weight", "8.weight"):
         np.testing.assert_allclose(tuned_weights[key], source_weights[key], atol=1e-5)
     assert tuned_weights["10.weight"].shape == (2, 84)
+    # a layer is reused whole or not at all: with 50 hidden units before it, the output
+    # layer's (10, 50) weight cannot come over, so neither does its (10,) bias
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        narrower = CNNClassifier(backend=backend, init_from=source, hidden_units=(120, 50),
+                                 max_iter=1, learning_rate_init=1e-9, random_state=1).fit(X, y)
+    np.testing.assert_allclose(narrower.get_weights()["6.weight"], source_weights["6.weight"],
+                               atol=1e-5)
+    np.testing.assert_allclose(narrower.get_weights()["10.bias"], 0.0, atol=1e-6)
     with pytest.raises(ValueError, match="init_from"):
         CNNClassifier(init_from="model.pkl").fit(X[:20], y[:20])
 

@@ -1,0 +1,102 @@
+"""How the estimator turns its parameters into a network and a training setup:
+the architecture's specs, the starting weights (fresh, pretrained, or another
+model's), the frozen layers, the per-epoch report."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from ._weights import init_weights
+from .architectures import build_architecture
+from .layers import LayerSpec, Linear, Shape
+from .pretrained import load_pretrained, torchvision_name
+
+#: estimator parameters passed on to the architecture's builder when set
+ARCH_PARAMS = ("filters", "kernel_size", "hidden_units", "activation", "pooling", "dropout",
+               "batch_norm", "width")
+
+
+def is_torch_module(arch) -> bool:
+    """Whether ``arch`` is a ``torch.nn.Module`` subclass or instance (torch is not
+    imported to find out)."""
+    cls = arch if isinstance(arch, type) else type(arch)
+    return any(c.__name__ == "Module" and c.__module__.startswith("torch.nn")
+               for c in cls.__mro__)
+
+
+def arch_params(estimator) -> dict:
+    """The architecture parameters that were set (None means the architecture's own
+    default)."""
+    return {name: getattr(estimator, name) for name in ARCH_PARAMS
+            if getattr(estimator, name) is not None}
+
+
+def wants_pretrained(estimator) -> bool:
+    return bool(estimator.pretrained) or estimator.weights is not None
+
+
+def build_specs(estimator, input_shape: Shape, n_classes: int
+                ) -> tuple[tuple[LayerSpec, ...], list[str]]:
+    """The estimator's architecture for images of ``input_shape``, and its notes;
+    torchvision's ImageNet form when pretrained weights are wanted."""
+    extra = {}
+    if wants_pretrained(estimator):
+        torchvision_name(estimator.arch)  # a ValueError naming those that have weights
+        extra["imagenet"] = True
+    return build_architecture(estimator.arch, input_shape, n_classes,
+                              **arch_params(estimator), **extra)
+
+
+def initial_weights(estimator, specs, input_shape: Shape, seed: int
+                    ) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Fresh weights (He/Glorot, seeded), overwritten by the pretrained file's and
+    then by ``init_from``'s wherever those fit; with notes on what was loaded."""
+    weights = init_weights(specs, input_shape, np.random.default_rng(seed))
+    notes = []
+    if wants_pretrained(estimator):
+        loaded, notes = load_pretrained(estimator.arch, specs, input_shape,
+                                        estimator.weights, estimator.batch_norm)
+        weights.update(loaded)
+    if estimator.init_from is not None:
+        weights.update(reusable_weights(estimator.init_from, weights))
+    return weights, notes
+
+
+def reusable_weights(source_estimator, weights: dict) -> dict:
+    """``source_estimator``'s arrays for every layer whose arrays all match
+    ``weights`` in key and shape: a layer is taken whole or not at all (never a bias
+    without its weight)."""
+    check_is_fitted(source_estimator)
+    source = source_estimator.get_weights()
+    layers: dict[str, list[str]] = {}
+    for key in weights:
+        layers.setdefault(key.rsplit(".", 1)[0], []).append(key)
+    return {key: source[key] for keys in layers.values()
+            if all(k in source and source[k].shape == weights[k].shape for k in keys)
+            for key in keys}
+
+
+def frozen_layers(freeze, specs: tuple[LayerSpec, ...] | None) -> int:
+    """How many leading top-level layers ``freeze`` keeps fixed."""
+    if freeze is None:
+        return 0
+    if specs is None:
+        raise ValueError("freeze needs an architecture made of sklearn_cnn.layers specs, "
+                         "not a custom torch.nn.Module")
+    if freeze == "features":  # everything before the first dense layer
+        return next(i for i, spec in enumerate(specs) if isinstance(spec, Linear))
+    if freeze >= len(specs):
+        raise ValueError(f"freeze={freeze} would freeze all {len(specs)} layers; nothing "
+                         "would train")
+    return freeze
+
+
+def print_epoch(epoch: int, record) -> None:
+    """verbose >= 1: one table row per epoch (the header before the first)."""
+    if epoch == 1:
+        print(f"{'epoch':>5}  {'train loss':>10}  {'valid score':>11}  "
+              f"{'learning rate':>13}  {'seconds':>7}")
+    score = "" if record.validation_score is None else f"{record.validation_score:.4f}"
+    print(f"{epoch:>5}  {record.loss:>10.4f}  {score:>11}  {record.learning_rate:>13.3g}  "
+          f"{record.seconds:>7.2f}", flush=True)
