@@ -1,0 +1,43 @@
+"""The benchmark suite's measuring code runs for every contender (tiny sizes, random
+images); the figures themselves are the suite's business, not the tests'."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("skorch")
+
+SUITE = Path(__file__).parents[1] / "benchmarks" / "suite.py"
+
+
+@pytest.fixture(scope="module")
+def suite():
+    spec = importlib.util.spec_from_file_location("benchmark_suite", SUITE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("contender", ["numpy", "torch", "plain_torch", "skorch", "mlp"])
+def test_every_contender_is_measured(suite, contender):
+    task = dict(contender=contender, arch="lenet", epochs=1, images=256, batch_size=128,
+                data="random", test_images=64)
+    result = suite.measure(task)
+    assert set(result) == {"train_images_per_s", "seconds_per_epoch", "infer_images_per_s",
+                           "accuracy", "peak_rss_mb"}
+    assert result["train_images_per_s"] > 0 and result["infer_images_per_s"] > 0
+    assert 0.0 <= result["accuracy"] <= 1.0 and result["peak_rss_mb"] > 10
+
+
+def test_report_goes_between_the_readme_markers(suite, tmp_path, monkeypatch):
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- benchmarks:begin -->\nold\n<!-- benchmarks:end -->\nrest\n")
+    monkeypatch.setattr(suite, "README", readme)
+    monkeypatch.setattr(suite, "REPORT", tmp_path / "RESULTS.md")
+    suite.write_report([["| a | b |"]], args=None)
+    text = readme.read_text()
+    assert "old" not in text and "| a | b |" in text
+    assert text.startswith("intro\n") and text.endswith("<!-- benchmarks:end -->\nrest\n")
+    assert (tmp_path / "RESULTS.md").read_text() in text
