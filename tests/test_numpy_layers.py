@@ -99,8 +99,8 @@ def test_gradients_match_finite_differences_in_training(case):
     check_gradients(specs, in_shape, training=True)
 
 
-@pytest.mark.parametrize("case", ["batchnorm maps", "batchnorm vectors", "dropout",
-                                  "residual projection"])
+@pytest.mark.parametrize("case", ["batchnorm maps", "batchnorm vectors", "dropout", "max pool",
+                                  "relu", "residual projection"])
 def test_gradients_match_finite_differences_in_evaluation(case):
     specs, in_shape = GRADIENT_CASES[case]
     check_gradients(specs, in_shape, training=False)

@@ -12,17 +12,20 @@ import numpy as np
 from ..layers import LayerSpec, Shape
 
 
-def predict_batch_size(image_shape: tuple[int, ...]) -> int:
+def predict_batch_size(image_shape: tuple[int, ...], values: int = 2**20) -> int:
     """Images per forward pass at prediction time, from the image size alone.
 
-    About a million input values per pass (activations grow with them), a power of
-    two between 8 and 512: 512 for 28x28, 256 for 3x32x32, 8 for 3x224x224.
+    About ``values`` input values per pass (activations grow with them), a power of
+    two between 8 and 512: with a million, 512 for 28x28, 256 for 3x32x32, 8 for
+    3x224x224. The NumPy backend asks for 2**17 (128 images of 28x28): its
+    im2col columns then stay small enough to be reused from the cache.
     """
-    values = math.prod(image_shape)
-    return int(min(512, max(8, 2 ** math.floor(math.log2(max(1, 2**20 // values))))))
+    per_image = math.prod(image_shape)
+    return int(min(512, max(8, 2 ** math.floor(math.log2(max(1, values // per_image))))))
 
 
-def fixed_size_batches(X: np.ndarray) -> Iterator[tuple[np.ndarray, int]]:
+def fixed_size_batches(X: np.ndarray, values: int = 2**20
+                       ) -> Iterator[tuple[np.ndarray, int]]:
     """Yield ``(batch, n_real)``: every batch has exactly ``predict_batch_size`` images,
     the last one padded with zero images.
 
@@ -31,7 +34,7 @@ def fixed_size_batches(X: np.ndarray) -> Iterator[tuple[np.ndarray, int]]:
     predicted alongside it. With one fixed shape, a sample's prediction is the same
     bit for bit whatever else is in X, and memory stays bounded on large inputs.
     """
-    size = predict_batch_size(X.shape[1:])
+    size = predict_batch_size(X.shape[1:], values)
     for begin in range(0, len(X), size):
         batch = X[begin:begin + size]
         n_real = len(batch)

@@ -70,7 +70,7 @@ class NumpyBackend(Backend):
 
     def predict_proba(self, model: Network, X):
         chunks = [model.forward(batch, training=False)[:n_real]
-                  for batch, n_real in fixed_size_batches(X)]
+                  for batch, n_real in fixed_size_batches(X, PREDICT_VALUES)]
         model.clear_cache()
         return softmax(np.concatenate(chunks).astype(np.float64))
 
@@ -82,7 +82,8 @@ class NumpyBackend(Backend):
                 batch = layer.forward(batch, training=False)
             return batch.reshape(len(batch), -1)
 
-        chunks = [forward(batch)[:n_real] for batch, n_real in fixed_size_batches(X)]
+        chunks = [forward(batch)[:n_real]
+                  for batch, n_real in fixed_size_batches(X, PREDICT_VALUES)]
         model.clear_cache()
         return np.concatenate(chunks)
 
@@ -94,6 +95,11 @@ class NumpyBackend(Backend):
 
     def dtype(self, model: Network):
         return np.dtype(model.dtype)
+
+
+#: input values per prediction pass: 128 images of 28x28 (see predict_batch_size); a
+#: quarter of the torch backend's, measured 1.5x faster on LeNet than 512 images
+PREDICT_VALUES = 2**17
 
 
 def _make_optimizer(config: TrainingConfig, arrays):

@@ -99,7 +99,7 @@ class MaxPool2d(Layer):
 
     def forward(self, x, training):
         if self.halving:
-            return self._forward_halving(x)
+            return self._forward_halving(x, training)
         x = pad(x, self.padding, value=-np.inf)  # a -inf border never wins the max
         out_hw = output_hw(x.shape, self.kernel, self.stride)
         for k, _, _, (rows, cols) in kernel_offsets(self.kernel, self.stride, out_hw):
@@ -132,20 +132,23 @@ class MaxPool2d(Layer):
     # maxima, so two halving steps (across columns, then across rows) find it, each
     # remembering which side won. Strict ">" lets the left, then the top, win ties:
     # the first maximum in row-major order, as above.
-    def _forward_halving(self, x):
+    def _forward_halving(self, x, training):
         h, w = x.shape[2] // 2 * 2, x.shape[3] // 2 * 2           # floor mode: odd edge out
         left, right = x[:, :, :h, 0:w:2], x[:, :, :h, 1:w:2]        # (N, C, H, Wo)
-        right_wins = right > left
         columns = np.maximum(left, right)                            # (N, C, H, Wo)
         top, bottom = columns[:, :, 0::2], columns[:, :, 1::2]       # (N, C, Ho, Wo)
-        bottom_wins = bottom > top
-        self.cache = (right_wins, bottom_wins, x)
+        # which side won each step, for the backward pass (prediction skips it: a
+        # backward pass after all finds it out then)
+        self.cache = (right > left, bottom > top, x) if training else (None, None, x)
         return np.maximum(top, bottom)
 
     def _backward_halving(self, dout):
         # the winner of each step gets the gradient, the loser 0: the winner's share is
         # dout * wins (1 or 0), the loser's dout minus that (exactly 0 or dout)
         right_wins, bottom_wins, x = self.cache
+        if right_wins is None:
+            self._forward_halving(x, training=True)
+            right_wins, bottom_wins, x = self.cache
         dcolumns = np.empty_like(right_wins, dtype=dout.dtype)      # (N, C, H, Wo)
         top, bottom = dcolumns[:, :, 0::2], dcolumns[:, :, 1::2]
         np.multiply(dout, bottom_wins, out=bottom)
@@ -282,11 +285,16 @@ class Activation(Layer):
         # the table is looked up per call (not stored on self) so the layer pickles
         function, derivative = ACTIVATIONS[type(self.spec)]
         y = function(self.spec, x)
-        self.cache = derivative(self.spec, x, y)
+        # in training the local derivative is computed now, for the backward pass that
+        # follows; prediction skips it (a backward pass after all computes it then)
+        self.cache = derivative(self.spec, x, y) if training else (x, y)
         return y
 
     def backward(self, dout):
-        return dout * self.cache
+        local = self.cache
+        if isinstance(local, tuple):
+            local = ACTIVATIONS[type(self.spec)][1](self.spec, *local)
+        return dout * local
 
 
 class BatchNorm(Layer):
