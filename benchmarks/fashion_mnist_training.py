@@ -4,6 +4,7 @@ schedule, and LeNet with versus without augmentation on the same budget.
     .venv/bin/python benchmarks/fashion_mnist_training.py resnet20 [--epochs 10]
     .venv/bin/python benchmarks/fashion_mnist_training.py lenet [--epochs 30]
         [--augment none standard] [--schedule constant]
+    .venv/bin/python benchmarks/fashion_mnist_training.py lenet15 [--batch-norm]
 
 Each run prints one line per epoch (``verbose=1``), then the test accuracy and the
 wall time of fit + predict, and appends a JSON line to
@@ -50,18 +51,25 @@ def run(name: str, **params) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("which", choices=["resnet20", "lenet"])
+    parser.add_argument("which", choices=["resnet20", "lenet", "lenet15"])
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--backend", default="torch")
     parser.add_argument("--augment", nargs="+", default=["none", "standard"],
                         help="LeNet runs to compare (none, flip, shift, rotate, standard)")
     parser.add_argument("--schedule", default="constant", help="learning_rate of LeNet")
+    parser.add_argument("--batch-norm", action="store_true", help="lenet15: BatchNorm")
     args = parser.parse_args()
     torch.set_num_threads(2)
     if args.which == "resnet20":
         run("resnet20 augment=standard onecycle", arch="resnet20", backend=args.backend,
             augment="standard", learning_rate="onecycle", learning_rate_init=0.003,
             batch_size=128, max_iter=args.epochs or 10, random_state=0)
+    elif args.which == "lenet15":  # issue 7: LeNet >= 0.90 within 15 epochs, both backends
+        for backend in ("numpy", "torch"):
+            run(f"lenet {backend} 15 epochs cosine flip batch_norm={args.batch_norm}",
+                arch="lenet", backend=backend, augment="flip", learning_rate="cosine",
+                batch_norm=args.batch_norm, batch_size=128, max_iter=args.epochs or 15,
+                random_state=0)
     else:
         for name in args.augment:
             augment = None if name == "none" else name
