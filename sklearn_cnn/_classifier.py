@@ -41,6 +41,16 @@ from .backends import TrainingConfig, get_backend
 from .summary import Summary, summarize_specs
 
 
+def _check_targets(y, *, warn: bool) -> np.ndarray:
+    """y as a 1-D array of class labels (a column vector warns when ``warn``): finite
+    when numeric, and not continuous."""
+    y = column_or_1d(y, warn=warn)
+    if y.dtype.kind in "fc":
+        assert_all_finite(y, input_name="y")
+    check_classification_targets(y)
+    return y
+
+
 class CNNClassifier(ClassifierMixin, BaseEstimator):
     """Convolutional neural network classifier with a scikit-learn interface.
 
@@ -374,11 +384,8 @@ default="constant"
                            dtype=backend.dtype(self.model_) if reuse else None)
         if reuse:
             self._check_image_shape(images)
-        y = column_or_1d(y, warn=True)
-        if y.dtype.kind in "fc":
-            assert_all_finite(y, input_name="y")
+        y = _check_targets(y, warn=True)
         check_consistent_length(images, y)
-        check_classification_targets(y)
         classes = self.classes_ if reuse else np.unique(y if classes is None else classes)
         if len(classes) < 2:
             raise ValueError(f"CNNClassifier needs samples of at least 2 classes; got 1 "
@@ -506,20 +513,16 @@ default="constant"
             frozen_layers=frozen_layers(self.freeze, self.specs_),
         )
 
-    def _images(self, X, dtype=None) -> np.ndarray:
-        """Validate X for a fitted estimator: same image shape as at fit time."""
+    def _backend_and_images(self, X):
+        """The fitted backend and X validated as images of the fitted shape, in the
+        dtype its model computes in."""
         check_is_fitted(self)
         _check_feature_names(self, X, reset=False)
-        images = to_images(X, input_shape=self.input_shape, channels=self.channels,
-                           dtype=dtype)
-        self._check_image_shape(images)
-        return images
-
-    def _backend_and_images(self, X):
-        """The fitted backend and X as images in the dtype its model computes in."""
-        check_is_fitted(self)
         backend = get_backend(self.backend)
-        return backend, self._images(X, dtype=backend.dtype(self.model_))
+        images = to_images(X, input_shape=self.input_shape, channels=self.channels,
+                           dtype=backend.dtype(self.model_))
+        self._check_image_shape(images)
+        return backend, images
 
     def _check_image_shape(self, images: np.ndarray) -> None:
         if images.shape[1:] != self.input_shape_:
@@ -608,11 +611,8 @@ default="constant"
         float
         """
         backend, images = self._backend_and_images(X)
-        y = column_or_1d(y)
-        if y.dtype.kind in "fc":
-            assert_all_finite(y, input_name="y")
+        y = _check_targets(y, warn=False)
         check_consistent_length(images, y, sample_weight)
-        check_classification_targets(y)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, images)
         predicted = self.classes_[self._proba(backend, images).argmax(axis=1)]

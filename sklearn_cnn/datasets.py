@@ -42,6 +42,11 @@ _CIFAR10_FILES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)),
 _CIFAR10_SIDE = 32
 
 
+def _open(path: str | os.PathLike):
+    """``path`` opened for reading bytes, decompressed when it ends in ``.gz``."""
+    return gzip.open(path, "rb") if str(path).endswith(".gz") else open(path, "rb")
+
+
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read one IDX file (raw or ``.gz``) as an array of the shape its header gives.
 
@@ -51,8 +56,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         If the magic number is wrong or the file is shorter or longer than its header
         says: a corrupt file never yields a silently short array.
     """
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as f:
+    with _open(path) as f:
         data = f.read()
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
         raise ValueError(f"{path} is not an IDX file (bad magic number {data[:4].hex()})")
@@ -150,9 +154,8 @@ def read_cifar10_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]
         If the file is truncated or corrupt, names any other Python object, or does
         not hold a dict of that form.
     """
-    opener = gzip.open if str(path).endswith(".gz") else open
     try:
-        with opener(path, "rb") as f:
+        with _open(path) as f:
             batch = _CifarUnpickler(f, path).load()
     except _RefusedGlobal:
         raise
@@ -213,14 +216,12 @@ def get_data_home(data_home: str | os.PathLike | None = None) -> Path:
     Path
         ``data_home``, else ``$SKLEARN_CNN_DATA``, else ``~/sklearn_cnn_data``.
     """
-    if data_home is not None:
-        return Path(data_home)
-    if os.environ.get("SKLEARN_CNN_DATA"):
-        return Path(os.environ["SKLEARN_CNN_DATA"])
-    return DEFAULT_DATA_HOME
+    return _search_folders(data_home, [])[0]
 
 
 def _search_folders(data_home, defaults: list[Path]) -> list[Path]:
+    """``data_home``, ``$SKLEARN_CNN_DATA`` (those set), ``~/sklearn_cnn_data``, then
+    ``defaults``."""
     folders = [Path(data_home)] if data_home is not None else []
     if os.environ.get("SKLEARN_CNN_DATA"):
         folders.append(Path(os.environ["SKLEARN_CNN_DATA"]))

@@ -283,18 +283,14 @@ class Activation(Layer):
 
     def forward(self, x, training):
         # the table is looked up per call (not stored on self) so the layer pickles
-        function, derivative = ACTIVATIONS[type(self.spec)]
+        function = ACTIVATIONS[type(self.spec)][0]
         y = function(self.spec, x)
-        # in training the local derivative is computed now, for the backward pass that
-        # follows; prediction skips it (a backward pass after all computes it then)
-        self.cache = derivative(self.spec, x, y) if training else (x, y)
+        self.cache = (x, y)  # the local derivative is made from them when it is needed
         return y
 
     def backward(self, dout):
-        local = self.cache
-        if isinstance(local, tuple):
-            local = ACTIVATIONS[type(self.spec)][1](self.spec, *local)
-        return dout * local
+        derivative = ACTIVATIONS[type(self.spec)][1]
+        return dout * derivative(self.spec, *self.cache)
 
 
 class BatchNorm(Layer):
