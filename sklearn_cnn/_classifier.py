@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from copy import deepcopy
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -20,6 +19,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_feature_names,
     _check_sample_weight,
+    _get_feature_names,
     check_consistent_length,
     check_is_fitted,
     column_or_1d,
@@ -34,8 +34,18 @@ from ._fitting import (
     is_torch_module,
     print_epoch,
 )
-from ._input import to_images
-from ._training import Schedule, Stopper, run_epochs, validation_split
+from ._input import to_images, warn_if_unscaled
+from ._training import (
+    AUTO_BATCH_SIZE,
+    History,
+    LoopSettings,
+    Schedule,
+    Stopper,
+    TrainingData,
+    auto_epochs,
+    run_epochs,
+    validation_split,
+)
 from .architectures._blocks import ACTIVATIONS, POOLS
 from .backends import TrainingConfig, get_backend
 from .summary import Summary, summarize_specs
@@ -143,10 +153,13 @@ default="constant"
         ``(n, C, H, W)``. Seeded by ``random_state``; same meaning on both backends.
     max_grad_norm : float, default=None
         Clip the global L2 norm of the gradients to this before each update.
-    init_from : fitted CNNClassifier, default=None
+    init_from : fitted CNNClassifier, FrozenEstimator, str or path-like, default=None
         Start from this model's weights for every layer whose key and shape match
         (the others start fresh): fine-tune a trained network on new classes or
-        data, on either backend (train with torch, fine-tune with NumPy).
+        data, on either backend (train with torch, fine-tune with NumPy). Inside
+        ``GridSearchCV`` (which clones parameters, so a fitted model arrives
+        unfitted) pass ``sklearn.frozen.FrozenEstimator(model)`` or the path of a
+        file written by :meth:`save`.
     pretrained : bool, default=False
         Start from torchvision's ImageNet weights (``arch`` in ``"alexnet"``,
         ``"resnet18"``, ``"resnet34"``, ``"vgg11"``, ``"vgg16"``; VGG with
@@ -170,6 +183,10 @@ default="constant"
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into ``sample_weight``; ``"balanced"``
         weights each class by ``n_samples / (n_classes * count)``.
+    label_smoothing : float in [0, 1), default=0.0
+        Train towards targets that put ``1 - label_smoothing`` on the true class and
+        spread ``label_smoothing`` evenly over all classes (Szegedy et al., 2016),
+        as ``torch.nn.CrossEntropyLoss(label_smoothing=...)``.
     device : {"cpu", "cuda", "auto"} or str, default="cpu"
         Where the torch backend trains and predicts (any torch device string);
         ``"auto"`` picks CUDA when available. The NumPy backend runs on the CPU.
@@ -244,7 +261,7 @@ default="constant"
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "shuffle": ["boolean"],
         "momentum": [Interval(Real, 0, 1, closed="both")],
         "nesterovs_momentum": ["boolean"],
@@ -255,6 +272,7 @@ default="constant"
         "verbose": ["verbose"],
         "device": [StrOptions({"cpu", "auto"}), str],
         "class_weight": [StrOptions({"balanced"}), dict, None],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
         "learning_rate": [StrOptions({"constant", "invscaling", "adaptive", "cosine",
                                       "onecycle"})],
         "power_t": [Interval(Real, 0, None, closed="left")],
@@ -264,7 +282,7 @@ default="constant"
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "augment": [StrOptions(set(augmentations.AUGMENTATIONS)), callable, None],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
-        "init_from": [HasMethods(["get_weights"]), None],
+        "init_from": [HasMethods(["get_weights"]), str, os.PathLike, None],
         "pretrained": ["boolean"],
         "weights": [str, os.PathLike, None],
         "freeze": [StrOptions({"features"}), Interval(Integral, 0, None, closed="left"),
@@ -288,7 +306,7 @@ default="constant"
                  learning_rate="constant", power_t=0.5, tol=1e-4, n_iter_no_change=10,
                  early_stopping=False, validation_fraction=0.1, augment=None,
                  max_grad_norm=None, init_from=None, pretrained=False, weights=None,
-                 freeze=None, device="cpu", filters=None,
+                 freeze=None, device="cpu", label_smoothing=0.0, filters=None,
                  kernel_size=None, hidden_units=None, activation=None, pooling=None,
                  dropout=None, batch_norm=None, width=None):
         self.arch = arch
@@ -323,6 +341,7 @@ default="constant"
         self.weights = weights
         self.freeze = freeze
         self.device = device
+        self.label_smoothing = label_smoothing
         self.filters = filters
         self.kernel_size = kernel_size
         self.hidden_units = hidden_units
@@ -378,15 +397,65 @@ default="constant"
         return self._fit(X, y, sample_weight, partial=True, classes=classes)
 
     def _fit(self, X, y, sample_weight, partial: bool, classes) -> CNNClassifier:
+        """Validate everything, train, then set the fitted state in one step: a call
+        that fails leaves the estimator exactly as it was."""
         backend = get_backend(self.backend)
-        reuse = hasattr(self, "model_") and (partial or self.warm_start)
+        resume = hasattr(self, "model_") and (partial or self.warm_start)
+        if resume and self.specs_ is None and backend.name != self._backend_name:
+            raise ValueError(f"this estimator was fitted with backend="
+                             f"{self._backend_name!r} on a custom torch.nn.Module, which "
+                             f"cannot move to backend={self.backend!r}")
         images = to_images(X, input_shape=self.input_shape, channels=self.channels,
-                           dtype=backend.dtype(self.model_) if reuse else None)
-        if reuse:
+                           dtype=self._model_dtype() if resume else None)
+        if resume:
             self._check_image_shape(images)
+            _check_feature_names(self, X, reset=False)
+        warn_if_unscaled(images)
         y = _check_targets(y, warn=True)
         check_consistent_length(images, y)
-        classes = self.classes_ if reuse else np.unique(y if classes is None else classes)
+        classes = self._classes_for(y, classes, resume)
+        codes = np.searchsorted(classes, y).astype(np.intp)
+        weights = self._sample_weight(sample_weight, images, y)
+        init_seed, train_seed = check_random_state(self.random_state).randint(
+            0, 2**31 - 1, size=2)
+        if resume:
+            model, specs, notes = self._resumed_model(backend), self.specs_, self._notes
+            history = self._history()
+        else:
+            specs, notes, model = self._new_model(backend, images.shape[1:], images.dtype,
+                                                  len(classes), init_seed)
+            history = History()
+        rollback = backend.snapshot(model) if resume else None
+        try:
+            records, stopped, epochs = self._run_epochs(backend, model, images, codes,
+                                                        weights, partial, history, train_seed)
+        except BaseException:
+            if rollback is not None:  # nothing of a failed call stays behind
+                backend.restore(model, rollback)
+            raise
+        early = self.early_stopping and not partial
+        self._set_fitted(model, backend.name, history.extended(records, len(codes), early),
+                         classes=classes, input_shape=images.shape[1:], specs=specs,
+                         notes=notes, feature_names=_get_feature_names(X))
+        # cosine and one-cycle plan their decay to end at the last epoch: reaching it is
+        # the plan, not a failure to converge
+        open_ended = self.learning_rate in ("constant", "invscaling", "adaptive")
+        if not partial and open_ended and not stopped and len(records) == epochs:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({epochs}) "
+                          "reached and the optimization hasn't converged yet.",
+                          ConvergenceWarning, stacklevel=3)
+        return self
+
+    def _classes_for(self, y, classes, resume) -> np.ndarray:
+        """The classes of this fit, checked against y (and against ``classes_`` when
+        training goes on)."""
+        if resume:
+            if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+                raise ValueError(f"classes={np.unique(classes).tolist()} differs from the "
+                                 f"classes of the first call, {self.classes_.tolist()}")
+            classes = self.classes_
+        else:
+            classes = np.unique(y if classes is None else classes)
         if len(classes) < 2:
             raise ValueError(f"CNNClassifier needs samples of at least 2 classes; got 1 "
                              f"class: {classes.tolist()}")
@@ -394,82 +463,89 @@ default="constant"
         if len(unseen):
             raise ValueError(f"y contains labels {unseen.tolist()} that are not among the "
                              f"classes {classes.tolist()}")
-        codes = np.searchsorted(classes, y)
-        weights = self._sample_weight(sample_weight, images, y)
-        # only now that X, y and sample_weight are valid: with reset, this sets or
-        # deletes feature_names_in_, which a failed fit must not leave behind
-        _check_feature_names(self, X, reset=not reuse)
+        return classes
 
-        rng = check_random_state(self.random_state)
-        init_seed, train_seed = rng.randint(0, 2**31 - 1, size=2)
-        if not reuse:
-            self._build(backend, images.shape[1:], images.dtype, classes, init_seed,
-                        train_seed)
-        try:
-            self._train(backend, images, codes.astype(np.intp), weights, partial, reuse,
-                        train_seed)
-        except Exception:
-            if not reuse:  # leave no half-fitted estimator behind
-                for name in [n for n in vars(self) if n.endswith("_") and n[0] != "_"]:
-                    delattr(self, name)
-            raise
-        return self
-
-    def _train(self, backend, images, codes, weights, partial, resume, seed) -> None:
-        """Run the epochs (one for partial_fit) and record their history."""
+    def _run_epochs(self, backend, model, images, codes, weights, partial, history, seed):
+        """The epochs of this call (one for partial_fit), through the one loop."""
         early = self.early_stopping and not partial
         validation = None
         if early:
             images, X_val, codes, y_val, weights = validation_split(
                 images, codes, weights, self.validation_fraction, seed)
             validation = (X_val, y_val)
-        epochs = 1 if partial else self.max_iter
-        schedule = Schedule("constant" if partial else self.learning_rate,
-                            self.learning_rate_init, epochs, self.power_t, self.tol)
-        stopper = None if partial else Stopper(self.tol, self.n_iter_no_change)
-        self.model_, records, stopped = run_epochs(
-            backend, self.model_, images, codes, weights, self._config(len(codes)),
-            epochs=epochs, seed=seed + self.n_iter_, resume=resume, schedule=schedule,
-            stopper=stopper, validation=validation, augment=augmentations.resolve(self.augment),
-            samples_seen=self.t_, report=print_epoch if self.verbose else None,
-            progress=self.verbose >= 2)
-        self.loss_curve_ += [r.loss for r in records]
-        self.n_iter_ += len(records)
-        self.t_ += len(codes) * len(records)
-        if early:
-            self.validation_scores_ = (self.validation_scores_ or []) + [
-                r.validation_score for r in records]
-            self.best_validation_score_ = max(self.validation_scores_)
-            self.best_loss_ = None
-        else:
-            self.validation_scores_ = self.best_validation_score_ = None
-            self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
-        if not partial and not stopped and len(records) == self.max_iter:
-            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
-                          "reached and the optimization hasn't converged yet.",
-                          ConvergenceWarning, stacklevel=3)
+        batch_size = min(AUTO_BATCH_SIZE if self.batch_size == "auto" else self.batch_size,
+                         len(codes))
+        epochs = 1 if partial else auto_epochs(self.max_iter, len(codes), batch_size)
+        settings = LoopSettings(
+            batch_size=batch_size, shuffle=self.shuffle,
+            augment=augmentations.resolve(self.augment),
+            schedule=Schedule("constant" if partial else self.learning_rate,
+                              self.learning_rate_init, epochs, self.power_t, self.tol),
+            epochs=epochs, stopper=None if partial else Stopper(self.tol, self.n_iter_no_change),
+            validation=validation, report=print_epoch if self.verbose else None,
+            progress=self.verbose >= 2, samples_seen=history.t)
+        data = TrainingData(images, codes, weights, n_classes=int(codes.max()) + 1)
+        # one generator for the batch order, the augmentations and the dropout seeds;
+        # a later partial_fit or warm fit draws a new stream
+        rng = np.random.default_rng([int(seed), history.n_iter])
+        return (*run_epochs(backend, model, data, settings, rng), epochs)
 
-    def _build(self, backend, input_shape, dtype, classes, init_seed, train_seed) -> None:
-        """A fresh network for images of ``input_shape``; resets the fitted state."""
+    def _new_model(self, backend, input_shape, dtype, n_classes, init_seed):
+        """``(specs, notes, model)`` of a fresh network for images of ``input_shape``."""
         if is_torch_module(self.arch):
-            specs, notes = None, []
-            model = self._build_torch_module(backend, input_shape, len(classes), init_seed,
-                                             dtype)
-        else:
-            specs, notes = build_specs(self, input_shape, len(classes))
-            weights, more_notes = initial_weights(self, specs, input_shape, init_seed)
-            notes = [*notes, *more_notes]
-            model = backend.build(specs, input_shape, weights, seed=train_seed,
-                                  device=self.device, dtype=dtype)
-            if self.verbose:
-                print(summarize_specs(specs, input_shape, notes))
+            config = self._training_config(None)
+            return None, [], self._build_torch_module(backend, input_shape, n_classes,
+                                                      init_seed, dtype, config)
+        specs, notes = build_specs(self, input_shape, n_classes)
+        config = self._training_config(specs)
+        weights, more_notes = initial_weights(self, specs, input_shape, init_seed)
+        model = backend.build(specs, input_shape, weights, config=config, dtype=dtype,
+                              device=self.device)
+        if self.verbose:
+            print(summarize_specs(specs, input_shape, [*notes, *more_notes]))
+        return specs, [*notes, *more_notes], model
+
+    def _resumed_model(self, backend):
+        """The fitted model, configured to go on training with the current parameters;
+        a model of another backend (``set_params(backend=...)`` since) is converted,
+        with a fresh optimizer. The fitted model itself is changed only by training."""
+        config = self._training_config(self.specs_)
+        if backend.name != self._backend_name:
+            return backend.build(self.specs_, self.input_shape_, self.get_weights(),
+                                 config=config, dtype=self._model_dtype(),
+                                 device=self.device)
+        backend.configure(self.model_, config, keep_state=True)
+        return self.model_
+
+    def _set_fitted(self, model, backend_name: str, history: History, *, classes,
+                    input_shape, specs, notes, feature_names) -> None:
+        """Set every fitted attribute: the one place that does (fit, partial_fit,
+        load and to_backend all come here)."""
         self.classes_ = classes
         self.n_features_in_ = math.prod(input_shape)
-        self.input_shape_ = input_shape
-        self.specs_, self._notes = specs, notes
-        self.model_ = model
-        self.loss_curve_, self.n_iter_, self.t_ = [], 0, 0
-        self.validation_scores_ = self.best_validation_score_ = self.best_loss_ = None
+        self.input_shape_ = tuple(input_shape)
+        self.specs_, self._notes = specs, list(notes)
+        self.model_, self._backend_name = model, backend_name
+        self.loss_curve_ = list(history.loss_curve)
+        self.n_iter_, self.t_ = history.n_iter, history.t
+        scores = history.validation_scores
+        self.validation_scores_ = None if scores is None else list(scores)
+        self.best_validation_score_ = max(scores) if scores else None
+        self.best_loss_ = min(self.loss_curve_) if scores is None and self.loss_curve_ \
+            else None
+        if feature_names is None:
+            self.__dict__.pop("feature_names_in_", None)
+        else:
+            self.feature_names_in_ = feature_names
+
+    def _history(self) -> History:
+        """The fitted training record, as :class:`History`."""
+        scores = self.validation_scores_
+        return History(tuple(self.loss_curve_), None if scores is None else tuple(scores),
+                       self.t_)
+
+    def _model_dtype(self) -> np.dtype:
+        return get_backend(self._backend_name).dtype(self.model_)
 
     def _sample_weight(self, sample_weight, images, y) -> np.ndarray | None:
         """sample_weight times the class_weight of each sample's class, or None."""
@@ -481,15 +557,15 @@ default="constant"
             weights = weights * compute_sample_weight(self.class_weight, y)
         return weights
 
-    def _build_torch_module(self, backend, input_shape, n_classes, seed, dtype):
+    def _build_torch_module(self, backend, input_shape, n_classes, seed, dtype, config):
         if backend.name != "torch":
             raise ValueError("arch given as a torch.nn.Module needs backend='torch'; "
                              f"got backend={self.backend!r}")
         if arch_params(self):
             raise ValueError(f"architecture parameters {sorted(arch_params(self))} "
                              "apply to named architectures, not to a torch.nn.Module")
-        return backend.build_module(self.arch, input_shape, n_classes, seed,
-                                    device=self.device, dtype=dtype)
+        return backend.build_module(self.arch, input_shape, n_classes, seed, config=config,
+                                    dtype=dtype, device=self.device)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -501,28 +577,27 @@ default="constant"
         """Fit, then return the penultimate features of X (see :meth:`transform`)."""
         return self.fit(X, y, sample_weight=sample_weight).transform(X)
 
-    def _config(self, n_samples: int) -> TrainingConfig:
-        batch_size = min(200, n_samples) if self.batch_size == "auto" else self.batch_size
+    def _training_config(self, specs) -> TrainingConfig:
+        """How the optimizer steps, from the estimator's parameters (``specs``: the
+        network's, for ``freeze``)."""
         return TrainingConfig(
             solver=self.solver, learning_rate_init=self.learning_rate_init,
-            alpha=self.alpha, batch_size=min(batch_size, n_samples),
-            max_iter=1, shuffle=self.shuffle, momentum=self.momentum,
+            alpha=self.alpha, momentum=self.momentum,
             nesterovs_momentum=self.nesterovs_momentum, beta_1=self.beta_1,
-            beta_2=self.beta_2, epsilon=self.epsilon, device=self.device,
-            max_grad_norm=self.max_grad_norm,
-            frozen_layers=frozen_layers(self.freeze, self.specs_),
+            beta_2=self.beta_2, epsilon=self.epsilon, max_grad_norm=self.max_grad_norm,
+            frozen_layers=frozen_layers(self.freeze, specs),
+            label_smoothing=self.label_smoothing,
         )
 
     def _backend_and_images(self, X):
-        """The fitted backend and X validated as images of the fitted shape, in the
-        dtype its model computes in."""
+        """The backend that fitted the model, and X validated as images of the fitted
+        shape, in the dtype its model computes in."""
         check_is_fitted(self)
         _check_feature_names(self, X, reset=False)
-        backend = get_backend(self.backend)
         images = to_images(X, input_shape=self.input_shape, channels=self.channels,
-                           dtype=backend.dtype(self.model_))
+                           dtype=self._model_dtype())
         self._check_image_shape(images)
-        return backend, images
+        return get_backend(self._backend_name), images
 
     def _check_image_shape(self, images: np.ndarray) -> None:
         if images.shape[1:] != self.input_shape_:
@@ -575,7 +650,11 @@ default="constant"
             For LeNet, the 84 activations before the output layer.
         """
         backend, images = self._backend_and_images(X)
-        return backend.features(self.model_, images)
+        if self.specs_ is None:
+            raise ValueError("transform() needs an architecture made of sklearn_cnn.layers "
+                             "specs; a custom torch.nn.Module has no known last layer")
+        penultimate = str(len(self.specs_) - 2)
+        return backend.forward(self.model_, images, penultimate).reshape(len(images), -1)
 
     def predict_log_proba(self, X) -> np.ndarray:
         """Logarithm of :meth:`predict_proba`."""
@@ -644,19 +723,20 @@ default="constant"
         Returns
         -------
         dict of str to ndarray
-            ``"<layer>.<name>"`` -> float32 array: OIHW convolution kernels,
+            ``"<layer>.<name>"`` -> array in the network's own dtype (float32, or
+            float64 when it was fitted on float64 images): OIHW convolution kernels,
             ``(out, in)`` dense matrices, BatchNorm running statistics included.
             The same keys on every backend.
         """
         check_is_fitted(self)
-        return get_backend(self.backend).get_weights(self.model_)
+        return get_backend(self._backend_name).get_weights(self.model_)
 
     def to_backend(self, backend: str) -> CNNClassifier:
         """A fitted copy of this classifier running on another backend.
 
         The copy has identical weights (BatchNorm running statistics included), so
-        it predicts the same probabilities up to float32 rounding: train with
-        PyTorch, serve with NumPy only.
+        it predicts the same probabilities up to rounding: train with PyTorch, serve
+        with NumPy only.
 
         Parameters
         ----------
@@ -672,12 +752,10 @@ default="constant"
         target = get_backend(backend)
         device = self.device if backend != "numpy" else "cpu"
         copy = clone(self).set_params(backend=backend, device=device)
-        for name, value in vars(self).items():
-            if name.endswith("_") and not name.startswith("__") and name != "model_":
-                setattr(copy, name, deepcopy(value))
-        copy._notes = list(self._notes)
-        seed = check_random_state(self.random_state).randint(0, 2**31 - 1)
-        dtype = get_backend(self.backend).dtype(self.model_)
-        copy.model_ = target.build(self.specs_, self.input_shape_, self.get_weights(),
-                                   seed=seed, device=device, dtype=dtype)
+        model = target.build(self.specs_, self.input_shape_, self.get_weights(),
+                             config=copy._training_config(self.specs_),
+                             dtype=self._model_dtype(), device=device)
+        copy._set_fitted(model, target.name, self._history(), classes=self.classes_.copy(),
+                         input_shape=self.input_shape_, specs=self.specs_, notes=self._notes,
+                         feature_names=getattr(self, "feature_names_in_", None))
         return copy

@@ -4,7 +4,10 @@ model's), the frozen layers, the per-epoch report."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from ._weights import init_weights
@@ -59,20 +62,41 @@ def initial_weights(estimator, specs, input_shape: Shape, seed: int
                                         estimator.weights, estimator.batch_norm)
         weights.update(loaded)
     if estimator.init_from is not None:
-        weights.update(reusable_weights(estimator.init_from, weights))
+        weights.update(reusable_weights(source_weights(estimator.init_from), weights))
     return weights, notes
 
 
-def reusable_weights(source_estimator, weights: dict) -> dict:
-    """``source_estimator``'s arrays for every layer whose arrays all match
-    ``weights`` in key and shape: a layer is taken whole or not at all (never a bias
-    without its weight)."""
-    check_is_fitted(source_estimator)
-    source = source_estimator.get_weights()
+def source_weights(init_from) -> dict[str, np.ndarray]:
+    """The weights ``init_from`` names: a fitted estimator (or one wrapped in
+    ``sklearn.frozen.FrozenEstimator``, which ``clone`` and ``GridSearchCV`` leave
+    fitted), or the path of a model file written by ``save``."""
+    if isinstance(init_from, (str, os.PathLike)):
+        from .persistence import load
+
+        try:
+            return load(init_from, backend="numpy").get_weights()
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"init_from={os.fspath(init_from)!r} is not a model file "
+                             f"written by CNNClassifier.save: {exc}") from None
+    try:
+        check_is_fitted(init_from)
+    except NotFittedError:
+        raise NotFittedError(
+            f"init_from={type(init_from).__name__}(...) is not fitted. clone() and "
+            "GridSearchCV hand every fit an unfitted copy of an estimator parameter: pass "
+            "sklearn.frozen.FrozenEstimator(model) or the path of model.save(path) "
+            "instead") from None
+    return init_from.get_weights()
+
+
+def reusable_weights(source: dict[str, np.ndarray], weights: dict) -> dict:
+    """``source``'s arrays for every layer whose arrays all match ``weights`` in key
+    and shape: a layer is taken whole or not at all (never a bias without its
+    weight); cast to the dtype of ``weights``."""
     layers: dict[str, list[str]] = {}
     for key in weights:
         layers.setdefault(key.rsplit(".", 1)[0], []).append(key)
-    return {key: source[key] for keys in layers.values()
+    return {key: source[key].astype(weights[key].dtype) for keys in layers.values()
             if all(k in source and source[k].shape == weights[k].shape for k in keys)
             for key in keys}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from sklearn.utils.validation import check_array
@@ -28,7 +29,10 @@ def to_images(X, *, input_shape=None, channels: str = "auto", dtype=None) -> np.
 
     float64 input stays float64 (as in MLPClassifier, the network then computes in
     float64); everything else (uint8 images, ints, float32) becomes float32. A given
-    ``dtype`` (that of a fitted network) overrides this.
+    ``dtype`` (that of a fitted network) overrides this. ``uint8`` images are scaled
+    by 1/255 to [0, 1], as torchvision's ``ToTensor`` does, so raw 0-255 pixels (from
+    image files, the IDX and CIFAR readers) train as well as divided ones; other
+    types are used as given.
 
     Accepted layouts:
 
@@ -58,9 +62,12 @@ def to_images(X, *, input_shape=None, channels: str = "auto", dtype=None) -> np.
     if X.dtype.kind in "SU":
         raise ValueError(f"X holds strings (dtype {X.dtype}), not pixel values; convert "
                          "them to numbers explicitly, e.g. X.astype(np.float32)")
+    pixels = X.dtype == np.uint8
     X = check_array(X, allow_nd=True, dtype=[np.float32, np.float64], ensure_all_finite=True,
                     input_name="X")
     dtype = np.dtype(X.dtype if dtype is None else dtype)
+    if pixels:  # 0-255 pixel values -> [0, 1], as torchvision's ToTensor
+        X = X * np.float32(1 / 255)
     _check_magnitude(X, dtype)
     if X.ndim == 2:
         images = _unflatten(X, normalize_input_shape(input_shape))
@@ -117,3 +124,19 @@ def _unflatten(X: np.ndarray, input_shape) -> np.ndarray:
     if side * side == features:
         return X.reshape(n, 1, side, side)
     return X.reshape(n, 1, 1, features)
+
+
+def warn_if_unscaled(images: np.ndarray) -> None:
+    """Warn when images hold whole numbers up to 255, 0-255 pixel values that were not
+    given as uint8 (uint8 images are scaled to [0, 1] automatically; other types are
+    used as given)."""
+    if images.size == 0:
+        return
+    low, high = float(images.min()), float(images.max())
+    sample = images.flat[:1000]
+    if low >= 0 and 25 < high <= 255 and np.array_equal(sample, np.round(sample)):
+        warnings.warn(
+            f"X holds whole numbers from {low:g} to {high:g}, which look like 0-255 pixel "
+            "values. Only uint8 images are scaled to [0, 1] automatically (as "
+            "torchvision's ToTensor); divide by 255 or pass uint8 images to train on the "
+            "usual scale.", UserWarning, stacklevel=4)

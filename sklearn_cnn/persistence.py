@@ -87,8 +87,6 @@ def save(estimator, path: str | os.PathLike) -> None:
     """Write a fitted ``CNNClassifier`` to ``path`` (an ``.npz`` file)."""
     from sklearn.utils.validation import check_is_fitted
 
-    from .backends import get_backend
-
     check_is_fitted(estimator)
     estimator._require_specs("save()")
     if estimator.classes_.dtype == object:
@@ -100,7 +98,8 @@ def save(estimator, path: str | os.PathLike) -> None:
         "specs": [spec_to_json(s) for s in estimator.specs_],
         "notes": estimator._notes,
         "input_shape": list(estimator.input_shape_),
-        "dtype": str(get_backend(estimator.backend).dtype(estimator.model_)),
+        "dtype": str(estimator._model_dtype()),
+        "backend": estimator._backend_name,
         "loss_curve": [float(v) for v in estimator.loss_curve_],
         "n_iter": int(estimator.n_iter_), "t": int(estimator.t_),
         "feature_names": (list(map(str, estimator.feature_names_in_))
@@ -124,6 +123,7 @@ def load(path: str | os.PathLike, backend: str | None = None):
         with, holds pickled objects, or its weights do not fit its architecture.
     """
     from ._classifier import CNNClassifier
+    from ._training import History
     from .backends import get_backend
 
     try:
@@ -150,18 +150,16 @@ def load(path: str | os.PathLike, backend: str | None = None):
         weights = {k.removeprefix("weights/"): v for k, v in arrays.items()
                    if k.startswith("weights/")}
         target = get_backend(estimator.backend)
-        estimator.model_ = target.build(layer_specs, input_shape, weights, seed=0,
-                                        device=estimator.device, dtype=np.dtype(meta["dtype"]))
+        model = target.build(layer_specs, input_shape, weights,
+                             config=estimator._training_config(layer_specs),
+                             dtype=np.dtype(meta["dtype"]), device=estimator.device)
+        history = History(tuple(meta["loss_curve"]), None, meta["t"])
+        feature_names = meta["feature_names"]
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{path} has a damaged model description: {exc!r}") from None
-    estimator.classes_ = arrays["classes"]
-    estimator.input_shape_, estimator.specs_ = input_shape, layer_specs
-    estimator.n_features_in_ = int(np.prod(input_shape))
-    estimator._notes = list(meta["notes"])
-    estimator.loss_curve_ = list(meta["loss_curve"])
-    estimator.n_iter_, estimator.t_ = meta["n_iter"], meta["t"]
-    estimator.validation_scores_ = estimator.best_validation_score_ = None
-    estimator.best_loss_ = min(estimator.loss_curve_) if estimator.loss_curve_ else None
-    if meta["feature_names"] is not None:
-        estimator.feature_names_in_ = np.asarray(meta["feature_names"], dtype=object)
+    estimator._set_fitted(
+        model, target.name, history, classes=arrays["classes"], input_shape=input_shape,
+        specs=layer_specs, notes=meta["notes"],
+        feature_names=None if feature_names is None else np.asarray(feature_names,
+                                                                    dtype=object))
     return estimator

@@ -284,20 +284,6 @@ def _one_image(clf, image) -> np.ndarray:
     return images.astype(np.float32, copy=False)
 
 
-def _forward_to(network: Network, key: str, x: np.ndarray) -> np.ndarray:
-    """Run the network on x up to and including the layer ``key`` (evaluation mode)."""
-    node, parts = network.root, key.split(".")
-    while parts:
-        index, branch, parts = int(parts[0]), parts[1:2], parts[2:]
-        for layer in node.layers[:index]:
-            x = layer.forward(x, training=False)
-        target = node.layers[index]
-        if not branch:
-            return target.forward(x, training=False)
-        node = getattr(target, branch[0])  # into a residual block's body or shortcut
-    return x
-
-
 def feature_maps(clf, image, layer: int | str = 0) -> np.ndarray:
     """The activations of one image after a layer of the fitted network.
 
@@ -340,9 +326,8 @@ def feature_maps(clf, image, layer: int | str = 0) -> np.ndarray:
         raise ValueError(f"layer {key!r} ({_describe(spec)}) outputs a vector of shape "
                          f"{out_shape}, not feature maps; choose a layer before Flatten")
     images = _one_image(clf, image)
-    network = Network(clf.specs_, clf.input_shape_, clf.get_weights(),
-                      rng=np.random.default_rng(0))
-    return np.ascontiguousarray(_forward_to(network, key, images)[0])
+    network = Network(clf.specs_, clf.input_shape_, clf.get_weights())
+    return np.ascontiguousarray(network.forward_to(images, key)[0])
 
 
 def plot_feature_maps(clf, image, layer: int | str = 0, *, max_maps: int = 64):

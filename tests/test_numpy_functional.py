@@ -1,11 +1,8 @@
 import numpy as np
+import pytest
 
-from sklearn_cnn.backends.numpy.functional import (
-    col2im,
-    im2col,
-    softmax,
-    softmax_cross_entropy,
-)
+from sklearn_cnn.backends._base import softmax
+from sklearn_cnn.backends.numpy.functional import col2im, im2col, softmax_cross_entropy
 
 
 def test_softmax_cross_entropy_is_stable_for_huge_logits():
@@ -49,3 +46,23 @@ def test_im2col_rows_are_patches():
     cols = im2col(x, (2, 2), (2, 2))  # (1*2*2, 2*2*2): one column per output position
     np.testing.assert_array_equal(cols[:, 0], [0, 1, 4, 5])      # sample 0, top left
     np.testing.assert_array_equal(cols[:, 7], [26, 27, 30, 31])  # sample 1, bottom right
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_label_smoothing_loss_and_gradient(weighted):
+    rng = np.random.default_rng(0)
+    logits, y = rng.normal(size=(5, 4)), np.array([0, 3, 1, 1, 2])
+    weights = rng.random(5) if weighted else None
+    loss, grad = softmax_cross_entropy(logits, y, weights, label_smoothing=0.2)
+    target = np.full((5, 4), 0.2 / 4)
+    target[np.arange(5), y] += 0.8
+    losses = -(target * np.log(softmax(logits.copy()))).sum(axis=1)
+    expected = losses.mean() if weights is None else losses @ weights / weights.sum()
+    assert loss == pytest.approx(expected, rel=1e-12)
+    numeric = np.zeros_like(logits)
+    for index in np.ndindex(logits.shape):  # finite differences, the oracle
+        step = np.zeros_like(logits)
+        step[index] = 1e-6
+        numeric[index] = (softmax_cross_entropy(logits + step, y, weights, 0.2)[0]
+                          - softmax_cross_entropy(logits - step, y, weights, 0.2)[0]) / 2e-6
+    np.testing.assert_allclose(grad, numeric, atol=1e-8)

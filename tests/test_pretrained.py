@@ -65,7 +65,7 @@ def test_loaded_resnet18_computes_what_torchvision_computes(resnet18_file, backe
     weights.update(loaded)
     assert len(loaded) == len(weights)  # 1000 classes: the head fits too
     assert any("grayscale" in note for note in notes) == (channels == 1)
-    model = get_backend(backend).build(specs, shape, weights, seed=0, dtype=np.float32)
+    model = get_backend(backend).build(specs, shape, weights, dtype=np.float32)
     x = RNG.random((3, *shape), dtype=np.float32)
     with torch.no_grad():  # grayscale: torchvision sees the image repeated to RGB
         expected = reference(torch.from_numpy(x).expand(-1, 3, -1, -1)).softmax(1).numpy()
@@ -152,7 +152,7 @@ def test_alexnet_and_checkpoint_dicts_load(tmp_path):
     shape = (3, 64, 64)
     specs, _ = build_architecture("alexnet", shape, 1000, imagenet=True)
     loaded, _ = load_pretrained("alexnet", specs, shape, weights=path)
-    network = get_backend("numpy").build(specs, shape, loaded, seed=0)
+    network = get_backend("numpy").build(specs, shape, loaded)
     x = RNG.random((2, *shape), dtype=np.float32)
     with torch.no_grad():
         expected = model(torch.from_numpy(x)).softmax(1).numpy()

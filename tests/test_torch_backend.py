@@ -240,6 +240,11 @@ def test_device_errors():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA"):
             CNNClassifier(backend="torch", device="cuda").fit(X, y)
+    with pytest.raises(ValueError, match="not a torch device"):
+        CNNClassifier(backend="torch", device="bogus").fit(X, y)
+    if not torch.backends.mps.is_available():
+        with pytest.raises(ValueError, match="no MPS"):
+            CNNClassifier(backend="torch", device="mps").fit(X, y)
 
 
 def test_library_works_without_torch_and_names_the_extra():

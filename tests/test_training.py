@@ -117,7 +117,8 @@ def test_augment_runs_at_training_only_on_both_backends(backend, digits):
         calls.append(batch.shape)
         return batch[:, :, :, ::-1]
 
-    clf = CNNClassifier(backend=backend, augment=spy, max_iter=2, random_state=0)
+    clf = CNNClassifier(backend=backend, augment=spy, max_iter=2, batch_size=200,
+                        random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X[:400], y[:400])
@@ -281,10 +282,10 @@ def test_interrupted_fit_keeps_the_completed_epochs(backend, digits):
             raise KeyboardInterrupt
         return batch
 
-    reference = CNNClassifier(backend=backend, max_iter=2, random_state=0)
+    reference = CNNClassifier(backend=backend, max_iter=2, batch_size=200, random_state=0)
     reference.fit(X[:400], y[:400])
     clf = CNNClassifier(backend=backend, augment=interrupt_in_epoch_three, max_iter=10,
-                        random_state=0)
+                        batch_size=200, random_state=0)
     with pytest.warns(UserWarning, match="interrupted during epoch 3"):
         clf.fit(X[:400], y[:400])
     assert clf.n_iter_ == 2

@@ -1,6 +1,6 @@
 """Named CNN architectures, each a short tuple of backend-neutral layer specs."""
 
-from . import alexnet, lenet, resnet, simple, vgg  # noqa: F401  (registers them)
+from . import alexnet, auto, lenet, resnet, simple, vgg  # noqa: F401  (registers them)
 from ._registry import (
     Architecture,
     architecture_parameters,

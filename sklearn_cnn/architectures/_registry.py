@@ -53,7 +53,8 @@ def unregister_architecture(name: str) -> Architecture:
 def architecture_parameters(name: str) -> list[str]:
     """The keyword parameters (``filters``, ``width``...) architecture ``name`` takes."""
     signature = inspect.signature(get_architecture(name).builder)
-    return [p.name for p in signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
+    return [p.name for p in signature.parameters.values()
+            if p.kind is p.KEYWORD_ONLY and p.name != "input_shape"]
 
 
 def list_architectures() -> list[str]:
@@ -107,6 +108,8 @@ def build_architecture(arch: str | list | tuple, input_shape: Shape, n_classes: 
     if unknown:
         raise ValueError(f"arch={arch!r} does not take {', '.join(unknown)}; it takes "
                          f"{', '.join(accepted)}")
+    if "input_shape" in inspect.signature(entry.builder).parameters:
+        params["input_shape"] = tuple(input_shape)  # a builder that sizes itself
     specs = tuple(entry.builder(n_classes, **params))
     shape, notes = tuple(input_shape), []
     if min(shape[1:]) < entry.native_size and not params.get("imagenet"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,95 +44,102 @@ def fixed_size_batches(X: np.ndarray, values: int = 2**20
         yield batch, n_real
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, shifted by the row maximum so ``exp`` cannot overflow."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    np.exp(shifted, out=shifted)
+    shifted /= shifted.sum(axis=1, keepdims=True)
+    return shifted
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
-    """How to train: the estimator's solver parameters, resolved and validated."""
+    """How a model's optimizer steps: the estimator's solver parameters, resolved.
+
+    Batch size, data order, epochs and the learning rate of each batch are not here:
+    the estimator decides them and hands a backend one epoch of :class:`Batch` es.
+    """
 
     solver: str = "adam"
     learning_rate_init: float = 0.001
     alpha: float = 0.0001
-    batch_size: int = 200
-    max_iter: int = 10
-    shuffle: bool = True
     momentum: float = 0.9
     nesterovs_momentum: bool = True
     beta_1: float = 0.9
     beta_2: float = 0.999
     epsilon: float = 1e-8
-    device: str = "cpu"
     max_grad_norm: float | None = None  # clip the global gradient norm to this
     frozen_layers: int = 0  # the first this many top-level layers are not trained
+    label_smoothing: float = 0.0  # share of the target spread evenly over the classes
 
 
 @dataclass
-class EpochPlan:
-    """Per-batch hooks of one training call (all optional).
+class Batch:
+    """One mini-batch as the estimator hands it to a backend: images ``X``
+    (n, C, H, W) in the model's dtype (already augmented), class codes ``y`` (n,),
+    per-sample weights (n,) or None, and the learning rate of this step."""
 
-    ``learning_rate(batch, n_batches)`` gives the step size for batch ``batch``
-    (0-based) of the epoch; ``augment(X_batch)`` returns a changed training batch;
-    ``batch_end(loss)`` hears each training batch's loss once it has been stepped
-    (a progress bar).
-    """
-
-    learning_rate: Callable[[int, int], float] | None = None
-    augment: Callable[[np.ndarray], np.ndarray] | None = None
-    batch_end: Callable[[float], None] | None = None
-
-
-@dataclass
-class FitResult:
-    """What a training run reports back to the estimator."""
-
-    loss_curve: list[float]
-    t: int  # training samples seen
-    model: object = None  # the trained model, if the backend made a new one
+    X: np.ndarray
+    y: np.ndarray
+    sample_weight: np.ndarray | None
+    learning_rate: float
 
 
 class Backend(ABC):
-    """Builds, trains and runs a network described by layer specs.
+    """Builds, trains one epoch at a time and runs a network described by layer specs.
 
-    The model object a backend returns is opaque to the estimator; it is stored as
-    the fitted attribute ``model_`` and passed back to the other methods.
+    A backend knows nothing of epochs, schedules, stopping or resuming: the
+    estimator's loop (``sklearn_cnn._training``) decides those and calls
+    :meth:`train_epoch` with the batches of one epoch. The model object a backend
+    returns is opaque to the estimator; it is stored as ``model_`` and passed back.
     """
 
     name: str
 
     @abstractmethod
     def build(self, specs: tuple[LayerSpec, ...], input_shape: Shape,
-              weights: dict[str, np.ndarray], seed: int, device: str = "cpu",
-              dtype=np.float32) -> object:
-        """A ready-to-predict model with the given canonical weights.
+              weights: dict[str, np.ndarray], *, config: TrainingConfig | None = None,
+              dtype=np.float32, device: str = "cpu") -> object:
+        """A model with the given canonical weights, ready to predict and to train
+        with ``config`` (a fresh optimizer; default ``TrainingConfig()``). ``dtype``
+        (float32 or float64) is what it computes in; ``device`` is where it runs."""
 
-        ``seed`` drives dropout masks; ``device`` is where it runs; ``dtype``
-        (float32 or float64) is what it computes in: fit and predict receive X in it.
+    @abstractmethod
+    def configure(self, model: object, config: TrainingConfig, keep_state: bool) -> None:
+        """Prepare ``model`` to train with ``config``: the optimizer state is kept when
+        ``keep_state`` and the optimizer's settings are unchanged, else made afresh."""
+
+    @abstractmethod
+    def train_epoch(self, model: object, batches: Iterable[Batch], seed: int,
+                    batch_end: Callable[[float], None] | None = None) -> float:
+        """One optimizer step per batch, in the order given; returns the epoch's mean
+        training loss (L2 penalty included, batches weighted by their size).
+
+        ``seed`` seeds the dropout masks of this epoch; ``batch_end(loss)``, if
+        given, hears each batch's loss once it has been stepped (a progress bar).
         """
 
     @abstractmethod
-    def fit(self, model: object, X: np.ndarray, y: np.ndarray, config: TrainingConfig,
-            seed: int, sample_weight: np.ndarray | None = None, resume: bool = False,
-            plan: EpochPlan | None = None) -> FitResult:
-        """Train on images X (N, C, H, W) float32 and class codes y (N,).
+    def snapshot(self, model: object) -> object:
+        """A copy of everything training changes (weights, buffers, optimizer state),
+        in the model's own dtype, for :meth:`restore`."""
 
-        ``sample_weight`` (N,) weights each sample's loss (weighted mean per batch;
-        the L2 penalty is divided by the batch's total weight). ``resume=True``
-        keeps the optimizer state of the previous call (``partial_fit``). ``plan``
-        sets the learning rate and augments each batch.
-        ``FitResult.model`` is the trained model (``model`` itself, trained in
-        place, or a new object wrapping the same network).
-        """
+    @abstractmethod
+    def restore(self, model: object, state: object) -> None:
+        """Put ``model`` back exactly as it was when ``state`` was taken."""
 
     @abstractmethod
     def predict_proba(self, model: object, X: np.ndarray) -> np.ndarray:
         """Class probabilities (N, n_classes), float64, evaluation mode, batched."""
 
     @abstractmethod
-    def features(self, model: object, X: np.ndarray) -> np.ndarray:
-        """Input of the last layer (the penultimate features), (N, F), evaluation
-        mode, batched like ``predict_proba``."""
+    def forward(self, model: object, X: np.ndarray, key: str) -> np.ndarray:
+        """Output of the layer ``key`` (``"3"``, or ``"2.body.1"`` inside a residual
+        block) in evaluation mode, batched like ``predict_proba``."""
 
     @abstractmethod
     def get_weights(self, model: object) -> dict[str, np.ndarray]:
-        """Canonical weights (NCHW / OIHW, float32) of the model."""
+        """Canonical weights (NCHW / OIHW) of the model, copies in its own dtype."""
 
     @abstractmethod
     def set_weights(self, model: object, weights: dict[str, np.ndarray]) -> None:
@@ -141,3 +148,9 @@ class Backend(ABC):
     @abstractmethod
     def dtype(self, model: object) -> np.dtype:
         """The float type the model computes in."""
+
+
+def mean_loss(losses: list[float], sizes: list[int]) -> float:
+    """An epoch's loss: the batch losses weighted by the batch sizes."""
+    total = sum(sizes)
+    return sum(loss * size for loss, size in zip(losses, sizes, strict=True)) / max(total, 1)

@@ -1,72 +1,71 @@
-"""Training loop and inference of the NumPy backend."""
+"""The NumPy backend: one epoch of mini-batch steps on a :class:`Network`, and inference."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
 from ..._weights import decayed_keys
-from .._base import (
-    Backend,
-    EpochPlan,
-    FitResult,
-    TrainingConfig,
-    fixed_size_batches,
-)
-from .functional import softmax, softmax_cross_entropy
+from .._base import Backend, TrainingConfig, fixed_size_batches, mean_loss, softmax
+from .functional import softmax_cross_entropy
 from .network import Network
 from .optim import OPTIMIZERS
 
 
 class NumpyBackend(Backend):
-    """Mini-batch training with SGD or Adam on a :class:`Network`."""
+    """SGD or Adam on a :class:`Network`, written from scratch."""
 
     name = "numpy"
 
-    def build(self, specs, input_shape, weights, seed, device="cpu", dtype=np.float32):
+    def build(self, specs, input_shape, weights, *, config=None, dtype=np.float32,
+              device="cpu"):
         if device not in ("cpu", "auto"):
             raise ValueError(f"The numpy backend runs on the CPU; got device={device!r}. "
                              "Use backend='torch' for GPUs")
-        return Network(specs, input_shape, weights, rng=np.random.default_rng(seed),
-                       dtype=dtype)
+        model = Network(specs, input_shape, weights, dtype=dtype)
+        self.configure(model, config or TrainingConfig(), keep_state=False)
+        return model
 
-    def fit(self, model: Network, X, y, config: TrainingConfig, seed,
-            sample_weight=None,
-            resume=False, plan: EpochPlan | None = None) -> FitResult:
-        plan = plan or EpochPlan()
-        rng = np.random.default_rng(seed)
-        layers = model.layers()
-        trained = [layer for layer in layers
-                   if int(layer.key.split(".")[0]) >= config.frozen_layers]
-        params = [(layer, name) for layer in trained for name in layer.params]
-        if model.optimizer is None or not resume:
-            arrays = [layer.params[name] for layer, name in params]
-            model.optimizer = _make_optimizer(config, arrays)
-        penalized = decayed_keys(model.specs, model.input_shape)
-        decayed = [(layer, name) for layer in trained for name in layer.params
-                   if f"{layer.key}.{name}" in penalized]
-        n, loss_curve, t = len(X), [], 0
-        n_batches = -(-n // config.batch_size)
-        for _ in range(config.max_iter):
-            order = rng.permutation(n) if config.shuffle else np.arange(n)
-            total = 0.0
-            for index, begin in enumerate(range(0, n, config.batch_size)):
-                batch = order[begin:begin + config.batch_size]
-                weights = None if sample_weight is None else sample_weight[batch]
-                if plan.learning_rate is not None:
-                    model.optimizer.learning_rate = plan.learning_rate(index, n_batches)
-                X_batch = X[batch] if plan.augment is None else plan.augment(X[batch])
-                # a diverging run overflows to inf/nan: the estimator checks every
-                # epoch's loss and weights and reports it, so numpy need not warn too
-                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    loss = _train_step(model, params, decayed, X_batch, y[batch], weights,
-                                       config)
-                total += loss * len(batch)
-                t += len(batch)
-                if plan.batch_end is not None:
-                    plan.batch_end(loss)
-            loss_curve.append(total / n)
+    def configure(self, model: Network, config: TrainingConfig, keep_state: bool) -> None:
+        if keep_state and model.optimizer is not None and _same_optimizer(model.config, config):
+            model.config = config
+            return
+        layers = [layer for layer in model.layers()
+                  if int(layer.key.split(".")[0]) >= config.frozen_layers]
+        decayed = decayed_keys(model.specs, model.input_shape)
+        model.trained = [(layer, name) for layer in layers for name in layer.params]
+        model.decayed = [(layer, name) for layer, name in model.trained
+                         if f"{layer.key}.{name}" in decayed]
+        arrays = [layer.params[name] for layer, name in model.trained]
+        model.optimizer = _make_optimizer(config, arrays)
+        model.config = config
+
+    def train_epoch(self, model: Network, batches, seed, batch_end=None) -> float:
+        model.seed_dropout(seed)
+        losses, sizes = [], []
+        for batch in batches:
+            model.optimizer.learning_rate = batch.learning_rate
+            # a diverging run overflows to inf/nan: the estimator checks every
+            # epoch's loss and weights and reports it, so numpy need not warn too
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                loss = _train_step(model, batch)
+            losses.append(loss)
+            sizes.append(len(batch.y))
+            if batch_end is not None:
+                batch_end(loss)
         model.clear_cache()
-        return FitResult(loss_curve, t, model=model)
+        return mean_loss(losses, sizes)
+
+    def snapshot(self, model: Network):
+        optimizer = None if model.optimizer is None else model.optimizer.state_dict()
+        return model.get_weights(), optimizer
+
+    def restore(self, model: Network, state) -> None:
+        weights, optimizer = state
+        model.set_weights(weights)
+        if optimizer is not None:
+            model.optimizer.load_state_dict(optimizer)
 
     def predict_proba(self, model: Network, X):
         chunks = [model.forward(batch, training=False)[:n_real]
@@ -74,21 +73,14 @@ class NumpyBackend(Backend):
         model.clear_cache()
         return softmax(np.concatenate(chunks).astype(np.float64))
 
-    def features(self, model: Network, X):
-        body = model.root.layers[:-1]
-
-        def forward(batch):
-            for layer in body:
-                batch = layer.forward(batch, training=False)
-            return batch.reshape(len(batch), -1)
-
-        chunks = [forward(batch)[:n_real]
+    def forward(self, model: Network, X, key):
+        chunks = [model.forward_to(batch, key)[:n_real]
                   for batch, n_real in fixed_size_batches(X, PREDICT_VALUES)]
         model.clear_cache()
         return np.concatenate(chunks)
 
     def get_weights(self, model: Network):
-        return {k: v.astype(np.float32, copy=False) for k, v in model.get_weights().items()}
+        return model.get_weights()
 
     def set_weights(self, model: Network, weights):
         model.set_weights(weights)
@@ -102,6 +94,14 @@ class NumpyBackend(Backend):
 PREDICT_VALUES = 2**17
 
 
+def _same_optimizer(old: TrainingConfig | None, new: TrainingConfig) -> bool:
+    """Whether an optimizer made for ``old`` can go on under ``new`` (settings that
+    act only through the loss or the learning rate may differ)."""
+    loss_only = {"learning_rate_init": 0.0, "alpha": 0.0, "max_grad_norm": None,
+                 "label_smoothing": 0.0}
+    return old is not None and replace(old, **loss_only) == replace(new, **loss_only)
+
+
 def _make_optimizer(config: TrainingConfig, arrays):
     if config.solver == "sgd":
         return OPTIMIZERS["sgd"](arrays, config.learning_rate_init, config.momentum,
@@ -110,22 +110,23 @@ def _make_optimizer(config: TrainingConfig, arrays):
                               config.beta_2, config.epsilon)
 
 
-def _train_step(model, params, decayed, X, y, sample_weight, config):
+def _train_step(model: Network, batch) -> float:
     """One forward, backward and update on a mini-batch; returns the batch loss."""
-    total_weight = len(X) if sample_weight is None else float(sample_weight.sum())
+    config, weights = model.config, batch.sample_weight
+    total_weight = len(batch.X) if weights is None else float(weights.sum())
     if total_weight == 0:  # every sample weighted 0: nothing to learn from
         return 0.0
-    logits = model.forward(X, training=True)
-    loss, dlogits = softmax_cross_entropy(logits, y, sample_weight)
+    logits = model.forward(batch.X, training=True)
+    loss, dlogits = softmax_cross_entropy(logits, batch.y, weights, config.label_smoothing)
     model.backward(dlogits)
     # L2 penalty as in MLPClassifier: 0.5 * alpha * ||W||^2 / batch size (its total
     # sample weight when weighted), on weights only
     scale = config.alpha / total_weight
-    for layer, name in decayed:
+    for layer, name in model.decayed:
         weight = layer.params[name]
         loss += 0.5 * scale * float(np.vdot(weight, weight))
         layer.grads[name] += scale * weight
-    grads = [layer.grads[name] for layer, name in params]
+    grads = [layer.grads[name] for layer, name in model.trained]
     if config.max_grad_norm is not None:
         clip_grad_norm(grads, config.max_grad_norm)
     model.optimizer.update_params(grads)

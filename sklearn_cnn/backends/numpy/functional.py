@@ -92,43 +92,41 @@ def col2im(dcols: np.ndarray, x_shape: tuple[int, ...], kernel: tuple[int, int],
     return dx_cn.transpose(1, 0, 2, 3)
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, shifted by the row maximum so ``exp`` cannot overflow."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    np.exp(shifted, out=shifted)
-    shifted /= shifted.sum(axis=1, keepdims=True)
-    return shifted
-
-
 def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray,
-                          sample_weight: np.ndarray | None = None
-                          ) -> tuple[float, np.ndarray]:
+                          sample_weight: np.ndarray | None = None,
+                          label_smoothing: float = 0.0) -> tuple[float, np.ndarray]:
     """Mean cross-entropy of ``softmax(logits)`` against integer labels, and its gradient.
 
-    Fused for stability: ``-log softmax(z)_y = logsumexp(z) - z_y``, computed after
+    Fused for stability: ``log softmax(z) = z - logsumexp(z)``, computed after
     subtracting the row maximum, never takes the log of a rounded-to-zero
-    probability. The gradient with respect to the logits is ``(softmax(z) - onehot)
-    / n``, weighted per sample when ``sample_weight`` is given (then the mean is a
-    weighted mean over the batch).
+    probability. The target of sample ``i`` is its one-hot row, or with
+    ``label_smoothing = e`` that row times ``1 - e`` plus ``e / n_classes`` everywhere
+    (as ``torch.nn.functional.cross_entropy``). The gradient with respect to the
+    logits is ``(softmax(z) - target) / n``, weighted per sample when
+    ``sample_weight`` is given (then the mean is a weighted mean over the batch).
 
     Parameters
     ----------
     logits : ndarray of shape (n_samples, n_classes)
     y : ndarray of shape (n_samples,), integers in ``[0, n_classes)``
     sample_weight : ndarray of shape (n_samples,), default=None
+    label_smoothing : float in [0, 1), default=0.0
 
     Returns
     -------
     loss : float
     dlogits : ndarray of shape (n_samples, n_classes)
     """
-    n = logits.shape[0]
+    n, n_classes = logits.shape
     rows = np.arange(n)
     shifted = logits - logits.max(axis=1, keepdims=True)
-    log_norm = np.log(np.exp(shifted).sum(axis=1))
-    losses = log_norm - shifted[rows, y]
-    dlogits = np.exp(shifted - log_norm[:, None])
-    dlogits[rows, y] -= 1.0
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))   # (n, K)
+    losses = -log_p[rows, y]
+    dlogits = np.exp(log_p)
+    dlogits[rows, y] -= 1.0 - label_smoothing
+    if label_smoothing:
+        losses = (1.0 - label_smoothing) * losses - label_smoothing * log_p.mean(axis=1)
+        dlogits -= label_smoothing / n_classes
     if sample_weight is None:
         return float(losses.mean()), dlogits / n
     weights = sample_weight.astype(logits.dtype) / sample_weight.sum()

@@ -86,20 +86,18 @@ class Conv2d(Layer):
 class MaxPool2d(Layer):
     """Keep each window's maximum; its gradient flows back to that one position.
 
-    With ties the first maximum in row-major order wins, as in PyTorch, so exactly
-    one position of a window receives its gradient.
+    Any window, stride and padding. With ties the first maximum in row-major order
+    wins, as in PyTorch, so exactly one position of a window receives its gradient.
+    (2x2 windows with stride 2 have a faster class of their own, ``HalvingMaxPool2d``,
+    chosen by the network's builder table.)
     """
 
     def __init__(self, spec: specs.MaxPool2d, in_shape: Shape, params=None, input_grad=True):
         super().__init__(spec, in_shape, params, input_grad)
         self.kernel, self.stride = spec.kernel, spec.strides
         self.padding = (spec.padding,) * 4
-        # the common case, 2x2 windows with stride 2, tiles the map: it has a faster path
-        self.halving = self.kernel == self.stride == (2, 2) and not spec.padding
 
     def forward(self, x, training):
-        if self.halving:
-            return self._forward_halving(x, training)
         x = pad(x, self.padding, value=-np.inf)  # a -inf border never wins the max
         out_hw = output_hw(x.shape, self.kernel, self.stride)
         for k, _, _, (rows, cols) in kernel_offsets(self.kernel, self.stride, out_hw):
@@ -111,8 +109,7 @@ class MaxPool2d(Layer):
                 argmax = np.zeros_like(out, dtype=np.uint8)
                 better = np.empty_like(out, dtype=bool)
                 continue
-            # strictly greater: with ties (zeros after a ReLU) the first maximum wins,
-            # as in PyTorch, and exactly one position receives the gradient
+            # strictly greater: with ties (zeros after a ReLU) the first maximum wins
             np.greater(candidate, out, out=better)
             np.maximum(out, candidate, out=out)
             np.copyto(argmax, k, where=better)
@@ -120,19 +117,23 @@ class MaxPool2d(Layer):
         return out
 
     def backward(self, dout):
-        if self.halving:
-            return self._backward_halving(dout)
         argmax, x = self.cache
         dx = np.zeros_like(x)  # same memory layout as x, which the layer below expects
         for k, _, _, (rows, cols) in kernel_offsets(self.kernel, self.stride, dout.shape[2:]):
             dx[:, :, rows, cols] += np.where(argmax == k, dout, 0)
         return unpad(dx, self.padding)
 
-    # 2x2 windows, stride 2: the maximum of a window is the larger of its two column
-    # maxima, so two halving steps (across columns, then across rows) find it, each
-    # remembering which side won. Strict ">" lets the left, then the top, win ties:
-    # the first maximum in row-major order, as above.
-    def _forward_halving(self, x, training):
+
+class HalvingMaxPool2d(Layer):
+    """2x2 max pooling with stride 2, no padding: the common case, by halving.
+
+    The maximum of a window is the larger of its two column maxima, so two halving
+    steps (across columns, then across rows) find it, each remembering which side
+    won. Strict ">" lets the left, then the top, win ties: the first maximum in
+    row-major order, as in ``MaxPool2d`` and PyTorch.
+    """
+
+    def forward(self, x, training):
         h, w = x.shape[2] // 2 * 2, x.shape[3] // 2 * 2           # floor mode: odd edge out
         left, right = x[:, :, :h, 0:w:2], x[:, :, :h, 1:w:2]        # (N, C, H, Wo)
         columns = np.maximum(left, right)                            # (N, C, H, Wo)
@@ -142,12 +143,12 @@ class MaxPool2d(Layer):
         self.cache = (right > left, bottom > top, x) if training else (None, None, x)
         return np.maximum(top, bottom)
 
-    def _backward_halving(self, dout):
+    def backward(self, dout):
         # the winner of each step gets the gradient, the loser 0: the winner's share is
         # dout * wins (1 or 0), the loser's dout minus that (exactly 0 or dout)
         right_wins, bottom_wins, x = self.cache
         if right_wins is None:
-            self._forward_halving(x, training=True)
+            self.forward(x, training=True)
             right_wins, bottom_wins, x = self.cache
         dcolumns = np.empty_like(right_wins, dtype=dout.dtype)      # (N, C, H, Wo)
         top, bottom = dcolumns[:, :, 0::2], dcolumns[:, :, 1::2]
@@ -346,7 +347,7 @@ class Dropout(Layer):
                  rng: np.random.Generator | None = None):
         super().__init__(spec, in_shape, params, input_grad)
         self.p = spec.p
-        self.rng = rng if rng is not None else np.random.default_rng()
+        self.rng = rng if rng is not None else np.random.default_rng(0)
 
     def forward(self, x, training):
         if not training or self.p == 0.0:

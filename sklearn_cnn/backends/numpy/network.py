@@ -27,6 +27,13 @@ def _dropout(spec, in_shape, weights, key, input_grad, rng):
     return L.Dropout(spec, in_shape, input_grad=input_grad, rng=rng)
 
 
+def _max_pool(spec, in_shape, weights, key, input_grad, rng):
+    # 2x2 windows with stride 2 tile the map: a faster algorithm of their own
+    halving = spec.kernel == spec.strides == (2, 2) and not spec.padding
+    layer_class = L.HalvingMaxPool2d if halving else L.MaxPool2d
+    return layer_class(spec, in_shape, input_grad=input_grad)
+
+
 def _residual(spec, in_shape, weights, key, input_grad, rng):
     body = _sequential(spec.body, in_shape, weights, input_grad, rng, f"{key}.body.")
     shortcut = _sequential(spec.shortcut, in_shape, weights, input_grad, rng,
@@ -37,7 +44,7 @@ def _residual(spec, in_shape, weights, key, input_grad, rng):
 #: spec type -> builder; a test asserts it covers exactly ``layers.SPEC_TYPES``.
 BUILDERS = {
     specs.Conv2d: _plain(L.Conv2d),
-    specs.MaxPool2d: _plain(L.MaxPool2d),
+    specs.MaxPool2d: _max_pool,
     specs.AvgPool2d: _plain(L.AvgPool2d),
     specs.AdaptiveAvgPool2d: _plain(L.AdaptiveAvgPool2d),
     specs.GlobalAvgPool2d: _plain(L.GlobalAvgPool2d),
@@ -75,8 +82,8 @@ class Network:
     input_shape : tuple (C, H, W)
     weights : dict of str to ndarray
         Canonical weights (see ``sklearn_cnn._weights``); copied, never aliased.
-    rng : numpy.random.Generator
-        Source of dropout masks.
+    rng : numpy.random.Generator, default=None
+        Source of dropout masks (see also :meth:`seed_dropout`).
     dtype : numpy dtype, default=float32
         float64 is used by the gradient-check tests.
     input_grad : bool, default=False
@@ -85,14 +92,20 @@ class Network:
     """
 
     def __init__(self, layer_specs: tuple[LayerSpec, ...], input_shape: Shape,
-                 weights: dict[str, np.ndarray], rng: np.random.Generator,
+                 weights: dict[str, np.ndarray], rng: np.random.Generator | None = None,
                  dtype=np.float32, input_grad: bool = False):
         self.specs, self.input_shape, self.dtype = tuple(layer_specs), tuple(input_shape), dtype
         expected = weight_shapes(self.specs, self.input_shape)
         _check_weights(weights, expected)
         own = {k: np.array(weights[k], dtype=dtype) for k in expected}
+        rng = np.random.default_rng(0) if rng is None else rng
         self.root = _sequential(self.specs, self.input_shape, own, input_grad, rng, "")
-        self.optimizer = None  # set by training; kept so partial_fit can resume
+        # training state, kept between epochs (set by the backend's configure): the
+        # optimizer, its settings, and the (layer, name) pairs it trains and decays
+        self.optimizer = None
+        self.config = None
+        self.trained: list[tuple[L.Layer, str]] = []
+        self.decayed: list[tuple[L.Layer, str]] = []
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         return self.root.forward(x, training)
@@ -100,6 +113,20 @@ class Network:
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         """Fill every layer's ``grads``; return the input gradient if ``input_grad``."""
         return self.root.backward(dout)
+
+    def forward_to(self, x: np.ndarray, key: str) -> np.ndarray:
+        """Run x through the network up to and including the layer ``key`` (``"3"``,
+        or ``"2.body.1"`` inside a residual block), in evaluation mode."""
+        node, parts = self.root, key.split(".")
+        while parts:
+            index, branch, parts = int(parts[0]), parts[1:2], parts[2:]
+            for layer in node.layers[:index]:
+                x = layer.forward(x, training=False)
+            target = node.layers[index]
+            if not branch:
+                return target.forward(x, training=False)
+            node = getattr(target, branch[0])  # into a residual block's body or shortcut
+        return x
 
     def all_layers(self) -> list[L.Layer]:
         """Every leaf layer in order, residual blocks entered."""
@@ -118,13 +145,20 @@ class Network:
         """The layers that own arrays (parameters or buffers)."""
         return [layer for layer in self.all_layers() if layer.params or layer.buffers]
 
+    def seed_dropout(self, seed: int) -> None:
+        """Draw the next dropout masks from generators seeded by ``seed`` (one per
+        Dropout layer, so each layer's masks depend on the seed and its position)."""
+        dropouts = [layer for layer in self.all_layers() if isinstance(layer, L.Dropout)]
+        for position, layer in enumerate(dropouts):
+            layer.rng = np.random.default_rng([int(seed), position])
+
     def clear_cache(self) -> None:
         """Drop what forward kept for backward (a fitted model need not carry it)."""
         for layer in self.all_layers():
             layer.cache = None
 
     def get_weights(self) -> dict[str, np.ndarray]:
-        """Canonical weights (copies), parameters and buffers."""
+        """Canonical weights (copies, in the network's dtype), parameters and buffers."""
         return {f"{layer.key}.{name}": array.copy()
                 for layer in self.layers()
                 for name, array in {**layer.params, **layer.buffers}.items()}

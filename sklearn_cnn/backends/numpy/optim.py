@@ -24,6 +24,23 @@ class Optimizer:
     def _get_updates(self, grads: list[np.ndarray]) -> list[np.ndarray]:
         raise NotImplementedError
 
+    #: names of the per-parameter state lists, and of the scalar state
+    _arrays: tuple[str, ...] = ()
+    _scalars: tuple[str, ...] = ()
+
+    def state_dict(self) -> dict:
+        """A copy of the optimizer's state (momentum buffers, moments, step count)."""
+        state = {name: [a.copy() for a in getattr(self, name)] for name in self._arrays}
+        return {**state, **{name: getattr(self, name) for name in self._scalars}}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Put the state of :meth:`state_dict` back, in place."""
+        for name in self._arrays:
+            for mine, saved in zip(getattr(self, name), state[name], strict=True):
+                mine[...] = saved
+        for name in self._scalars:
+            setattr(self, name, state[name])
+
 
 class SGDOptimizer(Optimizer):
     """SGD with (Nesterov) momentum, as PyTorch implements it.
@@ -34,6 +51,8 @@ class SGDOptimizer(Optimizer):
     the learning rate is constant, different once a schedule changes it, and this
     backend must train like the torch one.)
     """
+
+    _arrays = ("buffers",)
 
     def __init__(self, params, learning_rate_init=0.1, momentum=0.9, nesterov=True):
         super().__init__(params, learning_rate_init)
@@ -59,6 +78,8 @@ class AdamOptimizer(Optimizer):
     ``epsilon`` before the correction instead; with tiny gradients the two differ,
     and this backend must train like the torch one.)
     """
+
+    _arrays, _scalars = ("ms", "vs"), ("t",)
 
     def __init__(self, params, learning_rate_init=0.001, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-8):

@@ -1,151 +1,100 @@
-"""The PyTorch backend: the same specs as an ``nn.Module``, trained through skorch."""
+"""The PyTorch backend: the same specs as an ``nn.Module``, trained through skorch.
+
+The skorch net is built once per model, with its real configuration. An epoch runs
+through skorch's own loop pieces, ``notify("on_epoch_begin")``,
+``run_single_epoch(batches, step_fn=train_step)`` and ``notify("on_epoch_end")``,
+over the batches the estimator hands in, so skorch's history, callbacks
+(``GradientNormClipping``, ``EpochTimer``) and ``train_step`` override points work
+as documented; the estimator keeps the loop over epochs.
+"""
 
 from __future__ import annotations
 
 import copy
 import inspect
-import math
+import threading
+from contextlib import contextmanager
+from dataclasses import replace
 
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback, EpochTimer, PassthroughScoring
+from skorch.callbacks import Callback, EpochTimer, GradientNormClipping, PassthroughScoring
 from torch import nn
 
 from ..._weights import decayed_keys
-from .._base import (
-    Backend,
-    EpochPlan,
-    FitResult,
-    TrainingConfig,
-    fixed_size_batches,
-)
-from ..numpy.functional import softmax
-from .modules import build_module, export_canonical, load_canonical
+from .._base import Backend, TrainingConfig, fixed_size_batches, softmax
+from .modules import SeededDropout, build_module, export_canonical, forward_to, load_canonical
 
 TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 
-
-class BatchIterator:
-    """Mini-batches by slicing whole tensors.
-
-    ``torch.utils.data.DataLoader`` fetches one sample at a time and stacks them;
-    for in-memory arrays one indexing operation per batch does the same work, and
-    is what a hand-written PyTorch loop does. The order is drawn from a seeded
-    ``torch.Generator``, so ``random_state`` fixes it.
-    """
-
-    def __init__(self, dataset, batch_size: int, shuffle: bool = False, seed: int = 0,
-                 augment=None):
-        self.X, self.y = dataset.X, dataset.y
-        self.batch_size, self.shuffle, self.augment = batch_size, shuffle, augment
-        self.generator = torch.Generator().manual_seed(int(seed))
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.X) / self.batch_size)
-
-    def __iter__(self):
-        n = len(self.X)
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else None
-        for begin in range(0, n, self.batch_size):
-            batch = (order[begin:begin + self.batch_size] if order is not None
-                     else slice(begin, begin + self.batch_size))
-            X_batch = self.X[batch]
-            if self.augment is not None:  # the NumPy augmentations, on the CPU batch
-                X_batch = torch.from_numpy(np.ascontiguousarray(self.augment(X_batch.numpy())))
-            yield X_batch, (None if self.y is None else self.y[batch])
+#: held while a user's module draws from torch's global generator (see _seeded)
+_GLOBAL_RNG = threading.Lock()
 
 
 class SpecNet(NeuralNet):
     """skorch's ``NeuralNet`` with the NumPy backend's loss.
 
-    Cross-entropy plus the L2 penalty ``0.5 * alpha * ||W||^2 / batch_size`` on the
-    parameters named in ``decayed`` (convolution and dense weights), exactly as
-    ``CNNClassifier``'s NumPy backend and ``MLPClassifier`` define ``alpha``. The
-    penalty's gradient, ``alpha * W / batch_size``, is added directly after the
-    backward pass rather than traced by autograd, which would cost a graph per step.
+    Cross-entropy (with ``config.label_smoothing``) as a weighted mean over the
+    batch, plus the L2 penalty ``0.5 * alpha * ||W||^2 / batch_weight`` on the
+    parameters named in ``decayed`` (convolution and dense weights), exactly as the
+    NumPy backend and ``MLPClassifier`` define ``alpha``. ``config`` is the
+    estimator's :class:`TrainingConfig`; ``seeded_dropout`` says the module draws
+    its dropout masks from generators of its own (built from specs).
     """
 
-    def __init__(self, module, *args, alpha: float = 0.0, decayed: tuple = (),
-                 max_grad_norm: float | None = None, **kwargs):
+    def __init__(self, module, *args, config: TrainingConfig | None = None,
+                 decayed: tuple = (), seeded_dropout: bool = False, **kwargs):
         super().__init__(module, *args, **kwargs)
-        self.alpha = alpha
+        self.config = TrainingConfig() if config is None else config
         self.decayed = decayed
-        self.max_grad_norm = max_grad_norm
-
-    def _decayed_params(self) -> list[torch.Tensor]:
-        params = dict(self.module_.named_parameters())
-        return [params[name] for name in self.decayed if params[name].requires_grad]
+        self.seeded_dropout = seeded_dropout
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Weighted mean cross-entropy plus the L2 penalty.
 
         ``y_true`` is either the class codes (n,) or, with sample weights, an
-        (n, 2) float64 tensor of codes and weights.
+        (n, 2) float64 tensor of codes and weights (skorch hands targets through as
+        one tensor).
         """
+        y_true = y_true.to(y_pred.device)
+        smoothing = self.config.label_smoothing
         if y_true.ndim == 2:
             codes, weights = y_true[:, 0].long(), y_true[:, 1].to(y_pred.dtype)
-            losses = nn.functional.cross_entropy(y_pred, codes, reduction="none")
-            self.batch_weight_ = float(weights.sum())
-            loss = (losses * weights).sum() / max(self.batch_weight_, 1e-300)
         else:
-            loss = super().get_loss(y_pred, y_true, X=X, training=training)
-            self.batch_weight_ = float(len(y_pred))
-        if self.alpha and self.batch_weight_ > 0:
-            with torch.no_grad():
-                penalty = sum(torch.vdot(p.flatten(), p.flatten())
-                              for p in self._decayed_params())
-            loss = loss + 0.5 * self.alpha * penalty / self.batch_weight_
+            codes, weights = y_true.long(), None
+        losses = nn.functional.cross_entropy(y_pred, codes, reduction="none",
+                                             label_smoothing=smoothing)
+        if weights is None:
+            batch_weight, loss = float(len(codes)), losses.mean()
+        else:
+            batch_weight = float(weights.sum())
+            loss = (losses * weights).sum() / max(batch_weight, 1e-300)
+        if self.config.alpha and batch_weight > 0 and training:
+            params = dict(self.module_.named_parameters())
+            decayed = [params[name] for name in self.decayed if params[name].requires_grad]
+            penalty = sum((p * p).sum() for p in decayed)
+            loss = loss + 0.5 * self.config.alpha * penalty / batch_weight
         return loss
 
     @property
     def _default_callbacks(self):
-        # the estimator prints its own progress table; skorch's PrintLog and an
-        # empty validation scorer would only add per-batch calls
-        callbacks = [("epoch_timer", EpochTimer()),
-                     ("train_loss", PassthroughScoring(name="train_loss", on_train=True))]
-        if self.train_split is not None:
-            callbacks.append(("valid_loss", PassthroughScoring(name="valid_loss")))
-        return callbacks
-
-    def _set_training(self, training=True):
-        # skorch switches every submodule's mode before every batch; switching only
-        # when the mode changes saves a walk over the module tree per step
-        if self.module_.training != training or self.criterion_.training != training:
-            super()._set_training(training)
-
-    def train_step_single(self, batch, **fit_params):
-        step = super().train_step_single(batch, **fit_params)
-        if self.alpha and self.batch_weight_ > 0:
-            with torch.no_grad():
-                for param in self._decayed_params():
-                    param.grad.add_(param, alpha=self.alpha / self.batch_weight_)
-        if self.max_grad_norm is not None:
-            nn.utils.clip_grad_norm_(self.module_.parameters(), self.max_grad_norm)
-        return step
+        # the estimator prints its own progress table; skorch's PrintLog and a
+        # validation scorer would only add per-batch work
+        return [("epoch_timer", EpochTimer()),
+                ("train_loss", PassthroughScoring(name="train_loss", on_train=True))]
 
 
-class _BatchHooks(Callback):
-    """Runs the plan's per-batch hooks: each training batch's learning rate from the
-    schedule, and its loss to ``batch_end`` (a progress bar)."""
+class BatchEnd(Callback):
+    """Hands each training batch's loss to ``listener`` (a progress bar), if one is set
+    for the epoch."""
 
     def __init__(self):
-        self.learning_rate = None  # (batch, n_batches) -> lr
-        self.batch_end = None  # (loss) -> None
-        self.n_batches = 1
-
-    def on_epoch_begin(self, net, **kwargs):
-        self.batch = 0
-
-    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
-        if training and self.learning_rate is not None:
-            for group in net.optimizer_.param_groups:
-                group["lr"] = self.learning_rate(self.batch, self.n_batches)
-            self.batch += 1
+        self.listener = None
 
     def on_batch_end(self, net, batch=None, training=False, loss=None, **kwargs):
-        if training and self.batch_end is not None:
-            self.batch_end(loss.item())
+        if training and self.listener is not None:
+            self.listener(loss.item())
 
 
 def as_tensor(array: np.ndarray) -> torch.Tensor:
@@ -155,12 +104,20 @@ def as_tensor(array: np.ndarray) -> torch.Tensor:
 
 
 def resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when a GPU is visible, else ``"cpu"``."""
+    """``"auto"`` -> ``"cuda"`` when a GPU is visible, else ``"cpu"``; a device this
+    machine does not have is refused with a ValueError."""
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but PyTorch sees no CUDA device; use "
-                         "device='cpu' or 'auto'")
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device={device!r} is not a torch device; use 'cpu', 'cuda', "
+                         "'cuda:0', 'auto'...") from None
+    available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": torch.backends.mps.is_available()}
+    if not available.get(kind, False):
+        raise ValueError(f"device={device!r} but PyTorch sees no {kind.upper()} device here; "
+                         "use device='cpu' or 'auto'")
     return device
 
 
@@ -169,16 +126,20 @@ class TorchBackend(Backend):
 
     name = "torch"
 
-    def build(self, specs, input_shape, weights, seed, device="cpu", dtype=np.float32):
-        module = build_module(specs, input_shape)
-        load_canonical(module, weights)
-        module = module.to(TORCH_DTYPES[np.dtype(dtype)])
-        # marks a module built from specs (a user's module has neither attribute)
-        module.decayed_keys = tuple(sorted(decayed_keys(specs, input_shape)))
-        return self._net(module, TrainingConfig(max_iter=0, device=device), seed).initialize()
+    def build(self, specs, input_shape, weights, *, config=None, dtype=np.float32,
+              device="cpu"):
+        device = resolve_device(device)
+        # torch initialises every new layer from its global generator; the weights
+        # are ours anyway, so that draw is made on a fork and the caller's stream stays
+        with _GLOBAL_RNG, torch.random.fork_rng(devices=[]):
+            module = build_module(specs, input_shape).to(TORCH_DTYPES[np.dtype(dtype)])
+        load_canonical(module, weights)  # in the module's dtype: float64 stays exact
+        decayed = tuple(sorted(decayed_keys(specs, input_shape)))
+        return self._net(module, config or TrainingConfig(), device, decayed,
+                         seeded_dropout=True)
 
-    def build_module(self, arch, input_shape, n_classes: int, seed: int,
-                     device: str = "cpu", dtype=np.float32) -> SpecNet:
+    def build_module(self, arch, input_shape, n_classes: int, seed: int, *,
+                     config: TrainingConfig, dtype=np.float32, device: str = "cpu"):
         """A model from a user's ``nn.Module`` subclass or instance (as skorch takes).
 
         A subclass gets those of ``n_classes``, ``in_channels`` and ``input_shape``
@@ -186,88 +147,76 @@ class TorchBackend(Backend):
         is deep-copied so refits start from the same weights. A dry run on one zero
         image checks that it outputs ``(n, n_classes)`` logits.
         """
+        device = resolve_device(device)
+        torch_dtype = TORCH_DTYPES[np.dtype(dtype)]
         if isinstance(arch, type):
             offered = {"n_classes": n_classes, "in_channels": input_shape[0],
                        "input_shape": tuple(input_shape)}
             accepted = inspect.signature(arch).parameters
-            with torch.random.fork_rng(devices=[]):
+            with _GLOBAL_RNG, torch.random.fork_rng(devices=[]):
                 torch.manual_seed(int(seed))
                 module = arch(**{k: v for k, v in offered.items() if k in accepted})
         else:
             module = copy.deepcopy(arch)
-        module = module.to(TORCH_DTYPES[np.dtype(dtype)])
+        module = module.to(torch_dtype)
         with torch.no_grad():
             try:
-                out = module.eval()(torch.zeros((1, *input_shape), dtype=TORCH_DTYPES[
-                    np.dtype(dtype)]))
+                out = module.eval()(torch.zeros((1, *input_shape), dtype=torch_dtype))
             except RuntimeError as exc:
                 raise ValueError(f"The torch module fails on images of shape "
                                  f"{tuple(input_shape)} (C, H, W): {exc}") from None
         if tuple(out.shape) != (1, n_classes):
             raise ValueError(f"The torch module must output (n_samples, {n_classes}) "
                              f"logits for {n_classes} classes; it gave {tuple(out.shape)}")
-        module = module.to(TORCH_DTYPES[np.dtype(dtype)]).train()
-        return self._net(module, TrainingConfig(max_iter=0, device=device), seed).initialize()
+        # a user's module: every weight matrix or kernel is decayed
+        decayed = tuple(name for name, p in module.named_parameters()
+                        if name.endswith("weight") and p.ndim >= 2)
+        return self._net(module.train(), config, device, decayed, seeded_dropout=False)
 
-    def _net(self, module: nn.Module, config: TrainingConfig, seed: int) -> SpecNet:
-        decayed = getattr(module, "decayed_keys", None)  # set by build() from the specs
-        if decayed is None:  # a user's module: every weight matrix or kernel
-            decayed = tuple(name for name, p in module.named_parameters()
-                            if name.endswith("weight") and p.ndim >= 2)
-        if config.solver == "sgd":
-            optimizer = torch.optim.SGD
-            options = {"optimizer__momentum": config.momentum,
-                       "optimizer__nesterov": config.nesterovs_momentum and config.momentum > 0}
-        else:
-            optimizer = torch.optim.Adam
-            options = {"optimizer__betas": (config.beta_1, config.beta_2),
-                       "optimizer__eps": config.epsilon}
-        return SpecNet(
-            module, criterion=nn.CrossEntropyLoss, optimizer=optimizer,
-            lr=config.learning_rate_init, max_epochs=config.max_iter,
-            batch_size=config.batch_size, train_split=None,
-            iterator_train=BatchIterator, iterator_train__shuffle=config.shuffle,
-            iterator_train__seed=seed, iterator_valid=BatchIterator,
-            callbacks=[("batch_hooks", _BatchHooks())], verbose=0,
-            iterator_train__augment=None, max_grad_norm=config.max_grad_norm,
-            device=resolve_device(config.device), alpha=config.alpha, decayed=decayed,
-            **options,
-        )
+    def _net(self, module, config, device, decayed, seeded_dropout) -> SpecNet:
+        net = SpecNet(
+            module, criterion=nn.CrossEntropyLoss, **_optimizer_params(config),
+            train_split=None, verbose=0, device=device, config=config, decayed=decayed,
+            seeded_dropout=seeded_dropout,
+            callbacks=[("clip", GradientNormClipping(config.max_grad_norm)),
+                       ("batch_end", BatchEnd())])
+        net.initialize()
+        _freeze(net, config.frozen_layers)
+        return net
 
-    def fit(self, model: SpecNet, X, y, config: TrainingConfig, seed,
-            sample_weight=None,
-            resume=False, plan: EpochPlan | None = None) -> FitResult:
-        plan = plan or EpochPlan()
-        module = model.module_
-        if hasattr(module, "decayed_keys"):  # built from specs: freeze leading layers; a user's
-            for name, param in module.named_parameters():  # own module is left as it is
-                param.requires_grad_(int(name.split(".")[0]) >= config.frozen_layers)
-        if resume and model.max_epochs > 0:  # trained before: keep its optimizer state
-            net = model
-            # plain attributes: skorch's set_params would re-initialize nothing here
-            # and refuses iterator parameters on an initialized net
-            net.iterator_train__seed, net.batch_size = seed, config.batch_size
-        else:
-            net = self._net(module, config, seed).initialize()
-        hooks = dict(net.callbacks_)["batch_hooks"]  # after skorch's default callbacks
-        hooks.learning_rate, hooks.batch_end = plan.learning_rate, plan.batch_end
-        hooks.n_batches = math.ceil(len(X) / config.batch_size)
-        net.iterator_train__augment = plan.augment
-        targets = torch.from_numpy(y.astype(np.int64))
-        if sample_weight is not None:
-            targets = torch.from_numpy(np.stack([y, sample_weight], axis=1).astype(np.float64))
-        done = len(net.history)
-        # seed dropout without touching the caller's global torch RNG state
+    def configure(self, model: SpecNet, config, keep_state) -> None:
+        keep = keep_state and _same_optimizer(model.config, config)
+        model.set_params(config=config, callbacks__clip__gradient_clip_value=config.max_grad_norm)
+        _freeze(model, config.frozen_layers)
+        if not keep:  # skorch re-initializes the optimizer on set_params
+            model.set_params(**_optimizer_params(config))
+            model.initialize_optimizer()
+
+    def train_epoch(self, model: SpecNet, batches, seed, batch_end=None) -> float:
+        net = model
+        reporter = dict(net.callbacks_)["batch_end"]
+        reporter.listener = batch_end
         try:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(int(seed))
-                net.partial_fit(as_tensor(X), targets, epochs=config.max_iter)
-        finally:  # the fitted net keeps none of the per-call hooks (they need not pickle)
-            hooks.learning_rate = hooks.batch_end = net.iterator_train__augment = None
-        if "train_loss" not in net.history[-1]:
-            raise KeyboardInterrupt  # skorch swallowed one mid-epoch: pass it on
-        losses = [float(loss) for loss in net.history[done:, "train_loss"]]
-        return FitResult(losses, len(X) * len(losses), model=net)
+            with _seeded(net, seed):
+                net.notify("on_epoch_begin")
+                net.run_single_epoch(_tensors(net, batches), training=True, prefix="train",
+                                     step_fn=net.train_step)
+                net.notify("on_epoch_end")
+        finally:  # the fitted net keeps no per-epoch listener (it need not pickle)
+            reporter.listener = None
+        return float(net.history[-1, "train_loss"])
+
+    def snapshot(self, model: SpecNet):
+        return (copy.deepcopy(model.module_.state_dict()), model.config,
+                copy.deepcopy(model.optimizer_.state_dict()), len(model.history))
+
+    def restore(self, model: SpecNet, state) -> None:
+        weights, config, optimizer, epochs = state
+        if model.config != config:
+            self.configure(model, config, keep_state=False)
+        model.module_.load_state_dict(weights)
+        model.optimizer_.load_state_dict(optimizer)
+        del model.history[epochs:]
 
     def predict_proba(self, model: SpecNet, X):
         module = model.module_.eval()
@@ -276,14 +225,14 @@ class TorchBackend(Backend):
                       for batch, n_real in fixed_size_batches(X)]
         return softmax(torch.cat(chunks).numpy().astype(np.float64))
 
-    def features(self, model: SpecNet, X):
+    def forward(self, model: SpecNet, X, key):
         module = model.module_.eval()
-        if not isinstance(module, nn.Sequential):
-            raise ValueError("features need a network built from sklearn_cnn.layers "
-                             "specs; a custom torch.nn.Module has no known last layer")
+        if not model.seeded_dropout:
+            raise ValueError("layer outputs need a network built from sklearn_cnn.layers "
+                             "specs; a custom torch.nn.Module has no layer keys")
         with torch.inference_mode():
-            chunks = [module[:-1](as_tensor(batch).to(model.device))[:n_real]
-                      .flatten(1).cpu() for batch, n_real in fixed_size_batches(X)]
+            chunks = [forward_to(module, as_tensor(batch).to(model.device), key)[:n_real]
+                      .cpu() for batch, n_real in fixed_size_batches(X)]
         return torch.cat(chunks).numpy()
 
     def get_weights(self, model: SpecNet):
@@ -295,6 +244,65 @@ class TorchBackend(Backend):
     def dtype(self, model: SpecNet):
         param = next(model.module_.parameters(), None)
         return np.dtype(np.float32 if param is None else str(param.dtype).split(".")[-1])
+
+
+def _optimizer_params(config: TrainingConfig) -> dict:
+    """skorch's optimizer arguments for the estimator's solver."""
+    if config.solver == "sgd":
+        return {"optimizer": torch.optim.SGD, "lr": config.learning_rate_init,
+                "optimizer__momentum": config.momentum,
+                "optimizer__nesterov": config.nesterovs_momentum and config.momentum > 0}
+    return {"optimizer": torch.optim.Adam, "lr": config.learning_rate_init,
+            "optimizer__betas": (config.beta_1, config.beta_2),
+            "optimizer__eps": config.epsilon}
+
+
+def _same_optimizer(old: TrainingConfig, new: TrainingConfig) -> bool:
+    """Whether an optimizer made for ``old`` can go on under ``new`` (settings that
+    act only through the loss or the learning rate may differ)."""
+    loss_only = {"learning_rate_init": 0.0, "alpha": 0.0, "max_grad_norm": None,
+                 "label_smoothing": 0.0}
+    return replace(old, **loss_only) == replace(new, **loss_only)
+
+
+def _freeze(net: SpecNet, frozen_layers: int) -> None:
+    """Leading top-level layers of a spec-built module stop training (a user's own
+    module is left as it is)."""
+    if net.seeded_dropout:
+        for name, param in net.module_.named_parameters():
+            param.requires_grad_(int(name.split(".")[0]) >= frozen_layers)
+
+
+def _tensors(net: SpecNet, batches):
+    """The estimator's batches as skorch's (X, y) pairs, each batch's learning rate set
+    on the optimizer just before its step."""
+    for batch in batches:
+        for group in net.optimizer_.param_groups:
+            group["lr"] = batch.learning_rate
+        if batch.sample_weight is None:
+            targets = torch.from_numpy(batch.y.astype(np.int64))
+        else:
+            targets = torch.from_numpy(np.stack([batch.y, batch.sample_weight], axis=1)
+                                       .astype(np.float64))
+        yield as_tensor(batch.X), targets
+
+
+@contextmanager
+def _seeded(net: SpecNet, seed: int):
+    """Seed the epoch's dropout masks. A module built from specs has generators of
+    its own; a user's module draws from torch's global generator, which is then
+    forked (left as it was) and held by one fit at a time, so parallel fits are as
+    reproducible as sequential ones."""
+    if net.seeded_dropout:
+        dropouts = [m for m in net.module_.modules() if isinstance(m, SeededDropout)]
+        for position, layer in enumerate(dropouts):
+            layer.seed(int(np.random.default_rng([int(seed), position]).integers(2**62)),
+                       torch.device(net.device))
+        yield
+        return
+    with _GLOBAL_RNG, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        yield
 
 
 BACKEND = TorchBackend()

@@ -55,6 +55,31 @@ class Residual(nn.Module):
         return self.body(x) + self.shortcut(x)
 
 
+class SeededDropout(nn.Dropout):
+    """``nn.Dropout`` drawing its masks from a generator of its own.
+
+    ``nn.Dropout`` draws from torch's global generator, which every thread of the
+    process shares: two fits in two threads would take masks from each other's
+    stream. This one is reseeded by the backend at every epoch (``seed``), so a fit
+    is reproducible whatever runs beside it, and the global generator is left alone.
+    """
+
+    def __init__(self, p: float = 0.5):
+        super().__init__(p)
+        self.generator: torch.Generator | None = None
+
+    def seed(self, seed: int, device: torch.device) -> None:
+        self.generator = torch.Generator(device=device).manual_seed(int(seed))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        if self.generator is None or self.generator.device != x.device:
+            self.seed(0, x.device)
+        keep = torch.empty_like(x).bernoulli_(1.0 - self.p, generator=self.generator)
+        return x * keep / (1.0 - self.p)
+
+
 def _conv(spec: specs.Conv2d, in_shape: Shape) -> nn.Module:
     return PaddedConv2d(in_shape[0], spec.out_channels, spec.kernel, spec.strides,
                         spec.bias, spec.resolve_padding(in_shape))
@@ -75,7 +100,7 @@ BUILDERS = {
     specs.Flatten: lambda s, shape: nn.Flatten(),
     specs.Linear: lambda s, shape: nn.Linear(shape[0], s.out_features, bias=s.bias),
     specs.BatchNorm: _batchnorm,
-    specs.Dropout: lambda s, shape: nn.Dropout(s.p),
+    specs.Dropout: lambda s, shape: SeededDropout(s.p),
     specs.ReLU: lambda s, shape: nn.ReLU(),
     specs.LeakyReLU: lambda s, shape: nn.LeakyReLU(s.negative_slope),
     specs.Tanh: lambda s, shape: nn.Tanh(),
@@ -83,6 +108,20 @@ BUILDERS = {
     specs.Residual: lambda s, shape: Residual(build_module(s.body, shape),
                                               build_module(s.shortcut, shape)),
 }
+
+
+def forward_to(module: nn.Module, x: torch.Tensor, key: str) -> torch.Tensor:
+    """Run x through a module built from specs up to and including the layer ``key``
+    (``"3"``, or ``"2.body.1"`` inside a residual block)."""
+    node, parts = module, key.split(".")
+    while parts:
+        index, branch, parts = int(parts[0]), parts[1:2], parts[2:]
+        for layer in node[:index]:
+            x = layer(x)
+        if not branch:
+            return node[index](x)
+        node = getattr(node[index], branch[0])  # into a residual block's body or shortcut
+    return x
 
 
 def build_module(layer_specs: tuple[LayerSpec, ...], in_shape: Shape) -> nn.Sequential:
@@ -95,7 +134,7 @@ def build_module(layer_specs: tuple[LayerSpec, ...], in_shape: Shape) -> nn.Sequ
 
 
 def load_canonical(module: nn.Module, weights: dict) -> None:
-    """Copy canonical NumPy weights into ``module`` (same keys; float32)."""
+    """Copy canonical NumPy weights into ``module`` (same keys), in its dtype."""
     state = module.state_dict()
     expected = {k for k in state if not k.endswith("num_batches_tracked")}
     if expected != set(weights):
@@ -112,7 +151,8 @@ def load_canonical(module: nn.Module, weights: dict) -> None:
 
 
 def export_canonical(module: nn.Module) -> dict:
-    """The module's weights as canonical float32 NumPy arrays (copies, on the CPU)."""
-    return {key: value.detach().cpu().numpy().astype("float32", copy=True)
+    """The module's weights as canonical NumPy arrays (copies, on the CPU, in the
+    module's own dtype)."""
+    return {key: value.detach().cpu().numpy().copy()
             for key, value in module.state_dict().items()
             if not key.endswith("num_batches_tracked")}
