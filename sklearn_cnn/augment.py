@@ -46,6 +46,19 @@ def random_small_shift(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return random_shift(x, rng, fraction=1 / 14)
 
 
+#: "auto" shifts only images at least this many pixels on each side: on a 1 x F row of
+#: features (flat tabular input) or a 4 x 4 thumbnail, one pixel is too much to move
+AUTO_MIN_SIDE = 8
+
+
+def auto(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``random_small_shift`` on images of at least ``AUTO_MIN_SIDE`` pixels a side;
+    smaller images are left as they are."""
+    if min(x.shape[2:]) < AUTO_MIN_SIDE:
+        return x
+    return random_small_shift(x, rng)
+
+
 def random_rotation(x: np.ndarray, rng: np.random.Generator, degrees: float = 10.0
                     ) -> np.ndarray:
     """Rotate each image by a random angle in [-degrees, degrees] about its centre
@@ -83,6 +96,7 @@ def compose(*steps: Augmentation) -> Augmentation:
 
 #: the names ``CNNClassifier(augment=...)`` accepts
 AUGMENTATIONS: dict[str, Augmentation] = {
+    "auto": auto,
     "flip": random_flip,
     "shift": random_shift,
     "small_shift": random_small_shift,

@@ -12,7 +12,7 @@ from .architectures import list_architectures
 from .backends import BACKENDS
 
 
-def demo(backend: str = "numpy", arch: str = "lenet", epochs: int | None = None,
+def demo(backend: str = "numpy", arch: str = "auto", epochs: int | None = None,
          seed: int = 0) -> float:
     """Train on scikit-learn's bundled digits and report held-out accuracy.
 
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("demo", help="train a CNN on the bundled digits")
     run.add_argument("--backend", default="numpy", choices=sorted(BACKENDS))
-    run.add_argument("--arch", default="lenet", choices=list_architectures())
+    run.add_argument("--arch", default="auto", choices=list_architectures())
     run.add_argument("--epochs", type=int, default=None,
                      help="epochs to train (default: CNNClassifier's max_iter)")
     run.add_argument("--seed", type=int, default=0)

@@ -248,7 +248,7 @@ def plot_filters(clf, layer: int | str = 0, *, max_filters: int = 64):
     >>> from sklearn_cnn.datasets import load_digits_images
     >>> from sklearn_cnn.plotting import plot_filters
     >>> X, y = load_digits_images(return_X_y=True)
-    >>> clf = CNNClassifier(max_iter=1, random_state=0).fit(X[:200], y[:200])
+    >>> clf = CNNClassifier("lenet", max_iter=1, random_state=0).fit(X[:200], y[:200])
     >>> fig = plot_filters(clf, layer=0)              # LeNet's six 5x5 filters
     >>> len(fig.axes)
     6
@@ -313,7 +313,7 @@ def feature_maps(clf, image, layer: int | str = 0) -> np.ndarray:
     >>> from sklearn_cnn.datasets import load_digits_images
     >>> from sklearn_cnn.plotting import feature_maps
     >>> X, y = load_digits_images(return_X_y=True)
-    >>> clf = CNNClassifier(max_iter=1, random_state=0).fit(X[:200], y[:200])
+    >>> clf = CNNClassifier("lenet", max_iter=1, random_state=0).fit(X[:200], y[:200])
     >>> feature_maps(clf, X[0], layer=1).shape     # LeNet's second convolution
     (16, 8, 8)
     >>> bool((feature_maps(clf, X[0], layer="1") >= 0).all())   # after a ReLU
@@ -371,7 +371,7 @@ def plot_feature_maps(clf, image, layer: int | str = 0, *, max_maps: int = 64):
     >>> from sklearn_cnn.datasets import load_digits_images
     >>> from sklearn_cnn.plotting import plot_feature_maps
     >>> X, y = load_digits_images(return_X_y=True)
-    >>> clf = CNNClassifier(max_iter=1, random_state=0).fit(X[:200], y[:200])
+    >>> clf = CNNClassifier("lenet", max_iter=1, random_state=0).fit(X[:200], y[:200])
     >>> fig = plot_feature_maps(clf, X[0], layer="1")   # after the first ReLU
     >>> len(fig.axes), fig.axes[0].images[0].get_array().shape
     (6, (8, 8))
@@ -413,7 +413,7 @@ def plot_loss_curve(clf, ax=None):
     >>> from sklearn_cnn.datasets import load_digits_images
     >>> from sklearn_cnn.plotting import plot_loss_curve
     >>> X, y = load_digits_images(return_X_y=True)
-    >>> clf = CNNClassifier(max_iter=2, early_stopping=True, random_state=0)
+    >>> clf = CNNClassifier("lenet", max_iter=2, early_stopping=True, random_state=0)
     >>> fig, ax = plot_loss_curve(clf.fit(X[:200], y[:200]))
     >>> len(ax.lines[0].get_xdata()), len(fig.axes)     # 2 epochs, loss and score axes
     (2, 2)
@@ -478,7 +478,7 @@ def plot_misclassified(clf, X, y, max_images: int = 16):
     >>> from sklearn_cnn.datasets import load_digits_images
     >>> from sklearn_cnn.plotting import plot_misclassified
     >>> X, y = load_digits_images(return_X_y=True)
-    >>> clf = CNNClassifier(max_iter=1, random_state=0).fit(X[:200], y[:200])
+    >>> clf = CNNClassifier("lenet", max_iter=1, random_state=0).fit(X[:200], y[:200])
     >>> fig = plot_misclassified(clf, X[200:400], y[200:400], max_images=4)
     >>> len(fig.axes)
     4

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from recipes import LENET
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 
 from sklearn_cnn import CNNClassifier
@@ -212,7 +213,7 @@ MATRIX = [(case, method) for case in CASES for method in METHODS if method in CA
 # --- fixtures and helpers ---------------------------------------------------------
 
 def fresh(backend: str) -> CNNClassifier:
-    return CNNClassifier(backend=backend, max_iter=1, random_state=0, width=0.25)
+    return CNNClassifier(backend=backend, max_iter=1, random_state=0, width=0.25, **LENET)
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 import joblib  # noqa: E402
+from recipes import LENET  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 
 from sklearn_cnn import CNNClassifier  # noqa: E402
@@ -32,7 +33,7 @@ def test_grid_search_runs_on_a_dask_cluster(client, backend, digits):
         pytest.importorskip("skorch")
     X_train, X_test, y_train, y_test = digits
     search = GridSearchCV(
-        CNNClassifier(backend=backend, max_iter=8, random_state=0),
+        CNNClassifier(backend=backend, max_iter=8, random_state=0, **LENET),
         {"filters": [(4, 8), (8, 16)], "learning_rate_init": [0.003, 0.01]}, cv=2)
     with joblib.parallel_config(backend="dask"):
         search.fit(X_train[:500], y_train[:500])

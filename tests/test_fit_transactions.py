@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from recipes import lenet
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GridSearchCV
@@ -48,7 +49,7 @@ def test_backends_train_alike_with_shuffle_and_augmentation(digits, dtype, atol)
     X, _, y, _ = digits
     params = dict(arch="simple", max_iter=3, batch_size=64, augment="standard",
                   shuffle=True, learning_rate="onecycle", alpha=0.01, random_state=0)
-    fits = {b: CNNClassifier(backend=b, **params).fit(X[:300].astype(dtype), y[:300])
+    fits = {b: lenet(backend=b, **params).fit(X[:300].astype(dtype), y[:300])
             for b in ("numpy", "torch")}
     np.testing.assert_allclose(fits["numpy"].loss_curve_, fits["torch"].loss_curve_,
                                rtol=atol * 10)
@@ -63,7 +64,7 @@ def test_label_smoothing_is_the_same_loss_on_both_backends(digits):
     pytest.importorskip("skorch")
     X, _, y, _ = digits
     params = dict(arch="simple", max_iter=2, label_smoothing=0.1, random_state=0)
-    fits = [CNNClassifier(backend=b, **params).fit(X[:200].astype(np.float64), y[:200])
+    fits = [lenet(backend=b, **params).fit(X[:200].astype(np.float64), y[:200])
             for b in ("numpy", "torch")]
     np.testing.assert_allclose(fits[0].loss_curve_, fits[1].loss_curve_, rtol=1e-8)
     plain = CNNClassifier("simple", max_iter=2, random_state=0).fit(
@@ -75,9 +76,9 @@ def test_label_smoothing_is_the_same_loss_on_both_backends(digits):
 @QUIET
 def test_a_failing_call_leaves_a_fitted_estimator_as_it_was(backend, digits, how):
     X, X_test, y, _ = digits
-    clf = CNNClassifier(backend=backend, max_iter=2, batch_size=100, random_state=0)
+    clf = lenet(backend=backend, max_iter=2, batch_size=100, random_state=0)
     clf.fit(X[:300], y[:300])
-    twin = CNNClassifier(backend=backend, max_iter=2, batch_size=100, random_state=0)
+    twin = lenet(backend=backend, max_iter=2, batch_size=100, random_state=0)
     twin.fit(X[:300], y[:300])
     before = fingerprint(clf, X_test)
     clf.set_params(augment=fails_on_second_batch(), warm_start=True)
@@ -99,7 +100,7 @@ def test_a_refused_refit_keeps_the_fitted_model_and_its_feature_names(digits):
     pd = pytest.importorskip("pandas")
     X, _, y, _ = digits
     frame = pd.DataFrame(X[:200].reshape(200, -1), columns=[f"p{i}" for i in range(64)])
-    clf = CNNClassifier(max_iter=1, random_state=0).fit(frame, y[:200])
+    clf = lenet(max_iter=1, random_state=0).fit(frame, y[:200])
     before = fingerprint(clf, frame)
     with pytest.raises(ValueError, match="filters"):
         clf.set_params(filters=(0, 3)).fit(frame, y[:200])
@@ -121,10 +122,10 @@ def test_interrupt_during_the_epoch_report_keeps_a_consistent_estimator(digits, 
             raise KeyboardInterrupt
 
     monkeypatch.setattr(classifier_module, "print_epoch", report)
-    clf = CNNClassifier(max_iter=5, verbose=1, random_state=0)
+    clf = lenet(max_iter=5, verbose=1, random_state=0)
     with pytest.warns(UserWarning, match="interrupted during epoch 2"):
         clf.fit(X[:300], y[:300])
-    reference = CNNClassifier(max_iter=1, random_state=0).fit(X[:300], y[:300])
+    reference = lenet(max_iter=1, random_state=0).fit(X[:300], y[:300])
     assert clf.n_iter_ == 1 and len(clf.loss_curve_) == 1
     np.testing.assert_array_equal(clf.predict_proba(X_test), reference.predict_proba(X_test))
 
@@ -133,7 +134,7 @@ def test_interrupt_during_the_epoch_report_keeps_a_consistent_estimator(digits, 
 def test_changing_backend_after_fitting(digits):
     pytest.importorskip("skorch")
     X, X_test, y, _ = digits
-    clf = CNNClassifier(max_iter=1, random_state=0).fit(X[:200], y[:200])
+    clf = lenet(max_iter=1, random_state=0).fit(X[:200], y[:200])
     expected = clf.predict_proba(X_test)
     clf.set_params(backend="torch")
     # prediction runs on the backend that fitted the model
@@ -147,23 +148,23 @@ def test_init_from_inside_a_grid_search(digits, tmp_path):
     X, X_test, y, y_test = digits
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        source = CNNClassifier(max_iter=10, random_state=0).fit(X, y)
+        source = lenet(max_iter=10, random_state=0).fit(X, y)
         for init_from in (FrozenEstimator(source), str(tmp_path / "source.npz")):
             source.save(tmp_path / "source.npz")
             search = GridSearchCV(
-                CNNClassifier(init_from=init_from, max_iter=1, learning_rate_init=1e-9),
+                lenet(init_from=init_from, max_iter=1, learning_rate_init=1e-9),
                 {"alpha": [0.0, 0.001]}, cv=2, error_score="raise").fit(X, y)
             # the tuned models start from the source's weights, so they score as it does
             assert search.best_estimator_.score(X_test, y_test) == pytest.approx(
                 source.score(X_test, y_test), abs=0.01)
     with pytest.raises(NotFittedError, match=r"init_from=CNNClassifier.*FrozenEstimator"):
-        CNNClassifier(init_from=CNNClassifier(), max_iter=1).fit(X[:50], y[:50])
+        lenet(init_from=lenet(), max_iter=1).fit(X[:50], y[:50])
 
 
 @QUIET
 def test_float64_stays_float64_through_early_stopping_and_files(backend, digits, tmp_path):
     X, X_test, y, _ = digits
-    clf = CNNClassifier(backend=backend, max_iter=4, early_stopping=True, random_state=0)
+    clf = lenet(backend=backend, max_iter=4, early_stopping=True, random_state=0)
     clf.fit(X[:300].astype(np.float64), y[:300])
     weights = clf.get_weights()
     assert all(w.dtype == np.float64 for w in weights.values())

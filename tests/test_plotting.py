@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 
 import matplotlib.image as mpimg  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+from recipes import LENET  # noqa: E402
 from reference import conv2d  # noqa: E402
 from sklearn.exceptions import NotFittedError  # noqa: E402
 
@@ -39,7 +40,7 @@ def lenet(digits):
     """LeNet (conv 6@5x5, ReLU, conv 16@5x5, ReLU, pool, dense...) after 2 epochs, with
     early stopping so it has validation scores."""
     X_train, _, y_train, _ = digits
-    return CNNClassifier(max_iter=2, early_stopping=True, random_state=0).fit(
+    return CNNClassifier(max_iter=2, early_stopping=True, random_state=0, **LENET).fit(
         X_train[:N_TRAIN], y_train[:N_TRAIN])
 
 
@@ -183,7 +184,7 @@ def test_feature_maps_inside_a_residual_block(digits):
 
 def test_plot_feature_maps_renders_on_each_backend(backend, digits):
     X_train, X_test, y_train, _ = digits
-    clf = CNNClassifier(max_iter=1, backend=backend, random_state=0).fit(
+    clf = CNNClassifier(max_iter=1, backend=backend, random_state=0, **LENET).fit(
         X_train[:200], y_train[:200])
     fig = plot_feature_maps(clf, X_test[0], layer="1")
     maps = panel_arrays(fig)
@@ -228,7 +229,8 @@ def test_plot_loss_curve_shows_loss_and_validation_scores(lenet, digits):
     assert_has_content(fig)
 
     X_train, _, y_train, _ = digits
-    plain = CNNClassifier(max_iter=1, random_state=0).fit(X_train[:100], y_train[:100])
+    plain = CNNClassifier(max_iter=1, random_state=0, **LENET).fit(X_train[:100],
+                                                                   y_train[:100])
     fig, ax = plot_loss_curve(plain)
     assert len(fig.axes) == 1 and len(ax.lines) == 1
 

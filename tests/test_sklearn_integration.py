@@ -5,6 +5,7 @@ import pickle
 import joblib
 import numpy as np
 import pytest
+from recipes import LENET
 from scipy.stats import loguniform
 from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
@@ -30,7 +31,8 @@ def flat_digits(digits):
 
 
 def fast(backend, **params):
-    return CNNClassifier(backend=backend, **{"max_iter": 10, "random_state": 0, **params})
+    return CNNClassifier(backend=backend,
+                         **{"max_iter": 10, "random_state": 0, **LENET, **params})
 
 
 def test_pipeline_with_scalers_and_cross_validation(backend, flat_digits):

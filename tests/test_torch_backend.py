@@ -141,8 +141,8 @@ def test_digits_held_out_accuracy_with_defaults(digits):
     X_train, X_test, y_train, y_test = digits
     clf = CNNClassifier(backend="torch", random_state=0).fit(X_train, y_train)
     assert clf.score(X_test, y_test) >= 0.97
-    assert clf.n_iter_ == 30 and len(clf.loss_curve_) == 30
-    assert clf.t_ == 30 * len(X_train)
+    assert clf.n_iter_ == 50 and len(clf.loss_curve_) == 50  # max_iter="auto"
+    assert clf.t_ == 50 * len(X_train)
     # no hidden validation split: skorch trained on every sample
     assert clf.model_.train_split is None
     assert sum(clf.model_.history[-1, "batches", :, "train_batch_size"]) == len(X_train)

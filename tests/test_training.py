@@ -6,9 +6,9 @@ import warnings
 
 import numpy as np
 import pytest
+from recipes import lenet
 from sklearn.exceptions import ConvergenceWarning
 
-from sklearn_cnn import CNNClassifier
 from sklearn_cnn._training import Schedule, Stopper
 from sklearn_cnn.augment import random_flip, random_rotation, random_shift, resolve
 from sklearn_cnn.backends.numpy.backend import clip_grad_norm
@@ -47,10 +47,10 @@ def test_stopper_follows_mlp_rule():
 def test_training_loss_stopping_and_convergence_warning(digits):
     X, _, y, _ = digits
     with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(3\)"):
-        CNNClassifier(max_iter=3, random_state=0).fit(X[:200], y[:200])
+        lenet(max_iter=3, random_state=0).fit(X[:200], y[:200])
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        clf = CNNClassifier(max_iter=100, tol=0.5, n_iter_no_change=2,
+        clf = lenet(max_iter=100, tol=0.5, n_iter_no_change=2,
                             random_state=0).fit(X[:200], y[:200])
     assert clf.n_iter_ < 100 and clf.best_loss_ == min(clf.loss_curve_)
     assert clf.validation_scores_ is None
@@ -58,7 +58,7 @@ def test_training_loss_stopping_and_convergence_warning(digits):
 
 def test_early_stopping_restores_the_best_epoch(backend, digits):
     X, X_test, y, y_test = digits
-    clf = CNNClassifier(backend=backend, early_stopping=True, validation_fraction=0.2,
+    clf = lenet(backend=backend, early_stopping=True, validation_fraction=0.2,
                         n_iter_no_change=3, max_iter=40, learning_rate_init=0.01,
                         random_state=0).fit(X, y)
     assert len(clf.validation_scores_) == clf.n_iter_ < 40
@@ -75,7 +75,7 @@ def test_every_schedule_trains(schedule, backend, digits):
     # power_t and reaches less in 8 epochs
     solver = {"solver": "sgd", "learning_rate_init": 0.1, "power_t": 0.25} \
         if schedule == "invscaling" else {"learning_rate_init": 0.01}
-    clf = CNNClassifier(backend=backend, learning_rate=schedule, max_iter=8, random_state=0,
+    clf = lenet(backend=backend, learning_rate=schedule, max_iter=8, random_state=0,
                         **solver)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -117,7 +117,7 @@ def test_augment_runs_at_training_only_on_both_backends(backend, digits):
         calls.append(batch.shape)
         return batch[:, :, :, ::-1]
 
-    clf = CNNClassifier(backend=backend, augment=spy, max_iter=2, batch_size=200,
+    clf = lenet(backend=backend, augment=spy, max_iter=2, batch_size=200,
                         random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -126,8 +126,8 @@ def test_augment_runs_at_training_only_on_both_backends(backend, digits):
     clf.predict(X_test)
     assert len(calls) == 4
     with pytest.raises(ValueError, match="must return a batch of shape"):
-        CNNClassifier(backend=backend, augment=lambda b: b[:1], max_iter=1).fit(X[:50], y[:50])
-    shifted = CNNClassifier(backend=backend, augment="shift", max_iter=20, random_state=0)
+        lenet(backend=backend, augment=lambda b: b[:1], max_iter=1).fit(X[:50], y[:50])
+    shifted = lenet(backend=backend, augment="shift", max_iter=20, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         assert shifted.fit(X, y).score(X_test, y_test) > 0.9
@@ -146,11 +146,11 @@ def test_clipped_training_and_divergence(backend, digits):
     X, _, y, _ = digits
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        clipped = CNNClassifier(backend=backend, max_grad_norm=0.5, max_iter=3,
+        clipped = lenet(backend=backend, max_grad_norm=0.5, max_iter=3,
                                 random_state=0).fit(X[:300], y[:300])
     assert np.isfinite(clipped.loss_curve_).all()
     with pytest.warns(ConvergenceWarning, match="diverged at epoch"):
-        blown = CNNClassifier(backend=backend, solver="sgd", learning_rate_init=1e6,
+        blown = lenet(backend=backend, solver="sgd", learning_rate_init=1e6,
                               max_iter=5, random_state=0).fit(X[:300], y[:300])
     assert np.isfinite(blown.predict_proba(X[:10])).all()
 
@@ -159,7 +159,7 @@ def test_verbose_prints_a_table(capsys, digits):
     X, _, y, _ = digits
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        CNNClassifier(verbose=1, max_iter=2, early_stopping=True,
+        lenet(verbose=1, max_iter=2, early_stopping=True,
                       random_state=0).fit(X[:300], y[:300])
     out = capsys.readouterr().out
     assert "train loss" in out and "valid score" in out and "learning rate" in out
@@ -173,7 +173,7 @@ def test_verbose_2_adds_a_progress_bar_that_changes_nothing(capsys, backend, dig
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for verbose in (0, 2):
-            fits[verbose] = CNNClassifier(backend=backend, verbose=verbose, max_iter=2,
+            fits[verbose] = lenet(backend=backend, verbose=verbose, max_iter=2,
                                           batch_size=50, random_state=0).fit(X[:300], y[:300])
     err = capsys.readouterr().err
     assert "epoch 1:" in err and "epoch 2:" in err and "/6 " in err  # tqdm's bars
@@ -200,7 +200,7 @@ def test_verbose_2_adds_a_progress_bar_that_changes_nothing(capsys, backend, dig
     monkeypatch.setattr("sklearn_cnn._training.progress_bar", Bar)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        CNNClassifier(backend=backend, verbose=2, max_iter=2, batch_size=50,
+        lenet(backend=backend, verbose=2, max_iter=2, batch_size=50,
                       random_state=0).fit(X[:300], y[:300])
     assert [(b.total, b.epoch, len(b.losses), b.closed) for b in bars] == [
         (6, 1, 6, True), (6, 2, 6, True)]
@@ -209,7 +209,7 @@ def test_verbose_2_adds_a_progress_bar_that_changes_nothing(capsys, backend, dig
 
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # as if tqdm were not installed
     with pytest.warns(UserWarning, match="pip install tqdm"):
-        CNNClassifier(backend=backend, verbose=2, max_iter=1).fit(X[:100], y[:100])
+        lenet(backend=backend, verbose=2, max_iter=1).fit(X[:100], y[:100])
     assert "train loss" in capsys.readouterr().out
 
 
@@ -217,10 +217,10 @@ def test_init_from_reuses_every_matching_layer_across_backends(backend, digits):
     X, _, y, _ = digits
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        source = CNNClassifier(backend="numpy", max_iter=15, random_state=0).fit(X, y)
+        source = lenet(backend="numpy", max_iter=15, random_state=0).fit(X, y)
         # fine-tune on a 2-class task: the convolutions and hidden layers carry over,
         # the output layer (10 -> 2 classes) starts fresh
-        tuned = CNNClassifier(backend=backend, init_from=source, max_iter=1,
+        tuned = lenet(backend=backend, init_from=source, max_iter=1,
                               learning_rate_init=1e-9, random_state=1).fit(X, y >= 5)
     source_weights, tuned_weights = source.get_weights(), tuned.get_weights()
     for key in ("0.weight", "2.weight", "6.weight", "8.weight"):
@@ -230,13 +230,13 @@ def test_init_from_reuses_every_matching_layer_across_backends(backend, digits):
     # layer's (10, 50) weight cannot come over, so neither does its (10,) bias
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        narrower = CNNClassifier(backend=backend, init_from=source, hidden_units=(120, 50),
+        narrower = lenet(backend=backend, init_from=source, hidden_units=(120, 50),
                                  max_iter=1, learning_rate_init=1e-9, random_state=1).fit(X, y)
     np.testing.assert_allclose(narrower.get_weights()["6.weight"], source_weights["6.weight"],
                                atol=1e-5)
     np.testing.assert_allclose(narrower.get_weights()["10.bias"], 0.0, atol=1e-6)
     with pytest.raises(ValueError, match="init_from"):
-        CNNClassifier(init_from="model.pkl").fit(X[:20], y[:20])
+        lenet(init_from="model.pkl").fit(X[:20], y[:20])
 
 
 def test_transform_gives_penultimate_features_for_a_pipeline(backend, digits):
@@ -246,7 +246,7 @@ def test_transform_gives_penultimate_features_for_a_pipeline(backend, digits):
     X, X_test, y, y_test = digits
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        cnn = CNNClassifier(backend=backend, max_iter=15, random_state=0).fit(X, y)
+        cnn = lenet(backend=backend, max_iter=15, random_state=0).fit(X, y)
     features = cnn.transform(X_test)
     assert features.shape == (len(X_test), 84)  # LeNet's last hidden layer
     head = LogisticRegression(max_iter=2000).fit(cnn.transform(X), y)
@@ -259,17 +259,17 @@ def test_transform_gives_penultimate_features_for_a_pipeline(backend, digits):
 
 def test_freeze_trains_only_the_head(backend, digits):
     X, _, y, _ = digits
-    source = CNNClassifier(max_iter=5, random_state=0).fit(X, y)
-    tuned = CNNClassifier(backend=backend, init_from=source, freeze="features",
+    source = lenet(max_iter=5, random_state=0).fit(X, y)
+    tuned = lenet(backend=backend, init_from=source, freeze="features",
                           max_iter=3, random_state=1).fit(X, y % 3)
     before, after = source.get_weights(), tuned.get_weights()
     for key in ("0.weight", "0.bias", "2.weight"):  # convolutions: untouched
         np.testing.assert_allclose(after[key], before[key], atol=1e-6)
     assert not np.allclose(after["6.weight"], before["6.weight"])  # dense layers trained
-    two = CNNClassifier(backend=backend, freeze=1, max_iter=2, random_state=0).fit(X, y)
+    two = lenet(backend=backend, freeze=1, max_iter=2, random_state=0).fit(X, y)
     assert two.n_iter_ == 2
     with pytest.raises(ValueError, match="nothing would train"):
-        CNNClassifier(backend=backend, freeze=50, max_iter=1).fit(X[:50], y[:50])
+        lenet(backend=backend, freeze=50, max_iter=1).fit(X[:50], y[:50])
 
 
 def test_interrupted_fit_keeps_the_completed_epochs(backend, digits):
@@ -282,9 +282,9 @@ def test_interrupted_fit_keeps_the_completed_epochs(backend, digits):
             raise KeyboardInterrupt
         return batch
 
-    reference = CNNClassifier(backend=backend, max_iter=2, batch_size=200, random_state=0)
+    reference = lenet(backend=backend, max_iter=2, batch_size=200, random_state=0)
     reference.fit(X[:400], y[:400])
-    clf = CNNClassifier(backend=backend, augment=interrupt_in_epoch_three, max_iter=10,
+    clf = lenet(backend=backend, augment=interrupt_in_epoch_three, max_iter=10,
                         batch_size=200, random_state=0)
     with pytest.warns(UserWarning, match="interrupted during epoch 3"):
         clf.fit(X[:400], y[:400])
@@ -301,7 +301,7 @@ def test_a_failing_fit_leaves_no_half_fitted_estimator(backend, digits):
     def broken(batch):
         raise RuntimeError("augmentation failed")
 
-    clf = CNNClassifier(backend=backend, augment=broken, max_iter=2)
+    clf = lenet(backend=backend, augment=broken, max_iter=2)
     with pytest.raises(RuntimeError, match="augmentation failed"):
         clf.fit(X[:100], y[:100])
     with pytest.raises(NotFittedError):
