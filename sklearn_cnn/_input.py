@@ -67,7 +67,7 @@ def to_images(X, *, input_shape=None, channels: str = "auto", dtype=None) -> np.
                     input_name="X")
     dtype = np.dtype(X.dtype if dtype is None else dtype)
     if pixels:  # 0-255 pixel values -> [0, 1], as torchvision's ToTensor
-        X = X * np.float32(1 / 255)
+        X = X / np.float32(255)
     _check_magnitude(X, dtype)
     if X.ndim == 2:
         images = _unflatten(X, normalize_input_shape(input_shape))

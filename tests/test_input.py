@@ -58,3 +58,29 @@ def test_caller_array_is_not_modified_or_aliased_when_converted():
     images = to_images(X)
     images += 1
     np.testing.assert_array_equal(X, before)
+
+
+def test_uint8_pixels_are_scaled_as_torchvision_totensor():
+    pixels = np.arange(0, 256, dtype=np.uint8).reshape(4, 8, 8)
+    images = to_images(pixels)
+    assert images.dtype == np.float32 and images.max() == 1.0
+    np.testing.assert_allclose(images[:, 0], pixels / 255, rtol=1e-6)
+
+
+def test_raw_uint8_images_train_as_the_divided_ones(digits):
+    from sklearn_cnn import CNNClassifier
+
+    X, X_test, y, _ = digits
+    raw, raw_test = (np.round(X * 255).astype(np.uint8), np.round(X_test * 255).astype(np.uint8))
+    scaled = CNNClassifier(max_iter=3, random_state=0).fit(raw / np.float32(255), y)
+    unscaled = CNNClassifier(max_iter=3, random_state=0).fit(raw, y)
+    np.testing.assert_allclose(unscaled.predict_proba(raw_test),
+                               scaled.predict_proba(raw_test / np.float32(255)), atol=1e-6)
+
+
+def test_whole_numbers_up_to_255_in_floats_warn(digits):
+    from sklearn_cnn import CNNClassifier
+
+    X, _, y, _ = digits
+    with pytest.warns(UserWarning, match="0-255 pixel values"):
+        CNNClassifier(max_iter=1).fit(np.round(X[:60] * 255), y[:60])
