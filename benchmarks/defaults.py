@@ -12,6 +12,11 @@ Every model with its own defaults, on the same splits: accuracy and fit time.
   on 60,000 images takes far longer than the CNN).
 
     .venv/bin/python benchmarks/defaults.py [--data digits fmnist10k] [--models ...]
+    .venv/bin/python benchmarks/defaults.py --ablation [--backend torch] [--data ...]
+
+``--ablation``: what each lever of the defaults contributes. The CNN with its
+defaults, then with one lever set back to its value before issue 15 at a time, then
+with all of them set back (the old defaults), on the same data and splits.
 
 Measure alone: two numeric processes on a 2-core machine slow each other 5-30x.
 """
@@ -42,44 +47,83 @@ MODELS = {
 }
 CNNS = [name for name in MODELS if name.startswith("CNN")]
 
+#: one lever of the defaults at a time, set back to its value before issue 15
+LEVERS = {
+    "arch='lenet' (was; now 'auto')": {"arch": "lenet"},
+    "augment=None (was; now 'auto')": {"augment": None},
+    "augment='shift' (whole-pixel shifts: 1 px on 8x8)": {"augment": "shift"},
+    "label_smoothing=0 (was; now 0.1)": {"label_smoothing": 0.0},
+    "learning_rate='constant' (was; now 'onecycle')": {"learning_rate": "constant"},
+    "learning_rate_init=0.003 (was; now 0.01)": {"learning_rate_init": 0.003},
+    "max_iter=30 (was; now 'auto')": {"max_iter": 30},
+    "batch_size=200 (was; now 'auto')": {"batch_size": 200},
+}
+OLD_DEFAULTS = {k: v for change in LEVERS.values() for k, v in change.items()
+                if k != "augment"} | {"augment": None}
+ABLATION = {"the defaults": {}, **LEVERS, "all of them (the old defaults)": OLD_DEFAULTS}
+
 
 def flat(X: np.ndarray) -> np.ndarray:
     return X.reshape(len(X), -1)
 
 
-def digits(name: str) -> list[tuple[str, float, float]]:
+def digits(name: str, make=None) -> list[tuple[str, float, float]]:
     X, y = load_digits_images(return_X_y=True)
     inputs = [("digits (n, 8, 8)", X)] if name in CNNS else []
-    inputs.append(("digits flat (n, 64)", flat(X)))
+    if make is None:
+        inputs.append(("digits flat (n, 64)", flat(X)))
     rows = []
     for label, data in inputs:
-        result = cross_validate(MODELS[name](), data, y, cv=5)
+        result = cross_validate((make or MODELS[name])(), data, y, cv=5)
         rows.append((label, result["test_score"].mean(), float(np.median(result["fit_time"]))))
     return rows
 
 
-def fashion(name: str, n_train: int) -> list[tuple[str, float, float]]:
+def fashion(name: str, n_train: int, make=None) -> list[tuple[str, float, float]]:
     X, y = load_fashion_mnist(subset="train", return_X_y=True)
     X_test, y_test = load_fashion_mnist(subset="test", return_X_y=True)
     X, y = X[:n_train], y[:n_train]
     if name not in CNNS:
         X, X_test = flat(X), flat(X_test)
-    model = MODELS[name]()
+    model = (make or MODELS[name])()
     start = time.perf_counter()
     model.fit(X, y)
     seconds = time.perf_counter() - start
     return [(f"Fashion-MNIST {n_train:,} -> 10,000", model.score(X_test, y_test), seconds)]
 
 
-DATA = {"digits": digits, "fmnist10k": lambda name: fashion(name, 10_000),
-        "fmnist60k": lambda name: fashion(name, 60_000)}
+DATA = {"digits": digits, "fmnist10k": lambda name, make=None: fashion(name, 10_000, make),
+        "fmnist60k": lambda name, make=None: fashion(name, 60_000, make)}
+
+
+def ablation(data: list[str], backend: str) -> None:
+    print(f"CNNClassifier(backend={backend!r}, random_state=0), one change at a time\n")
+    print("| data | change from the defaults | accuracy | fit seconds |\n"
+          "| --- | --- | ---: | ---: |")
+    name = f"CNNClassifier {backend}"
+    for dataset in data:
+        for change, params in ABLATION.items():
+            def make(params=params):
+                return CNNClassifier(backend=backend, random_state=0, **params)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the old defaults' ConvergenceWarning
+                for label, accuracy, seconds in DATA[dataset](name, make):
+                    print(f"| {label} | {change} | {accuracy:.4f} | {seconds:.1f} |",
+                          flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="+", choices=list(DATA), default=["digits", "fmnist10k"])
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    parser.add_argument("--ablation", action="store_true",
+                        help="one lever of the defaults at a time (CNN only)")
+    parser.add_argument("--backend", choices=["numpy", "torch"], default="numpy",
+                        help="the backend of --ablation")
     args = parser.parse_args()
+    if args.ablation:
+        ablation(args.data, args.backend)
+        return
     print("| data | model | accuracy | fit seconds |\n| --- | --- | ---: | ---: |")
     for data in args.data:
         for name in args.models:

@@ -36,12 +36,12 @@ from ._fitting import (
 )
 from ._input import to_images, warn_if_unscaled
 from ._training import (
-    AUTO_BATCH_SIZE,
     History,
     LoopSettings,
     Schedule,
     Stopper,
     TrainingData,
+    auto_batch_size,
     auto_epochs,
     run_epochs,
     validation_split,
@@ -115,7 +115,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         L2 penalty on convolution and dense weights, added to the loss as
         ``0.5 * alpha * ||W||^2 / batch_size`` (as in MLPClassifier).
     batch_size : int or "auto", default="auto"
-        Mini-batch size; ``"auto"`` is ``min(128, n_samples)``.
+        Mini-batch size; ``"auto"``: 128 images, fewer on small sets so that an
+        epoch has at least 40 steps (``n_samples // 40``, at least 32, at most
+        ``n_samples``): 35 on 1,437 digits.
     max_iter : int or "auto", default="auto"
         Number of epochs (passes over the training data). ``"auto"``: enough for
         about 2,500 optimizer steps, at least 15 and at most 50 epochs (50 on the
@@ -158,17 +160,20 @@ default="onecycle"
         Hold out a stratified ``validation_fraction`` of the training data, stop on
         its accuracy and restore the weights of the best epoch at the end.
     validation_fraction : float, default=0.1
-    augment : {"auto", "small_shift", "flip", "shift", "rotate", "standard"}, callable \
-or None, default="auto"
+    augment : {"auto", "small_shift", "flip", "shift", "rotate", "affine", \
+"standard"}, callable or None, default="auto"
         Random changes to every training batch (never at predict time):
         ``"auto"`` is ``"small_shift"`` on images of at least 8x8 pixels and nothing
         on smaller ones (a 1 x F row of flat features has no room to move);
-        translations of up to 1/14 of the image (``"small_shift"``: 2 pixels on
-        28x28, 1 on 8x8; safe for digits and text, which flips are not), horizontal
-        flips, translations of up to 1/8 of the image by padding and cropping,
-        rotations of up to 10 degrees, or shift and flip (``"standard"``). A
-        callable receives and returns a float batch ``(n, C, H, W)``. Seeded by
-        ``random_state``; same meaning on both backends.
+        translations of up to 1/14 of the image (``"small_shift"``: 2 whole pixels
+        on 28x28; on images under 14 px a fraction of a pixel, by bilinear
+        interpolation, as a whole pixel would move an 8x8 image by an eighth; safe
+        for digits and text, which flips are not), horizontal flips, translations
+        of up to 1/8 of the image by padding and cropping, rotations of up to 10
+        degrees, rotation, shear, zoom and sub-pixel shift together (``"affine"``),
+        or shift and flip (``"standard"``). A callable receives and returns a float
+        batch ``(n, C, H, W)``. Seeded by ``random_state``; same meaning on both
+        backends.
     max_grad_norm : float, default=None
         Clip the global L2 norm of the gradients to this before each update.
     init_from : fitted CNNClassifier, FrozenEstimator, str or path-like, default=None
@@ -491,8 +496,7 @@ or None, default="auto"
             images, X_val, codes, y_val, weights = validation_split(
                 images, codes, weights, self.validation_fraction, seed)
             validation = (X_val, y_val)
-        batch_size = min(AUTO_BATCH_SIZE if self.batch_size == "auto" else self.batch_size,
-                         len(codes))
+        batch_size = auto_batch_size(self.batch_size, len(codes))
         epochs = 1 if partial else auto_epochs(self.max_iter, len(codes), batch_size)
         settings = LoopSettings(
             batch_size=batch_size, shuffle=self.shuffle,

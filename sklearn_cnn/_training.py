@@ -105,17 +105,30 @@ class Stopper:
         return self._no_improvement >= self.n_iter_no_change
 
 
-#: ``batch_size="auto"``: this many images a step (fewer only when there are fewer)
-AUTO_BATCH_SIZE = 128
+#: ``batch_size="auto"``: this many images a step on large sets; on small ones fewer,
+#: so that an epoch has at least ``AUTO_MIN_STEPS`` steps, but no fewer than
+#: ``AUTO_BATCH_RANGE[0]`` (or all the samples, when there are fewer)
+AUTO_BATCH_RANGE, AUTO_MIN_STEPS = (32, 128), 40
 #: ``max_iter="auto"``: enough epochs for about this many optimizer steps, within
 #: these bounds: many epochs over a small set, fewer over a large one
 AUTO_STEPS, AUTO_EPOCHS = 2500, (15, 50)
 
 
+def auto_batch_size(batch_size: int | str, n_samples: int) -> int:
+    """``batch_size`` (at most ``n_samples``), or with ``"auto"``: 128 from 5,120
+    samples on, ``n_samples // 40`` below (35 on the 1,437 digits of a 5-fold split),
+    and at least 32. A small set is then seen in more, smaller steps per epoch, at
+    about the same cost per image."""
+    if batch_size == "auto":
+        low, high = AUTO_BATCH_RANGE
+        batch_size = int(np.clip(n_samples // AUTO_MIN_STEPS, low, high))
+    return min(int(batch_size), n_samples)
+
+
 def auto_epochs(max_iter: int | str, n_samples: int, batch_size: int) -> int:
     """``max_iter``, or with ``"auto"`` the epochs that give about ``AUTO_STEPS``
     optimizer steps, clipped to ``AUTO_EPOCHS``: 50 on the 1,437 digits of a 5-fold
-    split, 32 on 10,000 images, 15 on 60,000."""
+    split, 32 on 10,000 images, 15 on 60,000 (with ``auto_batch_size``)."""
     if max_iter != "auto":
         return int(max_iter)
     steps_per_epoch = -(-n_samples // batch_size)

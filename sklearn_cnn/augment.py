@@ -40,10 +40,19 @@ def random_shift(x: np.ndarray, rng: np.random.Generator, fraction: float = 0.12
 
 
 def random_small_shift(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Translate each image by up to 1/14 of its size (2 pixels on 28 px, 1 on images
-    of 8 to 20 px): a change that keeps digits, letters and clothes what they are
-    (flips do not: a mirrored 2 or "b" is another symbol)."""
-    return random_shift(x, rng, fraction=1 / 14)
+    """Translate each image by up to 1/14 of its size (2 pixels on 28 px): a change
+    that keeps digits, letters and clothes what they are (flips do not: a mirrored 2
+    or "b" is another symbol).
+
+    Where 1/14 of a side is a pixel or more, the shift is in whole pixels, so the
+    image stays sharp; on smaller images (8 px: at most 0.57 px) a whole pixel would
+    move the image by an eighth, so the shift is in fractions of a pixel (bilinear).
+    """
+    fraction = 1 / 14
+    if min(x.shape[2:]) * fraction >= 1:
+        return random_shift(x, rng, fraction=fraction)
+    return random_affine(x, rng, degrees=0.0, shear=0.0, scale=(1.0, 1.0),
+                         translate=fraction)
 
 
 #: "auto" shifts only images at least this many pixels on each side: on a 1 x F row of
@@ -59,17 +68,11 @@ def auto(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return random_small_shift(x, rng)
 
 
-def random_rotation(x: np.ndarray, rng: np.random.Generator, degrees: float = 10.0
-                    ) -> np.ndarray:
-    """Rotate each image by a random angle in [-degrees, degrees] about its centre
-    (bilinear interpolation, zeros outside)."""
+def _bilinear(x: np.ndarray, src_y: np.ndarray, src_x: np.ndarray) -> np.ndarray:
+    """Sample every image of ``x`` (N, C, H, W) at the fractional source coordinates
+    ``src_y``, ``src_x`` (N, H, W) of each output pixel: bilinear interpolation, zeros
+    outside the image."""
     n, c, h, w = x.shape
-    angle = np.deg2rad(rng.uniform(-degrees, degrees, n))[:, None, None]
-    cy, cx = (h - 1) / 2, (w - 1) / 2
-    yy, xx = np.meshgrid(np.arange(h) - cy, np.arange(w) - cx, indexing="ij")
-    # where each output pixel comes from: the inverse rotation of its coordinates
-    src_y = np.cos(angle) * yy - np.sin(angle) * xx + cy          # (N, H, W)
-    src_x = np.sin(angle) * yy + np.cos(angle) * xx + cx
     y0, x0 = np.floor(src_y).astype(int), np.floor(src_x).astype(int)
     wy, wx = (src_y - y0)[:, None], (src_x - x0)[:, None]         # (N, 1, H, W)
     padded = np.pad(x, ((0, 0), (0, 0), (1, 2), (1, 2)))          # zeros outside
@@ -84,6 +87,40 @@ def random_rotation(x: np.ndarray, rng: np.random.Generator, degrees: float = 10
     top = at(0, 0) * (1 - wx) + at(0, 1) * wx
     bottom = at(1, 0) * (1 - wx) + at(1, 1) * wx
     return (top * (1 - wy) + bottom * wy).astype(x.dtype)
+
+
+def random_affine(x: np.ndarray, rng: np.random.Generator, degrees: float = 10.0,
+                  shear: float = 10.0, scale: tuple[float, float] = (0.9, 1.1),
+                  translate: float = 1 / 14) -> np.ndarray:
+    """Rotate by up to ``degrees``, shear by up to ``shear`` degrees, zoom by a factor
+    in ``scale`` and translate by up to ``translate`` of the image's size (sub-pixel),
+    each drawn per image, about the image's centre (bilinear, zeros outside).
+
+    The changes a hand or a camera makes to a shape: slant, size and position, with
+    nothing mirrored.
+    """
+    n, _, h, w = x.shape
+    angle = np.deg2rad(rng.uniform(-degrees, degrees, n))
+    slant = np.tan(np.deg2rad(rng.uniform(-shear, shear, n)))
+    zoom = rng.uniform(*scale, n)
+    shift_y = rng.uniform(-translate, translate, n) * h
+    shift_x = rng.uniform(-translate, translate, n) * w
+    cy, cx = (h - 1) / 2, (w - 1) / 2
+    yy, xx = np.meshgrid(np.arange(h) - cy, np.arange(w) - cx, indexing="ij")
+    # where each output pixel comes from: the inverse transform of its coordinates
+    yy = (yy[None] - shift_y[:, None, None]) / zoom[:, None, None]     # (N, H, W)
+    xx = (xx[None] - shift_x[:, None, None]) / zoom[:, None, None]
+    xx = xx - slant[:, None, None] * yy
+    cos, sin = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
+    return _bilinear(x, cos * yy - sin * xx + cy, sin * yy + cos * xx + cx)
+
+
+def random_rotation(x: np.ndarray, rng: np.random.Generator, degrees: float = 10.0
+                    ) -> np.ndarray:
+    """Rotate each image by a random angle in [-degrees, degrees] about its centre
+    (bilinear interpolation, zeros outside)."""
+    return random_affine(x, rng, degrees=degrees, shear=0.0, scale=(1.0, 1.0),
+                         translate=0.0)
 
 
 def compose(*steps: Augmentation) -> Augmentation:
@@ -101,6 +138,7 @@ AUGMENTATIONS: dict[str, Augmentation] = {
     "shift": random_shift,
     "small_shift": random_small_shift,
     "rotate": random_rotation,
+    "affine": random_affine,
     "standard": compose(random_shift, random_flip),
 }
 

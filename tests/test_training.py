@@ -10,7 +10,6 @@ from recipes import lenet
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_cnn._training import Schedule, Stopper
-from sklearn_cnn.augment import random_flip, random_rotation, random_shift, resolve
 from sklearn_cnn.backends.numpy.backend import clip_grad_norm
 
 
@@ -81,32 +80,6 @@ def test_every_schedule_trains(schedule, backend, digits):
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X[:600], y[:600])
     assert clf.score(X_test, y_test) > (0.5 if schedule == "invscaling" else 0.8)
-
-
-def test_augmentations_are_random_seeded_and_leave_the_input_alone():
-    rng = np.random.default_rng(0)
-    x = rng.random((16, 2, 9, 9)).astype(np.float32)
-    before = x.copy()
-    for augment in (random_flip, random_shift, random_rotation, resolve("standard")):
-        out = augment(x, np.random.default_rng(1))
-        assert out.shape == x.shape and out.dtype == x.dtype
-        np.testing.assert_array_equal(out, augment(x, np.random.default_rng(1)))
-        assert not np.array_equal(out, x)
-    np.testing.assert_array_equal(x, before)
-
-
-def test_augmentations_move_pixels_as_they_say():
-    x = np.zeros((64, 1, 5, 5), dtype=np.float32)
-    x[:, 0, 2, 0] = 1.0  # a dot on the left edge
-    flipped = random_flip(x, np.random.default_rng(0))
-    moved = flipped[:, 0, 2, 4] == 1.0
-    assert 15 < moved.sum() < 49  # about half mirrored to the right edge
-    assert np.all(flipped[~moved] == x[~moved])
-    shifted = random_shift(x, np.random.default_rng(0))  # up to 1 pixel on 5 px
-    assert np.all(shifted.sum(axis=(1, 2, 3)) <= 1.0) and shifted.sum() > 30
-    rotated = random_rotation(np.ones((4, 1, 9, 9), dtype=np.float32),
-                              np.random.default_rng(0), degrees=0.0)
-    np.testing.assert_allclose(rotated, 1.0, atol=1e-6)
 
 
 def test_augment_runs_at_training_only_on_both_backends(backend, digits):
