@@ -48,6 +48,7 @@ from ._training import (
 )
 from .architectures._blocks import ACTIVATIONS, POOLS
 from .backends import TrainingConfig, get_backend
+from .layers import to_python
 from .summary import Summary, summarize_specs
 
 
@@ -59,6 +60,15 @@ def _check_targets(y, *, warn: bool) -> np.ndarray:
         assert_all_finite(y, input_name="y")
     check_classification_targets(y)
     return y
+
+
+def _check_class_weight(class_weight: dict) -> None:
+    """A class_weight dict's values must be finite, non-negative numbers."""
+    for label, weight in class_weight.items():
+        if isinstance(weight, bool) or not isinstance(weight, Real) \
+                or not np.isfinite(weight) or weight < 0:
+            raise ValueError(f"class_weight must map classes to finite non-negative "
+                             f"numbers; got {weight!r} for class {label!r}")
 
 
 class CNNClassifier(ClassifierMixin, BaseEstimator):
@@ -278,7 +288,7 @@ default="onecycle"
     _parameter_constraints: ClassVar[dict] = {
         "arch": "no_validation",  # a name, specs or a torch module: checked in fit
         "backend": [str],
-        "input_shape": [tuple, list, None],
+        "input_shape": ["array-like", None],
         "channels": [StrOptions({"auto", "first", "last"})],
         "solver": [StrOptions({"adam", "sgd"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
@@ -311,9 +321,9 @@ default="onecycle"
         "freeze": [StrOptions({"features"}), Interval(Integral, 0, None, closed="left"),
                    None],
         "warm_start": ["boolean"],
-        "filters": [tuple, list, Interval(Integral, 1, None, closed="left"), None],
+        "filters": ["array-like", Interval(Integral, 1, None, closed="left"), None],
         "kernel_size": [Interval(Integral, 1, None, closed="left"), None],
-        "hidden_units": [tuple, list, Interval(Integral, 1, None, closed="left"), None],
+        "hidden_units": ["array-like", Interval(Integral, 1, None, closed="left"), None],
         "activation": [StrOptions(set(ACTIVATIONS)), None],
         "pooling": [StrOptions(set(POOLS)), None],
         "dropout": [Interval(Real, 0, 1, closed="left"), None],
@@ -494,16 +504,20 @@ default="onecycle"
         validation = None
         if early:
             images, X_val, codes, y_val, weights = validation_split(
-                images, codes, weights, self.validation_fraction, seed)
+                images, codes, weights, float(self.validation_fraction), seed)
             validation = (X_val, y_val)
         batch_size = auto_batch_size(self.batch_size, len(codes))
         epochs = 1 if partial else auto_epochs(self.max_iter, len(codes), batch_size)
         settings = LoopSettings(
             batch_size=batch_size, shuffle=self.shuffle,
             augment=augmentations.resolve(self.augment),
+            # Python numbers: a NumPy float16 from a grid would keep the schedule's
+            # arithmetic in float16
             schedule=Schedule("constant" if partial else self.learning_rate,
-                              self.learning_rate_init, epochs, self.power_t, self.tol),
-            epochs=epochs, stopper=None if partial else Stopper(self.tol, self.n_iter_no_change),
+                              float(self.learning_rate_init), epochs, float(self.power_t),
+                              float(self.tol)),
+            epochs=epochs,
+            stopper=None if partial else Stopper(float(self.tol), int(self.n_iter_no_change)),
             validation=validation, report=print_epoch if self.verbose else None,
             progress=self.verbose >= 2, samples_seen=history.t)
         data = TrainingData(images, codes, weights, n_classes=int(codes.max()) + 1)
@@ -576,6 +590,8 @@ default="onecycle"
         weights = _check_sample_weight(sample_weight, images, dtype=np.float64,
                                        ensure_non_negative=True)
         if self.class_weight is not None:
+            if isinstance(self.class_weight, dict):
+                _check_class_weight(self.class_weight)
             weights = weights * compute_sample_weight(self.class_weight, y)
         return weights
 
@@ -602,14 +618,13 @@ default="onecycle"
     def _training_config(self, specs) -> TrainingConfig:
         """How the optimizer steps, from the estimator's parameters (``specs``: the
         network's, for ``freeze``)."""
+        numbers = {name: float(getattr(self, name)) for name in (
+            "learning_rate_init", "alpha", "momentum", "beta_1", "beta_2", "epsilon",
+            "label_smoothing")}  # Python floats, whatever NumPy type a grid gave
         return TrainingConfig(
-            solver=self.solver, learning_rate_init=self.learning_rate_init,
-            alpha=self.alpha, momentum=self.momentum,
-            nesterovs_momentum=self.nesterovs_momentum, beta_1=self.beta_1,
-            beta_2=self.beta_2, epsilon=self.epsilon, max_grad_norm=self.max_grad_norm,
-            frozen_layers=frozen_layers(self.freeze, specs),
-            label_smoothing=self.label_smoothing,
-        )
+            solver=self.solver, nesterovs_momentum=bool(self.nesterovs_momentum),
+            max_grad_norm=None if self.max_grad_norm is None else float(self.max_grad_norm),
+            frozen_layers=frozen_layers(to_python(self.freeze), specs), **numbers)
 
     def _backend_and_images(self, X):
         """The backend that fitted the model, and X validated as images of the fitted

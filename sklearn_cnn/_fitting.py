@@ -109,7 +109,12 @@ def frozen_layers(freeze, specs: tuple[LayerSpec, ...] | None) -> int:
         raise ValueError("freeze needs an architecture made of sklearn_cnn.layers specs, "
                          "not a custom torch.nn.Module")
     if freeze == "features":  # everything before the first dense layer
-        return next(i for i, spec in enumerate(specs) if isinstance(spec, Linear))
+        first = next((i for i, spec in enumerate(specs) if isinstance(spec, Linear)), None)
+        if first is None:
+            raise ValueError("freeze='features' keeps the layers before the first Linear "
+                             "fixed, but arch has no Linear layer; pass the number of "
+                             "layers to freeze instead")
+        return first
     if freeze >= len(specs):
         raise ValueError(f"freeze={freeze} would freeze all {len(specs)} layers; nothing "
                          "would train")

@@ -59,7 +59,7 @@ def to_images(X, *, input_shape=None, channels: str = "auto", dtype=None) -> np.
             raise
         raise ValueError("X holds images of different shapes; every image must have the "
                          "same (C, H, W) shape: resize or pad them first") from exc
-    if X.dtype.kind in "SU":
+    if X.dtype.kind in "SU" or (X.dtype == object and _holds_strings(X)):
         raise ValueError(f"X holds strings (dtype {X.dtype}), not pixel values; convert "
                          "them to numbers explicitly, e.g. X.astype(np.float32)")
     pixels = X.dtype == np.uint8
@@ -88,6 +88,12 @@ def to_images(X, *, input_shape=None, channels: str = "auto", dtype=None) -> np.
         raise ValueError(f"X holds images of shape {images.shape[1:]} but input_shape "
                          f"is {expected}")
     return np.ascontiguousarray(images, dtype=dtype)
+
+
+def _holds_strings(X: np.ndarray) -> bool:
+    """Whether an object array holds any str or bytes (which float() would parse)."""
+    is_text = np.frompyfunc(lambda v: isinstance(v, (str, bytes)), 1, 1)
+    return bool(is_text(X).any())
 
 
 def _check_magnitude(X: np.ndarray, dtype: np.dtype) -> None:

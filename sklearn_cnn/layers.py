@@ -12,8 +12,11 @@ dense matrices ``(out, in)``, everything float32.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import ClassVar
+
+import numpy as np
 
 Shape = tuple[int, ...]
 Padding = int | str | tuple[int, int, int, int]
@@ -50,9 +53,26 @@ def conv_output_size(n: int, f: int, p: int = 0, s: int = 1) -> int:
     return (n + 2 * p - f) // s + 1
 
 
+def to_python(value):
+    """NumPy scalars (``np.int64(3)``, from a grid's ``np.arange``, say) as the Python
+    ``int``, ``float`` or ``bool`` they hold; arrays and sequences holding them as
+    tuples of those. Anything else is returned as it is."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return tuple(value.tolist())
+    if isinstance(value, (list, tuple)) and any(isinstance(v, np.generic) for v in value):
+        return tuple(to_python(v) for v in value)
+    return value
+
+
 def _pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int) and v >= 1 for v in pair):
+    try:
+        pair = (value, value) if isinstance(value, int) else tuple(value)
+    except TypeError:
+        pair = ()
+    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                                 for v in pair):
         raise ValueError(f"{name} must be a positive int or a pair of them, got {value!r}")
     return pair
 
@@ -66,6 +86,19 @@ class LayerSpec:
 
     #: names of parameters that the L2 penalty ``alpha`` applies to
     decayed: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self):
+        # a frozen dataclass: NumPy scalars become Python values before the checks, so
+        # specs compare, hash and save to JSON alike however their numbers were made
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            plain = to_python(value)
+            if plain is not value:
+                object.__setattr__(self, field.name, plain)
+        self._check()
+
+    def _check(self) -> None:
+        """Refuse field values this layer cannot use (ValueError naming the field)."""
 
     def output_shape(self, in_shape: Shape) -> Shape:
         return in_shape
@@ -102,7 +135,7 @@ class Conv2d(LayerSpec):
     bias: bool = True
     decayed: ClassVar[tuple[str, ...]] = ("weight",)
 
-    def __post_init__(self):
+    def _check(self):
         _pair(self.kernel_size, "kernel_size")
         _pair(self.stride, "stride")
         if not (isinstance(self.out_channels, int) and self.out_channels >= 1):
@@ -158,7 +191,7 @@ class _Pool2d(LayerSpec):
     stride: int | tuple[int, int] | None = None  # None: same as kernel_size
     padding: int = 0  # on every side; at most half the window, as in PyTorch
 
-    def __post_init__(self):
+    def _check(self):
         _pair(self.kernel_size, "kernel_size")
         if self.stride is not None:
             _pair(self.stride, "stride")
@@ -216,7 +249,7 @@ class AdaptiveAvgPool2d(LayerSpec):
 
     output_size: int | tuple[int, int] = 1
 
-    def __post_init__(self):
+    def _check(self):
         _pair(self.output_size, "output_size")
 
     @property
@@ -256,7 +289,7 @@ class Linear(LayerSpec):
     bias: bool = True
     decayed: ClassVar[tuple[str, ...]] = ("weight",)
 
-    def __post_init__(self):
+    def _check(self):
         if not (isinstance(self.out_features, int) and self.out_features >= 1):
             raise ValueError(f"out_features must be a positive int, got {self.out_features!r}")
 
@@ -298,7 +331,7 @@ class Dropout(LayerSpec):
 
     p: float = 0.5
 
-    def __post_init__(self):
+    def _check(self):
         if not 0.0 <= self.p < 1.0:
             raise ValueError(f"Dropout p must be in [0, 1), got {self.p!r}")
 

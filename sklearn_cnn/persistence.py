@@ -11,17 +11,21 @@ starts a fresh optimizer.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
 import json
 import os
-import zipfile
+import tempfile
 
 import numpy as np
 
 from . import layers as specs_module
-from .layers import LayerSpec
+from .layers import LayerSpec, to_python
 
-FORMAT = "sklearn-cnn/1"
+FORMAT = "sklearn-cnn/2"
+#: files written before the checksum, still read
+_OLD_FORMATS = ("sklearn-cnn/1",)
 _SPEC_TYPES = {cls.__name__: cls for cls in specs_module.SPEC_TYPES}
 _TUPLE_PARAMS = ("input_shape", "filters", "hidden_units")
 
@@ -75,23 +79,50 @@ def _params_from_json(data: dict) -> dict:
 
 
 def _plain(value):
-    """numpy scalars and tuples -> JSON-ready Python values."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, tuple):
+    """NumPy scalars and arrays, tuples -> JSON-ready Python values."""
+    value = to_python(value)
+    if isinstance(value, (tuple, list)):
         return [_plain(v) for v in value]
     return value
 
 
+def _classes_to_array(classes: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``classes_`` as a pickle-free array, and whether it was an object array (labels
+    from a pandas Series or a list of str): strings, numbers or bools alike."""
+    if classes.dtype != object:
+        return classes, False
+    values = classes.tolist()
+    for kinds in ((str,), (bool,), (int, float)):
+        if all(isinstance(v, kinds) for v in values):
+            return np.asarray(values), True
+    raise ValueError(f"classes {values!r} mix label types and cannot be saved without "
+                     "pickle; use labels of one type (all strings or all numbers)")
+
+
+def checksum(meta: bytes, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """SHA-256 of the description and of every array's name, dtype, shape and bytes,
+    as a uint8 array: a file changed anywhere, even where it still parses, is
+    refused at ``load``."""
+    digest = hashlib.sha256(meta)
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    return np.frombuffer(digest.digest(), dtype=np.uint8)
+
+
 def save(estimator, path: str | os.PathLike) -> None:
-    """Write a fitted ``CNNClassifier`` to ``path`` (an ``.npz`` file)."""
+    """Write a fitted ``CNNClassifier`` to ``path`` (an ``.npz`` file).
+
+    The file is written next to ``path`` under a temporary name and then renamed
+    over it, so a save that fails half-way (a full disk, Ctrl-C) leaves whatever was
+    at ``path`` before intact.
+    """
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(estimator)
     estimator._require_specs("save()")
-    if estimator.classes_.dtype == object:
-        raise ValueError("classes of mixed or object type cannot be saved without "
-                         "pickle; use string or numeric labels")
+    classes, object_classes = _classes_to_array(estimator.classes_)
     meta = {
         "format": FORMAT,
         "params": _params_to_json(estimator.get_params(deep=False)),
@@ -104,12 +135,64 @@ def save(estimator, path: str | os.PathLike) -> None:
         "n_iter": int(estimator.n_iter_), "t": int(estimator.t_),
         "feature_names": (list(map(str, estimator.feature_names_in_))
                           if hasattr(estimator, "feature_names_in_") else None),
+        "object_classes": object_classes,
     }
     arrays = {f"weights/{k}": v for k, v in estimator.get_weights().items()}
-    arrays["classes"] = estimator.classes_
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    with open(path, "wb") as f:
-        np.savez(f, **arrays)
+    arrays["classes"] = classes
+    encoded = json.dumps(meta).encode()
+    arrays["meta"] = np.frombuffer(encoded, dtype=np.uint8)
+    arrays["checksum"] = checksum(encoded, {k: v for k, v in arrays.items() if k != "meta"})
+    _write_atomically(path, arrays)
+
+
+def _write_atomically(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".sklearn-cnn-", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
+
+
+def _read_arrays(path) -> tuple[dict, dict[str, np.ndarray]]:
+    """The description and the arrays of a model file, checked against its checksum;
+    a ValueError naming ``path`` for anything that is not such a file, intact."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except FileNotFoundError:
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc):  # numpy refuses object arrays with allow_pickle=False
+            raise ValueError(f"{path} was refused: it holds pickled objects, which could "
+                             f"run code on load ({exc})") from None
+        raise ValueError(f"{path} is not a readable sklearn-cnn model file: {exc}") from None
+    except Exception as exc:  # a damaged zip fails in many ways: all mean the same here
+        raise ValueError(f"{path} is not a readable sklearn-cnn model file: "
+                         f"{type(exc).__name__}: {exc}") from None
+    try:
+        if any(not isinstance(a, np.ndarray) for a in arrays.values()):
+            raise TypeError("it holds members that are not numpy arrays")
+        encoded = arrays.pop("meta").tobytes()
+        meta = json.loads(encoded.decode())
+        if not isinstance(meta, dict):
+            raise TypeError("its description is not a JSON object")
+    except (KeyError, TypeError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not a readable sklearn-cnn model file: {exc}") from None
+    if meta.get("format") not in (FORMAT, *_OLD_FORMATS):
+        raise ValueError(f"{path} is not a {FORMAT} model file")
+    if meta["format"] == FORMAT:
+        stored = arrays.pop("checksum", None)
+        if stored is None or not np.array_equal(stored, checksum(encoded, arrays)):
+            raise ValueError(f"{path} is damaged: its contents do not match the checksum "
+                             "written with them")
+    return meta, arrays
 
 
 def load(path: str | os.PathLike, backend: str | None = None):
@@ -119,27 +202,16 @@ def load(path: str | os.PathLike, backend: str | None = None):
     Raises
     ------
     ValueError
-        If the file is not a model file of this format, is truncated or tampered
-        with, holds pickled objects, or its weights do not fit its architecture.
+        If the file is not a model file of this format, is truncated or changed
+        anywhere (a checksum covers all it holds), holds pickled objects, or its
+        weights or classes do not fit its architecture.
     """
     from ._classifier import CNNClassifier
     from ._training import History
+    from .architectures import check_spec_list
     from .backends import get_backend
 
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-        if not all(isinstance(a, np.ndarray) for a in arrays.values()):
-            raise OSError("it holds members that are not numpy arrays")
-        meta = json.loads(arrays.pop("meta").tobytes().decode())
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError, UnicodeDecodeError,
-            json.JSONDecodeError) as exc:
-        raise ValueError(f"{path} is not a readable sklearn-cnn model file: {exc}") from None
-    except ValueError as exc:  # numpy refuses object arrays when allow_pickle=False
-        raise ValueError(f"{path} was refused: it holds pickled objects, which could "
-                         f"run code on load ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a {FORMAT} model file")
+    meta, arrays = _read_arrays(path)
     try:
         params = _params_from_json(meta["params"])
         if backend is not None:
@@ -147,6 +219,12 @@ def load(path: str | os.PathLike, backend: str | None = None):
         estimator = CNNClassifier(**params)
         layer_specs = tuple(spec_from_json(s) for s in meta["specs"])
         input_shape = tuple(meta["input_shape"])
+        classes = arrays["classes"]
+        if classes.ndim != 1 or len(np.unique(classes)) != len(classes):
+            raise ValueError(f"its classes {classes!r} are not a list of distinct labels")
+        check_spec_list(layer_specs, input_shape, len(classes))
+        if meta.get("object_classes"):
+            classes = classes.astype(object)
         weights = {k.removeprefix("weights/"): v for k, v in arrays.items()
                    if k.startswith("weights/")}
         target = get_backend(estimator.backend)
@@ -155,10 +233,12 @@ def load(path: str | os.PathLike, backend: str | None = None):
                              dtype=np.dtype(meta["dtype"]), device=estimator.device)
         history = History(tuple(meta["loss_curve"]), None, meta["t"])
         feature_names = meta["feature_names"]
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{path} has a damaged model description: {exc!r}") from None
+    except ValueError as exc:
+        raise ValueError(f"{path} does not describe a usable model: {exc}") from None
     estimator._set_fitted(
-        model, target.name, history, classes=arrays["classes"], input_shape=input_shape,
+        model, target.name, history, classes=classes, input_shape=input_shape,
         specs=layer_specs, notes=meta["notes"],
         feature_names=None if feature_names is None else np.asarray(feature_names,
                                                                     dtype=object))

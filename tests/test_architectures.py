@@ -82,3 +82,32 @@ def test_unknown_arch_and_bad_specs_are_clear_errors():
         summary([Conv2d(2, 3), Linear(2)], (1, 5, 5))
     with pytest.raises(ValueError, match="padding"):
         Conv2d(2, 3, padding="full")
+
+
+def test_spec_lists_are_checked_against_the_data_with_the_layer_named():
+    with pytest.raises(ValueError, match=r"empty list of layers.*Linear\(3\)"):
+        build_architecture([], (1, 8, 8), 3)
+    with pytest.raises(ValueError, match=r"last layer, Linear\(out_features=2.*layer 3\), "
+                                         r"outputs shape \(2,\), but y has 10 classes"):
+        build_architecture([Conv2d(2, 3), ReLU(), Flatten(), Linear(2)], (1, 8, 8), 10)
+    with pytest.raises(ValueError, match=r"outputs shape \(2, 6, 6\)"):
+        build_architecture([Conv2d(2, 3)], (1, 8, 8), 2)
+    with pytest.raises(ValueError, match=r"arch layer 2, Conv2d.*does not fit its input of "
+                                         r"shape \(72,\)"):
+        build_architecture([Conv2d(2, 3), Flatten(), Conv2d(2, 3), Linear(2)], (1, 8, 8), 2)
+
+
+def test_numpy_numbers_make_the_same_specs_as_python_numbers():
+    np = pytest.importorskip("numpy")
+    assert Conv2d(np.int64(4), np.int32(3), stride=(np.int64(1), 1)) == Conv2d(4, 3, 1)
+    spec = Conv2d(np.int64(4), np.array([3, 3]))
+    assert type(spec.out_channels) is int and spec.kernel_size == (3, 3)
+    assert MaxPool2d(np.uint8(2)).kernel == (2, 2)
+    plain = build_architecture("lenet", (1, 28, 28), 10, filters=(6, 16), kernel_size=5,
+                               dropout=0.5, width=1.0)
+    grid = build_architecture("lenet", (1, 28, 28), np.int64(10), filters=np.array([6, 16]),
+                              kernel_size=np.int64(5), dropout=np.float32(0.5),
+                              width=np.float64(1.0))
+    assert grid == plain
+    with pytest.raises(ValueError, match="kernel_size must be a positive int"):
+        Conv2d(4, np.float64(2.5))

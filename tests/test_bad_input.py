@@ -134,7 +134,15 @@ CASES = {
         each(METHODS, Works(same_as=lambda X, y: {"X": X, "y": y}))),
     "object array holding a word": Case(
         lambda X, y: {"X": other_dtype(X, object, spoil="pixel"), "y": y},
-        each(METHODS, Raises(ValueError, "could not convert string to float: 'pixel'"))),
+        each(METHODS, Raises(ValueError, r"X holds strings \(dtype object\)"))),
+    "object array holding a number as text": Case(
+        lambda X, y: {"X": other_dtype(X, object, spoil="0.5"), "y": y},
+        each(METHODS, Raises(ValueError, r"X holds strings \(dtype object\)"))),
+    "object array holding bytes": Case(
+        lambda X, y: {"X": other_dtype(X, object, spoil=b"1"), "y": y},
+        each(METHODS, Raises(ValueError, r"X holds strings \(dtype object\)"))),
+    "bytes array": Case(lambda X, y: {"X": X.astype("S8"), "y": y},
+                        each(METHODS, Raises(ValueError, r"X holds strings \(dtype \|S8"))),
     "complex array": Case(lambda X, y: {"X": X.astype(np.complex64), "y": y},
                           each(METHODS, Raises(ValueError, "Complex data not supported"))),
     "string array": Case(lambda X, y: {"X": X.astype(str), "y": y},

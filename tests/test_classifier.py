@@ -124,3 +124,54 @@ def test_custom_spec_list_architecture(digits):
             ReLU(), GlobalAvgPool2d(), Dropout(0.1), Linear(10)]
     clf = CNNClassifier(arch, max_iter=15, random_state=0).fit(X_train, y_train)
     assert clf.score(X_test, y_test) > 0.8
+
+
+def test_numpy_numbers_from_a_grid_are_accepted_everywhere(digits, tmp_path):
+    from sklearn.model_selection import GridSearchCV
+
+    X, _, y, _ = digits
+    search = GridSearchCV(CNNClassifier(max_iter=1, random_state=0, **LENET),
+                          {"kernel_size": np.arange(3, 6, 2), "filters": [np.array([4, 8])]},
+                          cv=2, error_score="raise").fit(X[:120], y[:120])
+    assert search.best_params_["kernel_size"] in (3, 5)
+    clf = CNNClassifier(arch="simple", max_iter=np.int64(1), batch_size=np.int32(32),
+                        learning_rate_init=np.float32(0.01), alpha=np.float32(1e-4),
+                        dropout=np.float32(0.25), width=np.float64(0.5),
+                        hidden_units=[np.int64(16)], label_smoothing=np.float16(0.1),
+                        n_iter_no_change=np.int8(3), random_state=np.int64(0))
+    clf.fit(X[:120], y[:120])
+    assert clf.specs_[0].out_channels == 4 and clf.summary().total_params > 0
+    clf.save(tmp_path / "m.npz")  # every number made it into the file as plain JSON
+
+
+def test_unusable_class_weights_are_refused_before_training(digits):
+    X, _, y, _ = digits
+    for weights, shown in [({0: np.nan}, "nan"), ({0: -1.0}, "-1.0"), ({0: "heavy"}, "heavy"),
+                           ({0: np.inf}, "inf")]:
+        clf = CNNClassifier(class_weight=weights, max_iter=1)
+        with pytest.raises(ValueError, match=f"class_weight must map classes to finite "
+                                             f"non-negative numbers; got {shown}"):
+            clf.fit(X[:60], y[:60])
+        assert not hasattr(clf, "classes_")
+
+
+def test_freeze_features_needs_a_linear_layer(digits):
+    from sklearn_cnn.layers import Conv2d, GlobalAvgPool2d
+
+    X, _, y, _ = digits
+    clf = CNNClassifier([Conv2d(10, 3), GlobalAvgPool2d()], freeze="features", max_iter=1)
+    with pytest.raises(ValueError, match="freeze='features'.*no Linear layer"):
+        clf.fit(X[:60], y[:60])
+
+
+@pytest.mark.parametrize("labels,message", [
+    (np.array([b"a", b"b"] * 30), "Unknown label type"),
+    (np.array([2**70, 1] * 30, dtype=object), "Unknown label type"),
+])
+def test_bytes_labels_and_huge_ints_are_refused_as_in_mlpclassifier(digits, labels, message):
+    from sklearn.neural_network import MLPClassifier
+
+    X, _, _, _ = digits
+    for estimator in (CNNClassifier(max_iter=1), MLPClassifier(max_iter=1)):
+        with pytest.raises(ValueError, match=message):
+            estimator.fit(X[:60].reshape(60, -1), labels)

@@ -135,3 +135,41 @@ def test_conv_output_size_counts_the_window_positions(n, f, p, s):
         else:
             with pytest.raises(ValueError, match="larger than the feature map"):
                 pool.output_shape((2, n, n))
+
+
+# --- hyperparameters: NumPy numbers and any sequence type mean what Python's do ---
+
+INT_TYPES = (int, np.int8, np.int32, np.int64, np.uint16)
+FLOAT_TYPES = (float, np.float16, np.float32, np.float64)
+SEQUENCES = (tuple, list, np.array)
+
+
+@given(data=st.data())
+@settings(max_examples=20, **SETTINGS)
+def test_numpy_numbers_and_sequences_train_as_python_ones(data):
+    from sklearn_cnn import CNNClassifier
+
+    draw = data.draw
+    as_int, as_float = (draw(st.sampled_from(t)) for t in (INT_TYPES, FLOAT_TYPES))
+    sequence = draw(st.sampled_from(SEQUENCES))
+    values = {"kernel_size": draw(st.sampled_from([1, 3])),
+              "batch_size": draw(st.integers(4, 40)), "max_iter": draw(st.integers(1, 2)),
+              "n_iter_no_change": draw(st.integers(1, 5))}
+    floats = {"learning_rate_init": draw(st.floats(1e-3, 0.05)),
+              "alpha": draw(st.floats(0, 0.01)), "dropout": draw(st.floats(0, 0.5)),
+              "label_smoothing": draw(st.floats(0, 0.3)), "width": draw(st.floats(0.5, 1.5))}
+    filters = draw(st.lists(st.integers(1, 4), min_size=2, max_size=2))
+    given_params = {**{k: as_int(v) for k, v in values.items()},
+                    **{k: as_float(v) for k, v in floats.items()},
+                    "filters": sequence([as_int(f) for f in filters]),
+                    "hidden_units": sequence([as_int(8)])}
+    # the same numbers as Python values (a float16 is the float it rounds to)
+    plain = {**values, **{k: float(v) for k, v in given_params.items() if k in floats},
+             "filters": tuple(filters), "hidden_units": (8,)}
+    rng = np.random.default_rng(0)
+    X, y = rng.random((40, 6, 6)).astype(np.float32), np.arange(40) % 3
+    fits = [CNNClassifier("simple", random_state=0, **params).fit(X, y)
+            for params in (given_params, plain)]
+    assert fits[0].specs_ == fits[1].specs_
+    for key, value in fits[1].get_weights().items():
+        np.testing.assert_array_equal(fits[0].get_weights()[key], value, err_msg=key)

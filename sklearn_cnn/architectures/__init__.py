@@ -5,11 +5,13 @@ from ._registry import (
     Architecture,
     architecture_parameters,
     build_architecture,
+    check_spec_list,
     get_architecture,
     list_architectures,
     register_architecture,
     unregister_architecture,
 )
 
-__all__ = ["Architecture", "architecture_parameters", "build_architecture", "get_architecture",
-           "list_architectures", "register_architecture", "unregister_architecture"]
+__all__ = ["Architecture", "architecture_parameters", "build_architecture", "check_spec_list",
+           "get_architecture", "list_architectures", "register_architecture",
+           "unregister_architecture"]

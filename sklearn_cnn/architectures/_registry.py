@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from ..layers import AvgPool2d, Conv2d, LayerSpec, MaxPool2d, Residual, Shape
+from ..layers import AvgPool2d, Conv2d, LayerSpec, MaxPool2d, Residual, Shape, to_python
 
 
 @dataclass(frozen=True)
@@ -101,8 +101,10 @@ def build_architecture(arch: str | list | tuple, input_shape: Shape, n_classes: 
         if params:
             raise ValueError(f"architecture parameters {sorted(params)} apply to named "
                              "architectures only, not to a list of layer specs")
+        check_spec_list(tuple(arch), tuple(input_shape), n_classes)
         return tuple(arch), []
     entry = get_architecture(arch)
+    params = {name: to_python(value) for name, value in params.items()}  # grid values
     accepted = architecture_parameters(arch)
     unknown = sorted(set(params) - set(accepted))
     if unknown:
@@ -133,6 +135,28 @@ def build_architecture(arch: str | list | tuple, input_shape: Shape, n_classes: 
 
 
 _POOLS = (MaxPool2d, AvgPool2d)
+
+
+def check_spec_list(specs: tuple[LayerSpec, ...], input_shape: Shape, n_classes: int
+                    ) -> None:
+    """Refuse, before any work, a list of specs that cannot classify images of
+    ``input_shape`` into ``n_classes`` classes: an empty list, a layer that does not
+    fit the shape reaching it, or a network whose output is not ``(n_classes,)``.
+    The message names the layer."""
+    if not specs:
+        raise ValueError(f"arch is an empty list of layers; it must end in a "
+                         f"Linear({n_classes}) for the {n_classes} classes")
+    shape = input_shape
+    for position, spec in enumerate(specs):
+        try:
+            shape = spec.output_shape(shape)
+        except ValueError as exc:
+            raise ValueError(f"arch layer {position}, {spec!r}, does not fit its input of "
+                             f"shape {shape}: {exc}") from None
+    if shape != (n_classes,):
+        raise ValueError(f"arch's last layer, {specs[-1]!r} (layer {len(specs) - 1}), "
+                         f"outputs shape {shape}, but y has {n_classes} classes: end the "
+                         f"list with Linear({n_classes})")
 
 
 def _describe_pool(spec) -> str:
