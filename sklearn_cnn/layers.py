@@ -90,11 +90,11 @@ class LayerSpec:
     def __post_init__(self):
         # a frozen dataclass: NumPy scalars become Python values before the checks, so
         # specs compare, hash and save to JSON alike however their numbers were made
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
+        for spec_field in dataclasses.fields(self):
+            value = getattr(self, spec_field.name)
             plain = to_python(value)
             if plain is not value:
-                object.__setattr__(self, field.name, plain)
+                object.__setattr__(self, spec_field.name, plain)
         self._check()
 
     def _check(self) -> None:

@@ -99,7 +99,7 @@ def test_spec_lists_are_checked_against_the_data_with_the_layer_named():
 
 def test_numpy_numbers_make_the_same_specs_as_python_numbers():
     np = pytest.importorskip("numpy")
-    assert Conv2d(np.int64(4), np.int32(3), stride=(np.int64(1), 1)) == Conv2d(4, 3, 1)
+    assert Conv2d(np.int64(4), np.int32(3), stride=(np.int64(1), 1)) == Conv2d(4, 3, (1, 1))
     spec = Conv2d(np.int64(4), np.array([3, 3]))
     assert type(spec.out_channels) is int and spec.kernel_size == (3, 3)
     assert MaxPool2d(np.uint8(2)).kernel == (2, 2)

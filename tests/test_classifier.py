@@ -146,7 +146,7 @@ def test_numpy_numbers_from_a_grid_are_accepted_everywhere(digits, tmp_path):
 
 def test_unusable_class_weights_are_refused_before_training(digits):
     X, _, y, _ = digits
-    for weights, shown in [({0: np.nan}, "nan"), ({0: -1.0}, "-1.0"), ({0: "heavy"}, "heavy"),
+    for weights, shown in [({0: np.nan}, "nan"), ({0: -1.0}, "-1.0"), ({0: "heavy"}, "'heavy'"),
                            ({0: np.inf}, "inf")]:
         clf = CNNClassifier(class_weight=weights, max_iter=1)
         with pytest.raises(ValueError, match=f"class_weight must map classes to finite "
@@ -160,18 +160,20 @@ def test_freeze_features_needs_a_linear_layer(digits):
 
     X, _, y, _ = digits
     clf = CNNClassifier([Conv2d(10, 3), GlobalAvgPool2d()], freeze="features", max_iter=1)
-    with pytest.raises(ValueError, match="freeze='features'.*no Linear layer"):
+    with pytest.raises(ValueError, match=r"freeze='features'.*no Linear layer"):
         clf.fit(X[:60], y[:60])
 
 
-@pytest.mark.parametrize("labels,message", [
-    (np.array([b"a", b"b"] * 30), "Unknown label type"),
-    (np.array([2**70, 1] * 30, dtype=object), "Unknown label type"),
+@pytest.mark.parametrize("labels,error,message", [
+    (np.array([b"a", b"b"] * 30), TypeError, "labels represented as bytes is not supported"),
+    (np.array([2**70, 1] * 30, dtype=object), ValueError, "Unknown label type"),
 ])
-def test_bytes_labels_and_huge_ints_are_refused_as_in_mlpclassifier(digits, labels, message):
+def test_bytes_labels_and_huge_ints_are_refused_as_in_mlpclassifier(digits, labels, error,
+                                                                     message):
     from sklearn.neural_network import MLPClassifier
 
     X, _, _, _ = digits
     for estimator in (CNNClassifier(max_iter=1), MLPClassifier(max_iter=1)):
-        with pytest.raises(ValueError, match=message):
+        with pytest.raises(error, match=message):
             estimator.fit(X[:60].reshape(60, -1), labels)
+        assert not hasattr(estimator, "classes_")

@@ -112,7 +112,7 @@ def test_string_labels_from_object_arrays_and_pandas_save_and_load(kind, tmp_pat
 
 
 def test_a_save_that_fails_half_way_keeps_the_old_file(tmp_path, monkeypatch):
-    clf, X = tiny_model()
+    clf, _ = tiny_model()
     path = tmp_path / "model.npz"
     clf.save(path)
     before = path.read_bytes()
@@ -147,7 +147,7 @@ def rewrite(path, target, change):
 
 
 def test_malformed_files_are_refused_with_a_value_error_naming_them(tmp_path):
-    clf, X = tiny_model()
+    clf, _ = tiny_model()
     good = tmp_path / "good.npz"
     clf.save(good)
     np.save(tmp_path / "weights.npy", np.zeros(3))
