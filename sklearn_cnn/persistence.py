@@ -58,7 +58,7 @@ def _params_to_json(params: dict) -> dict:
         elif name == "arch" and isinstance(value, (list, tuple)):
             value = {"specs": [spec_to_json(s) for s in value]}
         elif name == "class_weight" and isinstance(value, dict):
-            value = {"pairs": [[_plain(k), v] for k, v in value.items()]}
+            value = {"pairs": [[_plain(k), _plain(v)] for k, v in value.items()]}
         elif callable(value) or isinstance(value, np.random.RandomState):
             raise ValueError(f"{name}={value!r} cannot be saved as data; use a string or "
                              "number (or pickle the estimator, trusting its source)")

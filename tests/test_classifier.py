@@ -138,7 +138,9 @@ def test_numpy_numbers_from_a_grid_are_accepted_everywhere(digits, tmp_path):
                         learning_rate_init=np.float32(0.01), alpha=np.float32(1e-4),
                         dropout=np.float32(0.25), width=np.float64(0.5),
                         hidden_units=[np.int64(16)], label_smoothing=np.float16(0.1),
-                        n_iter_no_change=np.int8(3), random_state=np.int64(0))
+                        n_iter_no_change=np.int8(3), random_state=np.int64(0),
+                        class_weight={np.int64(0): np.float32(2.0)},
+                        input_shape=np.array([1, 8, 8]))
     clf.fit(X[:120], y[:120])
     assert clf.specs_[0].out_channels == 4 and clf.summary().total_params > 0
     clf.save(tmp_path / "m.npz")  # every number made it into the file as plain JSON
