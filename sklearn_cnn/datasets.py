@@ -394,3 +394,99 @@ def load_digits_images(*, return_X_y: bool = False):
         return X, digits.target
     return Bunch(data=X, target=digits.target, target_names=digits.target_names,
                  DESCR=digits.DESCR)
+
+
+def load_image_folder(path: str | os.PathLike, *, size=None, mode: str = "auto",
+                      resize: str = "stretch", load_content: bool = True,
+                      on_error: str = "raise", shuffle: bool = False,
+                      random_state=None) -> Bunch:
+    """Images in a folder with one sub-folder per class, as
+    :func:`sklearn.datasets.load_files` reads text.
+
+    ``path/cat/1.png``, ``path/dog/7.jpg``...: each sub-folder (sorted by name) is a
+    class; files whose ending is not an image's (``preprocessing.IMAGE_SUFFIXES``)
+    and hidden files are skipped. Reading needs Pillow (``pip install
+    'sklearn-cnn[images]'``).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The folder.
+    size, mode, resize
+        As :class:`sklearn_cnn.preprocessing.ImageLoader`, which reads the files.
+    load_content : bool, default=True
+        Read the images into ``data``; False lists the files only (``filenames`` then
+        go straight into a pipeline that starts with an ``ImageLoader``).
+    on_error : {"raise", "warn"}, default="raise"
+        A file that cannot be read as an image raises a ValueError naming it, or
+        (``"warn"``) is left out with a warning naming it.
+    shuffle : bool, default=False
+        Shuffle the samples (seeded by ``random_state``).
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    Bunch
+        ``filenames`` (ndarray of str), ``target`` (class indices), ``target_names``
+        (the sub-folder names), ``data`` ((n, C, H, W) float32 in [0, 1], when
+        ``load_content``) and ``DESCR``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> root = tempfile.mkdtemp()
+    >>> for label in ("circle", "square"):
+    ...     os.makedirs(os.path.join(root, label))
+    ...     for i in range(2):
+    ...         image = Image.fromarray(np.zeros((12, 12), dtype=np.uint8))
+    ...         image.save(os.path.join(root, label, f"{i}.png"))
+    >>> bunch = load_image_folder(root)
+    >>> bunch.data.shape, bunch.target.tolist(), bunch.target_names
+    ((4, 1, 12, 12), [0, 0, 1, 1], ['circle', 'square'])
+    """
+    import warnings
+
+    from sklearn.utils import check_random_state
+
+    from .preprocessing import IMAGE_SUFFIXES, ImageLoader, open_image
+
+    if on_error not in ("raise", "warn"):
+        raise ValueError(f"on_error must be 'raise' or 'warn', got {on_error!r}")
+    root = Path(path)
+    if not root.is_dir():
+        raise ValueError(f"{os.fspath(path)!r} is not a folder")
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    files, target = [], []
+    for index, name in enumerate(classes):
+        for file in sorted((root / name).iterdir()):
+            if (file.is_file() and not file.name.startswith(".")
+                    and file.suffix.lower() in IMAGE_SUFFIXES):
+                files.append(str(file))
+                target.append(index)
+    if not files:
+        raise ValueError(f"{os.fspath(path)!r} holds no image files in sub-folders (one "
+                         f"sub-folder per class, files ending in {', '.join(IMAGE_SUFFIXES)})")
+    if on_error == "warn":
+        readable = []
+        for file in files:
+            try:
+                open_image(file)
+                readable.append(True)
+            except ValueError as exc:
+                warnings.warn(f"skipped: {exc}", UserWarning, stacklevel=2)
+                readable.append(False)
+        files = [f for f, ok in zip(files, readable, strict=True) if ok]
+        target = [t for t, ok in zip(target, readable, strict=True) if ok]
+    filenames, target = np.array(files, dtype=str), np.array(target, dtype=np.int64)
+    if shuffle:
+        order = check_random_state(random_state).permutation(len(filenames))
+        filenames, target = filenames[order], target[order]
+    bunch = Bunch(filenames=filenames, target=target, target_names=classes,
+                  DESCR=f"Images in {os.fspath(path)}: {len(filenames)} files in "
+                        f"{len(classes)} classes (one sub-folder each).")
+    if load_content:
+        bunch.data = ImageLoader(size=size, mode=mode, resize=resize).fit_transform(
+            list(filenames))
+    return bunch

@@ -6,6 +6,7 @@ import pickle
 import struct
 import sys
 import types
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -356,3 +357,49 @@ def test_cifar10_pickle_may_encode_bytes_as_latin1_only(tmp_path, encoding):
     (tmp_path / "b").write_bytes(call)
     with pytest.raises(ValueError, match="not a CIFAR-10 batch"):
         read_cifar10_batch(tmp_path / "b")
+
+
+def _image_folder(root):
+    from PIL import Image
+
+    for label, value in (("bright", 220), ("dark", 30)):
+        (root / label).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((9, 7), value, dtype=np.uint8)).save(
+                root / label / f"{i}.png")
+        (root / label / "notes.txt").write_text("not an image")
+        (root / label / ".hidden.png").write_bytes(b"")
+    return root
+
+
+def test_load_image_folder_reads_one_class_per_sub_folder(tmp_path):
+    pytest.importorskip("PIL")
+    from sklearn_cnn.datasets import load_image_folder
+
+    bunch = load_image_folder(_image_folder(tmp_path / "images"))
+    assert bunch.target_names == ["bright", "dark"]
+    assert bunch.data.shape == (6, 1, 9, 7) and bunch.target.tolist() == [0, 0, 0, 1, 1, 1]
+    assert [Path(f).name for f in bunch.filenames] == ["0.png", "1.png", "2.png"] * 2
+    np.testing.assert_allclose(bunch.data[bunch.target == 0], 220 / 255, rtol=1e-6)
+    listed = load_image_folder(tmp_path / "images", load_content=False, shuffle=True,
+                               random_state=0)
+    assert "data" not in listed and sorted(listed.filenames) == sorted(bunch.filenames)
+    resized = load_image_folder(tmp_path / "images", size=4, mode="RGB")
+    assert resized.data.shape == (6, 3, 4, 4)
+
+
+def test_load_image_folder_names_a_corrupt_file_or_skips_it_when_told(tmp_path):
+    pytest.importorskip("PIL")
+    from sklearn_cnn.datasets import load_image_folder
+
+    root = _image_folder(tmp_path / "images")
+    (root / "dark" / "broken.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    with pytest.raises(ValueError, match=r"broken\.jpg.*cannot be read"):
+        load_image_folder(root)
+    with pytest.warns(UserWarning, match=r"skipped: .*broken\.jpg"):
+        bunch = load_image_folder(root, on_error="warn")
+    assert len(bunch.filenames) == 6
+    with pytest.raises(ValueError, match="is not a folder"):
+        load_image_folder(root / "dark" / "0.png")
+    with pytest.raises(ValueError, match="no image files"):
+        load_image_folder(tmp_path / "images" / "dark")

@@ -1,0 +1,543 @@
+"""Image transformers: files to arrays, per-channel scaling, resizing, and bridges.
+
+Each one is a scikit-learn transformer (cloneable, picklable, grid-searchable) that
+takes and gives images, so images flow through a ``Pipeline`` as far as the CNN:
+
+- :class:`ImageLoader`: file paths -> float32 images ``(n, C, H, W)`` in [0, 1],
+  read with Pillow (``pip install 'sklearn-cnn[images]'``);
+- :class:`ChannelStandardizer`: per-channel mean and standard deviation fitted on the
+  training images, the image counterpart of ``StandardScaler``;
+- :class:`Resize`: images of any size -> images of one size (bilinear);
+- :class:`ImagesToFlat` and :class:`FlatToImages`: the bridge to and from the 2-D
+  ``(n, features)`` world of scikit-learn's other transformers.
+
+Every transformer that gives images accepts them in any layout ``CNNClassifier.fit``
+does (``(n, H, W)``, ``(n, C, H, W)``, ``(n, H, W, C)``, flat with ``input_shape``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._input import normalize_input_shape, to_images
+from .augment import _bilinear
+
+#: file endings read as images (by Pillow); anything else in a folder is skipped
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+#: Pillow modes that hold no colour
+GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F", "P;L")
+
+
+def _pillow():
+    try:
+        from PIL import Image, ImageOps
+    except ImportError:
+        raise ImportError("reading image files needs Pillow: pip install "
+                          "'sklearn-cnn[images]'") from None
+    return Image, ImageOps
+
+
+def _size_pair(size, name: str = "size") -> tuple[int, int] | None:
+    if size is None:
+        return None
+    pair = (size, size) if isinstance(size, Integral) else tuple(size)
+    if len(pair) != 2 or not all(isinstance(v, Integral) and not isinstance(v, bool)
+                                 and v >= 1 for v in pair):
+        raise ValueError(f"{name} must be a positive int or (height, width), got {size!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def open_image(path: str | os.PathLike):
+    """The image at ``path`` as a Pillow image, turned upright as its EXIF orientation
+    says (a GIF's first frame); a ValueError naming the file if it cannot be read."""
+    Image, ImageOps = _pillow()
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return ImageOps.exif_transpose(image)
+    except FileNotFoundError:
+        raise ValueError(f"image file {os.fspath(path)!r} does not exist") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"image file {os.fspath(path)!r} cannot be read as an image "
+                         f"({type(exc).__name__}: {exc})") from None
+
+
+def _fit_to(image, size: tuple[int, int] | None, resize: str):
+    """``image`` brought to ``size`` (H, W): stretched (``"stretch"``), scaled to cover
+    and centre-cropped (``"crop"``), or scaled to fit and centre-padded with black
+    (``"pad"``)."""
+    Image, ImageOps = _pillow()
+    if size is None or image.size == (size[1], size[0]):
+        return image
+    target = (size[1], size[0])  # Pillow speaks (width, height)
+    if resize == "stretch":
+        return image.resize(target, Image.Resampling.BILINEAR)
+    if resize == "crop":
+        return ImageOps.fit(image, target, Image.Resampling.BILINEAR)
+    return ImageOps.pad(image, target, Image.Resampling.BILINEAR, color=0)
+
+
+def read_image(path: str | os.PathLike, *, mode: str = "RGB",
+               size: tuple[int, int] | None = None, resize: str = "stretch"
+               ) -> np.ndarray:
+    """One image file as a float32 array ``(C, H, W)`` in [0, 1].
+
+    ``mode``: ``"L"`` (1 channel), ``"RGB"`` (3) or ``"RGBA"`` (4); a transparent
+    image read as ``"RGB"`` is composed onto black. ``size``: ``(H, W)``, reached as
+    ``fit`` says (see :class:`ImageLoader`); None keeps the file's size.
+    """
+    image = open_image(path)
+    transparent = image.mode in ("RGBA", "LA", "PA") or (
+        image.mode == "P" and "transparency" in image.info)
+    if transparent and mode != "RGBA":
+        Image, _ = _pillow()
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        image = Image.alpha_composite(background, rgba)
+    image = _fit_to(image.convert(mode), size, resize)
+    pixels = np.asarray(image, dtype=np.float32) / np.float32(255)
+    return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+
+
+def _is_gray(path) -> bool:
+    return open_image(path).mode in GRAY_MODES
+
+
+def _paths(X) -> list:
+    """X as a list of paths: a list, tuple, 1-D array or pandas Series of str/PathLike."""
+    if isinstance(X, (str, os.PathLike)):
+        raise TypeError("ImageLoader takes a list of paths, got a single path; wrap it in "
+                        "a list: [path]")
+    values = list(np.asarray(X, dtype=object).ravel()) if not isinstance(X, list) else X
+    bad = [v for v in values if not isinstance(v, (str, os.PathLike))]
+    if bad:
+        raise TypeError(f"ImageLoader takes file paths (str or path-like), got "
+                        f"{type(bad[0]).__name__} {bad[0]!r}")
+    if not values:
+        raise ValueError("ImageLoader got no paths (an empty list)")
+    return values
+
+
+class ImageLoader(TransformerMixin, BaseEstimator):
+    """Read image files into float32 images ``(n, C, H, W)`` in [0, 1] (Pillow).
+
+    PNG, JPEG, BMP, GIF (first frame), TIFF and WebP; EXIF orientation is applied, so
+    phone photos come out upright. Put it first in a pipeline to fit and predict on
+    file paths: ``make_pipeline(ImageLoader(size=28), CNNClassifier())``.
+
+    Parameters
+    ----------
+    size : int or tuple of (int, int), default=None
+        ``(H, W)`` of every image (an int: square). None: the size of the first
+        training image, which every file must then have.
+    mode : {"auto", "L", "RGB", "RGBA"}, default="auto"
+        Channels: ``"L"`` one grey channel, ``"RGB"`` three, ``"RGBA"`` four.
+        ``"auto"`` decides at ``fit``: ``"L"`` when every training image is
+        greyscale, else ``"RGB"``. Transparent images read as ``"L"`` or ``"RGB"``
+        are composed onto black.
+    resize : {"stretch", "crop", "pad"}, default="stretch"
+        How an image of another size reaches ``size``: stretched to it, scaled to
+        cover it and centre-cropped (keeps the aspect ratio), or scaled to fit it
+        and centre-padded with black.
+
+    Attributes
+    ----------
+    mode_ : str
+        The mode images are read in.
+    image_shape_ : tuple of int
+        ``(C, H, W)`` of the images ``transform`` returns.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from sklearn_cnn.preprocessing import ImageLoader
+    >>> folder = tempfile.mkdtemp()
+    >>> paths = [os.path.join(folder, f"{i}.png") for i in range(3)]
+    >>> for i, path in enumerate(paths):
+    ...     Image.fromarray(np.full((20, 30), 80 * i, dtype=np.uint8)).save(path)
+    >>> images = ImageLoader(size=(16, 16)).fit_transform(paths)
+    >>> images.shape, images.dtype, float(images.max())
+    ((3, 1, 16, 16), dtype('float32'), 0.627...)
+    """
+
+    _parameter_constraints = {  # noqa: RUF012  (scikit-learn's convention)
+        "size": [Interval(Integral, 1, None, closed="left"), tuple, list, None],
+        "mode": [StrOptions({"auto", "L", "RGB", "RGBA"})],
+        "resize": [StrOptions({"stretch", "crop", "pad"})],
+    }
+
+    def __init__(self, size=None, mode="auto", resize="stretch"):
+        self.size = size
+        self.mode = mode
+        self.resize = resize
+
+    def fit(self, X, y=None) -> ImageLoader:
+        """Decide the mode and size from the training files.
+
+        Parameters
+        ----------
+        X : list of str or path-like
+        y : ignored
+
+        Returns
+        -------
+        self : ImageLoader
+        """
+        self._validate_params()
+        paths = _paths(X)
+        size = _size_pair(self.size)
+        mode = self.mode
+        if mode == "auto":
+            mode = "L" if all(_is_gray(p) for p in paths) else "RGB"
+        if size is None:
+            width, height = open_image(paths[0]).size
+            size = (height, width)
+        self.mode_ = mode
+        self.image_shape_ = ({"L": 1, "RGB": 3, "RGBA": 4}[mode], *size)
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Read the files.
+
+        Parameters
+        ----------
+        X : list of str or path-like
+
+        Returns
+        -------
+        ndarray of shape (n_files, C, H, W), float32 in [0, 1]
+        """
+        check_is_fitted(self)
+        size, fixed = self.image_shape_[1:], _size_pair(self.size) is not None
+        out = np.empty((len(paths := _paths(X)), *self.image_shape_), dtype=np.float32)
+        for index, path in enumerate(paths):  # one file at a time: decoding is per file
+            image = read_image(path, mode=self.mode_, size=size if fixed else None,
+                               resize=self.resize)
+            if image.shape[1:] != size:
+                raise ValueError(f"image file {os.fspath(path)!r} is {image.shape[2]}x"
+                                 f"{image.shape[1]} pixels, not {size[1]}x{size[0]} as the "
+                                 "first training image; pass ImageLoader(size=(H, W))")
+            out[index] = image
+        return out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.requires_fit = True
+        return tags
+
+
+class ChannelStandardizer(TransformerMixin, BaseEstimator):
+    """Standardize each channel of images: ``(x - mean_[c]) / scale_[c]``.
+
+    The image counterpart of ``StandardScaler``: one mean and one standard deviation
+    per channel over every pixel of the training images (StandardScaler on flat
+    images would fit one per pixel, and cannot take images at all).
+
+    Parameters
+    ----------
+    with_mean, with_std : bool, default=True
+        Centre, and scale to unit variance.
+
+    Attributes
+    ----------
+    mean_, scale_ : ndarray of shape (n_channels,)
+        Per-channel mean and standard deviation (1 where a channel is constant).
+    input_shape_ : tuple of int
+        ``(C, H, W)`` of the training images.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_cnn.preprocessing import ChannelStandardizer
+    >>> X = np.random.default_rng(0).random((10, 3, 4, 4)).astype(np.float32)
+    >>> Z = ChannelStandardizer().fit_transform(X)
+    >>> bool(np.allclose(Z.mean(axis=(0, 2, 3)), 0, atol=1e-6)), Z.shape
+    (True, (10, 3, 4, 4))
+    """
+
+    _parameter_constraints = {  # noqa: RUF012
+        "with_mean": ["boolean"], "with_std": ["boolean"]}
+
+    def __init__(self, *, with_mean=True, with_std=True):
+        self.with_mean = with_mean
+        self.with_std = with_std
+
+    def fit(self, X, y=None) -> ChannelStandardizer:
+        """Compute each channel's mean and standard deviation.
+
+        Parameters
+        ----------
+        X : images, in any layout ``CNNClassifier.fit`` accepts
+        y : ignored
+
+        Returns
+        -------
+        self : ChannelStandardizer
+        """
+        self._validate_params()
+        images = to_images(X)
+        channels = images.transpose(1, 0, 2, 3).reshape(images.shape[1], -1)  # (C, N*H*W)
+        mean = channels.mean(axis=1, dtype=np.float64)
+        std = channels.std(axis=1, dtype=np.float64)
+        self.mean_ = mean if self.with_mean else np.zeros_like(mean)
+        self.scale_ = np.where(std > 0, std, 1.0) if self.with_std else np.ones_like(std)
+        self.input_shape_ = images.shape[1:]
+        self.n_features_in_ = math.prod(self.input_shape_)
+        return self
+
+    def _images(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        images = to_images(X, input_shape=self.input_shape_ if np.ndim(X) == 2 else None)
+        if images.shape[1] != self.input_shape_[0]:
+            raise ValueError(f"X has {images.shape[1]} channels, but ChannelStandardizer "
+                             f"was fitted on {self.input_shape_[0]}")
+        return images
+
+    def transform(self, X) -> np.ndarray:
+        """Standardize.
+
+        Parameters
+        ----------
+        X : images, in any layout ``fit`` accepts
+
+        Returns
+        -------
+        ndarray of shape (n_samples, C, H, W), in X's float type (float32 for others)
+        """
+        images = self._images(X)
+        mean, scale = (v.astype(images.dtype)[None, :, None, None]
+                       for v in (self.mean_, self.scale_))
+        return (images - mean) / scale
+
+    def inverse_transform(self, X) -> np.ndarray:
+        """Undo :meth:`transform`."""
+        images = self._images(X)
+        mean, scale = (v.astype(images.dtype)[None, :, None, None]
+                       for v in (self.mean_, self.scale_))
+        return images * scale + mean
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+def resize_images(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of ``images`` (N, C, H, W) to ``size`` (H, W), pixel centres
+    aligned as ``torch.nn.functional.interpolate(mode="bilinear",
+    align_corners=False)`` (no antialiasing: shrink by large factors in steps)."""
+    n, _, h, w = images.shape
+    out_h, out_w = size
+    # the source coordinate of each output pixel's centre, clamped to the image
+    src_y = np.clip((np.arange(out_h) + 0.5) * h / out_h - 0.5, 0, h - 1)
+    src_x = np.clip((np.arange(out_w) + 0.5) * w / out_w - 0.5, 0, w - 1)
+    grid_y = np.broadcast_to(src_y[None, :, None], (n, out_h, out_w))
+    grid_x = np.broadcast_to(src_x[None, None, :], (n, out_h, out_w))
+    return _bilinear(images, grid_y, grid_x)
+
+
+class Resize(TransformerMixin, BaseEstimator):
+    """Resize images to ``size`` (bilinear): another size than they came in.
+
+    Parameters
+    ----------
+    size : int or tuple of (int, int)
+        ``(H, W)`` of the result (an int: square).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_cnn.preprocessing import Resize
+    >>> Resize(16).fit_transform(np.ones((2, 8, 8), dtype=np.float32)).shape
+    (2, 1, 16, 16)
+    """
+
+    _parameter_constraints = {  # noqa: RUF012
+        "size": [Interval(Integral, 1, None, closed="left"), tuple, list]}
+
+    def __init__(self, size=28):
+        self.size = size
+
+    def fit(self, X, y=None) -> Resize:
+        """Check the parameters and X (nothing is learned).
+
+        Parameters
+        ----------
+        X : images, in any layout ``CNNClassifier.fit`` accepts
+        y : ignored
+
+        Returns
+        -------
+        self : Resize
+        """
+        self._validate_params()
+        _size_pair(self.size)
+        images = to_images(X)
+        self.n_features_in_ = math.prod(images.shape[1:])
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Resize.
+
+        Parameters
+        ----------
+        X : images, in any layout ``fit`` accepts
+
+        Returns
+        -------
+        ndarray of shape (n_samples, C, size[0], size[1])
+        """
+        check_is_fitted(self)
+        return resize_images(to_images(X), _size_pair(self.size))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.requires_fit = False
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+class ImagesToFlat(TransformerMixin, BaseEstimator):
+    """Images ``(n, C, H, W)`` (any accepted layout) -> rows ``(n, C*H*W)``, for the
+    2-D transformers of scikit-learn (PCA, StandardScaler...); :class:`FlatToImages`
+    goes back. Output names are ``c{channel}_y{row}_x{column}``, so ``set_output``
+    can give a DataFrame.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_cnn.preprocessing import ImagesToFlat
+    >>> flat = ImagesToFlat().fit(np.zeros((2, 3, 4, 4)))
+    >>> flat.transform(np.zeros((2, 3, 4, 4))).shape, flat.get_feature_names_out()[:2]
+    ((2, 48), array(['c0_y0_x0', 'c0_y0_x1'], dtype=object))
+    """
+
+    def fit(self, X, y=None) -> ImagesToFlat:
+        """Remember the image shape.
+
+        Parameters
+        ----------
+        X : images, in any layout ``CNNClassifier.fit`` accepts
+        y : ignored
+
+        Returns
+        -------
+        self : ImagesToFlat
+        """
+        self.input_shape_ = to_images(X).shape[1:]
+        self.n_features_in_ = math.prod(self.input_shape_)
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Flatten images to rows.
+
+        Parameters
+        ----------
+        X : images of the fitted shape
+
+        Returns
+        -------
+        ndarray of shape (n_samples, C*H*W)
+        """
+        check_is_fitted(self)
+        images = to_images(X, input_shape=self.input_shape_ if np.ndim(X) == 2 else None)
+        if images.shape[1:] != self.input_shape_:
+            raise ValueError(f"X holds images of shape {images.shape[1:]}, but "
+                             f"ImagesToFlat was fitted on {self.input_shape_}")
+        return images.reshape(len(images), -1)
+
+    def inverse_transform(self, X) -> np.ndarray:
+        """Rows back to images ``(n, C, H, W)``."""
+        check_is_fitted(self)
+        return np.asarray(X).reshape(len(X), *self.input_shape_)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """``c{channel}_y{row}_x{column}`` for every value of an image."""
+        check_is_fitted(self)
+        c, h, w = self.input_shape_
+        channel, row, column = np.indices((c, h, w)).reshape(3, -1)
+        return np.array([f"c{a}_y{b}_x{d}" for a, b, d in zip(channel, row, column,
+                                                                strict=True)], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+class FlatToImages(TransformerMixin, BaseEstimator):
+    """Rows ``(n, C*H*W)`` -> images ``(n, C, H, W)`` of ``input_shape``: back from the
+    2-D transformers of scikit-learn to the image ones.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(C, H, W)`` or ``(H, W)`` of one image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_cnn.preprocessing import FlatToImages
+    >>> FlatToImages((1, 8, 8)).fit_transform(np.zeros((5, 64))).shape
+    (5, 1, 8, 8)
+    """
+
+    _parameter_constraints = {"input_shape": [tuple, list, np.ndarray]}  # noqa: RUF012
+
+    def __init__(self, input_shape: Sequence[int] = (1, 28, 28)):
+        self.input_shape = input_shape
+
+    def fit(self, X, y=None) -> FlatToImages:
+        """Check that rows of X have ``C*H*W`` values.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, C*H*W)
+        y : ignored
+
+        Returns
+        -------
+        self : FlatToImages
+        """
+        self._validate_params()
+        self.n_features_in_ = math.prod(normalize_input_shape(self.input_shape))
+        self.transform(X)
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Reshape rows to images.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, C*H*W)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, C, H, W)
+        """
+        shape = normalize_input_shape(self.input_shape)
+        if np.ndim(X) != 2:
+            raise ValueError(f"FlatToImages takes rows (n_samples, {math.prod(shape)}); "
+                             f"got an array of {np.ndim(X)} dimensions")
+        return to_images(X, input_shape=shape)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
