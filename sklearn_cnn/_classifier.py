@@ -9,7 +9,14 @@ from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+    clone,
+)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score
 from sklearn.utils import TransformerTags, assert_all_finite, check_random_state
@@ -62,6 +69,14 @@ def _check_targets(y, *, warn: bool) -> np.ndarray:
     return y
 
 
+def _shape_of(X) -> tuple:
+    """X's array shape, or () when it has none (a ragged list, say)."""
+    try:
+        return tuple(np.shape(X))
+    except ValueError:
+        return ()
+
+
 def _check_class_weight(class_weight: dict) -> None:
     """A class_weight dict's values must be finite, non-negative numbers."""
     for label, weight in class_weight.items():
@@ -71,7 +86,8 @@ def _check_class_weight(class_weight: dict) -> None:
                              f"numbers; got {weight!r} for class {label!r}")
 
 
-class CNNClassifier(ClassifierMixin, BaseEstimator):
+class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerMixin,
+                    BaseEstimator):
     """Convolutional neural network classifier with a scikit-learn interface.
 
     The network is described by backend-neutral layer specs (``arch``) and trained
@@ -609,7 +625,18 @@ default="onecycle"
         tags = super().__sklearn_tags__()
         # transform() returns the penultimate features, so it is a transformer too
         tags.transformer_tags = TransformerTags(preserves_dtype=["float64", "float32"])
+        tags.input_tags.three_d_array = True  # images (n, H, W) and (n, C, H, W)
         return tags
+
+    @property
+    def _n_features_out(self) -> int:
+        """Width of :meth:`transform`'s output (``get_feature_names_out`` names
+        them ``cnnclassifier0``, ``cnnclassifier1``...)."""
+        self._require_specs("get_feature_names_out()")
+        shape = self.input_shape_
+        for spec in self.specs_[:-1]:
+            shape = spec.output_shape(shape)
+        return math.prod(shape)
 
     def fit_transform(self, X, y, sample_weight=None) -> np.ndarray:
         """Fit, then return the penultimate features of X (see :meth:`transform`)."""
@@ -631,9 +658,17 @@ default="onecycle"
         shape, in the dtype its model computes in."""
         check_is_fitted(self)
         _check_feature_names(self, X, reset=False)
-        images = to_images(X, input_shape=self.input_shape, channels=self.channels,
-                           dtype=self._model_dtype())
-        self._check_image_shape(images)
+        try:
+            images = to_images(X, input_shape=self.input_shape, channels=self.channels,
+                               dtype=self._model_dtype())
+            self._check_image_shape(images)
+        except ValueError:
+            c, h, w = self.input_shape_
+            if _shape_of(X) in ((h, w), (c, h, w), (h, w, c)):
+                raise ValueError(f"X has the shape of one image, {_shape_of(X)}; the "
+                                 "estimator takes a batch of images: pass X[None] (or "
+                                 "[image]) for one image") from None
+            raise
         return get_backend(self._backend_name), images
 
     def _check_image_shape(self, images: np.ndarray) -> None:

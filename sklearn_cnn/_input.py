@@ -9,6 +9,9 @@ import numpy as np
 from sklearn.utils.validation import check_array
 
 CHANNEL_COUNTS = (1, 3, 4)  # grayscale, RGB, RGBA: what a channels-last axis looks like
+#: flat rows of 3 (or 4) x s x s values with s at least this are taken for flattened
+#: colour images, whose layout is not guessed
+COLOUR_MIN_SIDE = 8
 
 
 def normalize_input_shape(input_shape) -> tuple[int, int, int] | None:
@@ -41,7 +44,9 @@ def to_images(X, *, input_shape=None, channels: str = "auto", dtype=None) -> np.
       taken as channels when it has 1, 3 or 4 entries and the second axis has not;
       ``channels="first"`` / ``"last"`` decide explicitly;
     - flat ``(n, F)``: reshaped to ``input_shape`` when given, else a square ``F``
-      is one ``sqrt(F) x sqrt(F)`` channel and any other ``F`` a ``1 x F`` row.
+      is one ``sqrt(F) x sqrt(F)`` channel, an ``F`` of 3 or 4 times a square of
+      side 8 or more (flattened colour images, 3,072 for CIFAR) is refused with the
+      ``input_shape`` to pass, and any other ``F`` is a ``1 x F`` row.
 
     Refused with a ValueError (TypeError for sparse matrices): NaN, infinity, values
     whose square overflows the float type the network computes in (above 1.8e19 in
@@ -129,6 +134,15 @@ def _unflatten(X: np.ndarray, input_shape) -> np.ndarray:
     side = math.isqrt(features)
     if side * side == features:
         return X.reshape(n, 1, side, side)
+    for channels in (3, 4):  # RGB or RGBA images flattened: refuse to guess the layout
+        side = math.isqrt(features // channels)
+        if side >= COLOUR_MIN_SIDE and channels * side * side == features:
+            raise ValueError(
+                f"X has {features} features per sample, which is not a square image but "
+                f"is {channels} x {side} x {side}: flattened {channels}-channel images? Pass "
+                f"input_shape=({channels}, {side}, {side}) (channels first; for "
+                f"channels-last rows, X.reshape(-1, {side}, {side}, {channels})); a row of "
+                "plain features can be read as one 1 x F image with input_shape=(1, 1, F)")
     return X.reshape(n, 1, 1, features)
 
 

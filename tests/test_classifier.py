@@ -179,3 +179,31 @@ def test_bytes_labels_and_huge_ints_are_refused_as_in_mlpclassifier(digits, labe
         with pytest.raises(error, match=message):
             estimator.fit(X[:60].reshape(60, -1), labels)
         assert not hasattr(estimator, "classes_")
+
+
+def test_transform_names_its_features_and_gives_dataframes(digits):
+    pd = pytest.importorskip("pandas")
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    X, X_test, y, y_test = digits
+    clf = CNNClassifier(max_iter=1, random_state=0).fit(X[:100], y[:100])
+    names = clf.get_feature_names_out()
+    assert names.tolist()[:2] == ["cnnclassifier0", "cnnclassifier1"]
+    assert len(names) == clf.transform(X_test[:3]).shape[1] == 128
+    frame = clf.set_output(transform="pandas").transform(X_test[:3])
+    assert isinstance(frame, pd.DataFrame) and frame.columns.tolist() == names.tolist()
+    pipe = make_pipeline(CNNClassifier(max_iter=2, random_state=0),
+                         LogisticRegression(max_iter=200)).set_output(transform="pandas")
+    flat = X.reshape(len(X), -1)
+    assert pipe.fit(flat[:200], y[:200]).score(X_test.reshape(len(X_test), -1), y_test) > 0.5
+    assert CNNClassifier().__sklearn_tags__().input_tags.three_d_array
+
+
+def test_one_image_at_predict_gets_told_to_add_a_batch_axis(digits):
+    X, X_test, y, _ = digits
+    clf = CNNClassifier(max_iter=1, random_state=0).fit(X[:100], y[:100])
+    for one in (X_test[0], X_test[0][:, :, None]):  # (8, 8) and (8, 8, 1): one image
+        with pytest.raises(ValueError, match=r"shape of one image.*X\[None\]"):
+            clf.predict(one)
+    assert clf.predict(X_test[:1]).shape == (1,)

@@ -84,3 +84,12 @@ def test_whole_numbers_up_to_255_in_floats_warn(digits):
     X, _, y, _ = digits
     with pytest.warns(UserWarning, match="0-255 pixel values"):
         CNNClassifier(max_iter=1).fit(np.round(X[:60] * 255), y[:60])
+
+
+def test_flattened_colour_images_are_refused_with_the_shape_to_pass():
+    rows = np.zeros((4, 3072), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"3 x 32 x 32.*input_shape=\(3, 32, 32\)"):
+        to_images(rows)
+    assert to_images(rows, input_shape=(3, 32, 32)).shape == (4, 3, 32, 32)
+    assert to_images(np.zeros((4, 7)), input_shape=None).shape == (4, 1, 1, 7)  # features
+    assert to_images(np.zeros((4, 12))).shape == (4, 1, 1, 12)  # 3 x 2 x 2: too small to be
