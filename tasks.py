@@ -12,6 +12,7 @@ not changed since the last one.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import subprocess
 import sys
@@ -48,7 +49,10 @@ def ensure_venv(extra: str | None) -> None:
 
 
 def demo(args: list[str]) -> None:
-    ensure_venv(None)
+    # the torch backend needs the torch extra; the NumPy demo only the core packages
+    backends = [b for a, b in itertools.pairwise(args) if a == "--backend"]
+    backends += [a.removeprefix("--backend=") for a in args if a.startswith("--backend=")]
+    ensure_venv("torch" if "torch" in backends else None)
     run(PYTHON, "-m", "sklearn_cnn", "demo", *args)
 
 

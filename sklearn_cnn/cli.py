@@ -1,8 +1,19 @@
-"""Command line: ``python -m sklearn_cnn demo`` (also the ``sklearn-cnn`` script)."""
+"""Command line: ``python -m sklearn_cnn`` (also the ``sklearn-cnn`` script).
+
+    sklearn-cnn fit FOLDER --out MODEL [--arch --epochs --backend --size --seed]
+    sklearn-cnn predict MODEL FILE... [--proba] [--format text|csv]
+    sklearn-cnn summary ARCH --input-shape 3x32x32 [--classes 10]
+    sklearn-cnn demo [--backend --arch --epochs --seed]
+    sklearn-cnn --version
+
+An error is one line on stderr and exit status 1 (2 for a misspelt command line).
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import sys
 import time
 import warnings
 
@@ -46,8 +57,90 @@ def demo(backend: str = "numpy", arch: str = "auto", epochs: int | None = None,
     return accuracy
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sklearn-cnn", description=__doc__)
+def _shape(text: str) -> tuple[int, ...]:
+    """``"3x32x32"`` or ``"28x28"`` or ``"28"`` -> a tuple of ints."""
+    try:
+        values = tuple(int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a shape like 3x32x32") from None
+    if not values or len(values) > 3 or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a shape like 3x32x32")
+    return values
+
+
+def fit(folder: str, out: str, *, arch: str = "auto", epochs: int | None = None,
+        backend: str = "numpy", size: tuple[int, ...] | None = None, seed: int = 0) -> None:
+    """Train on a folder with one sub-folder per class and save the model to ``out``."""
+    from . import CNNClassifier
+    from .datasets import load_image_folder
+
+    if size is not None and len(size) == 3:
+        raise ValueError("--size is HxW (or one number for square images), not CxHxW")
+    start = time.perf_counter()
+    images = load_image_folder(folder, size=None if size is None else size[-2:])
+    print(f"{folder}: {len(images.target)} images of {images.data.shape[1:]} (C, H, W) in "
+          f"{len(images.target_names)} classes: {', '.join(images.target_names)}")
+    labels = [images.target_names[t] for t in images.target]
+    clf = CNNClassifier(arch, backend=backend, random_state=seed, verbose=1)
+    if epochs is not None:
+        clf.set_params(max_iter=epochs)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        clf.fit(images.data, labels)
+    for warning in caught:
+        print(f"note: {warning.message}")
+    clf.save(out)
+    print(f"training accuracy {clf.score(images.data, labels):.4f}; saved {out} "
+          f"({time.perf_counter() - start:.1f} s)")
+
+
+def predict(model: str, files: list[str], *, proba: bool = False,
+            output_format: str = "text", stream=None) -> None:
+    """Print each file's predicted label and its probability (all classes' with
+    ``proba``), as aligned text or CSV."""
+    from .persistence import load
+    from .preprocessing import ImageLoader
+
+    stream = sys.stdout if stream is None else stream
+    clf = load(model)
+    channels, height, width = clf.input_shape_
+    mode = {1: "L", 3: "RGB", 4: "RGBA"}.get(channels)
+    if mode is None:
+        raise ValueError(f"{model} takes {channels}-channel images, which no image file has")
+    images = ImageLoader(size=(height, width), mode=mode).fit_transform(files)
+    probabilities = clf.predict_proba(images)
+    labels = clf.classes_[probabilities.argmax(axis=1)]
+    header = ["file", "label", "probability"]
+    if proba:
+        header += [f"p({label})" for label in clf.classes_]
+    rows = []
+    for file, label, p in zip(files, labels, probabilities, strict=True):
+        row = [file, str(label), f"{p.max():.4f}"]
+        rows.append(row + [f"{v:.4f}" for v in p] if proba else row)
+    if output_format == "csv":
+        writer = csv.writer(stream)
+        writer.writerow(header)
+        writer.writerows(rows)
+        return
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip(),
+              file=stream)
+
+
+def summary(arch: str, input_shape: tuple[int, ...], classes: int = 10) -> None:
+    """Print the layer table of ``arch`` for images of ``input_shape``."""
+    from .summary import summary as table
+
+    print(table(arch, input_shape if len(input_shape) == 3 else (1, *input_shape[-2:]),
+                n_classes=classes))
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="sklearn-cnn", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"sklearn-cnn {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("demo", help="train a CNN on the bundled digits")
     run.add_argument("--backend", default="numpy", choices=sorted(BACKENDS))
@@ -55,6 +148,46 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--epochs", type=int, default=None,
                      help="epochs to train (default: CNNClassifier's max_iter)")
     run.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    demo(args.backend, args.arch, args.epochs, args.seed)
+    train = commands.add_parser("fit", help="train on a folder of images, one sub-folder "
+                                            "per class, and save the model")
+    train.add_argument("folder")
+    train.add_argument("--out", required=True, help="model file to write (.npz)")
+    train.add_argument("--arch", default="auto", choices=list_architectures())
+    train.add_argument("--epochs", type=int, default=None)
+    train.add_argument("--backend", default="numpy", choices=sorted(BACKENDS))
+    train.add_argument("--size", type=_shape, default=None,
+                       help="HxW every image is resized to (default: the first image's)")
+    train.add_argument("--seed", type=int, default=0)
+    guess = commands.add_parser("predict", help="label image files with a saved model")
+    guess.add_argument("model")
+    guess.add_argument("files", nargs="+")
+    guess.add_argument("--proba", action="store_true", help="every class's probability")
+    guess.add_argument("--format", choices=["text", "csv"], default="text")
+    table = commands.add_parser("summary", help="layer table of an architecture")
+    table.add_argument("arch")
+    table.add_argument("--input-shape", type=_shape, default=(1, 28, 28),
+                       help="CxHxW (or HxW) of one image, e.g. 3x32x32")
+    table.add_argument("--classes", type=int, default=10)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            demo(args.backend, args.arch, args.epochs, args.seed)
+        elif args.command == "fit":
+            fit(args.folder, args.out, arch=args.arch, epochs=args.epochs,
+                backend=args.backend, size=args.size, seed=args.seed)
+        elif args.command == "predict":
+            predict(args.model, args.files, proba=args.proba, output_format=args.format)
+        else:
+            summary(args.arch, args.input_shape, args.classes)
+    except (ValueError, TypeError, OSError, ImportError) as exc:
+        message = " ".join(str(exc).split())  # one line
+        print(f"sklearn-cnn {args.command}: error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"sklearn-cnn {args.command}: interrupted", file=sys.stderr)
+        return 130
     return 0

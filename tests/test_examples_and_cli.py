@@ -30,3 +30,66 @@ def test_module_entry_point_rejects_unknown_backend():
     result = subprocess.run([sys.executable, "-m", "sklearn_cnn", "demo", "--backend", "jax"],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    Image = pytest.importorskip("PIL.Image")
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for label in ("horizontal", "vertical"):
+        (tmp_path / "images" / label).mkdir(parents=True)
+        for i in range(12):
+            pixels = (rng.random((10, 10)) * 40).astype(np.uint8)
+            if label == "horizontal":
+                pixels[4:6, :] = 255
+            else:
+                pixels[:, 4:6] = 255
+            Image.fromarray(pixels).save(tmp_path / "images" / label / f"{i}.png")
+    return tmp_path / "images"
+
+
+def test_fit_a_folder_then_predict_files(image_folder, tmp_path, capsys):
+    model = tmp_path / "model.npz"
+    assert main(["fit", str(image_folder), "--out", str(model), "--epochs", "8",
+                 "--size", "8x8"]) == 0
+    out = capsys.readouterr().out
+    assert "24 images of (1, 8, 8)" in out and "horizontal, vertical" in out
+    assert "    8  " in out and f"saved {model}" in out  # the epoch table and the file
+    files = [str(image_folder / "vertical" / "0.png"), str(image_folder / "horizontal" / "1.png")]
+    assert main(["predict", str(model), *files]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["file", "label", "probability"] and len(lines) == 3
+    assert lines[1].split()[1] == "vertical" and lines[2].split()[1] == "horizontal"
+    assert main(["predict", str(model), *files, "--proba", "--format", "csv"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0] == "file,label,probability,p(horizontal),p(vertical)"
+    values = rows[1].split(",")
+    assert abs(float(values[3]) + float(values[4]) - 1) < 1e-3
+
+
+def test_summary_command(capsys):
+    assert main(["summary", "lenet", "--input-shape", "1x28x28"]) == 0
+    assert "Total params: 44,426" in capsys.readouterr().out
+
+
+def test_errors_are_one_line_on_stderr_without_a_traceback(image_folder, tmp_path, capsys):
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    assert main(["fit", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m.npz")]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("sklearn-cnn fit: error:") and "is not a folder" in error
+    assert error.count("\n") == 1
+    model = tmp_path / "m.npz"
+    assert main(["fit", str(image_folder), "--out", str(model), "--epochs", "1"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(model), str(tmp_path / "broken.png")]) == 1
+    error = capsys.readouterr().err
+    assert "broken.png" in error and "cannot be read" in error and error.count("\n") == 1
+    result = subprocess.run([sys.executable, "-m", "sklearn_cnn", "summary", "lenet6"],
+                            capture_output=True, text=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("sklearn-cnn summary: error: Unknown arch 'lenet6'")
+    version = subprocess.run([sys.executable, "-m", "sklearn_cnn", "--version"],
+                             capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("sklearn-cnn 0.")
