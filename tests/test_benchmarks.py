@@ -41,3 +41,15 @@ def test_report_goes_between_the_readme_markers(suite, tmp_path, monkeypatch):
     assert "old" not in text and "| a | b |" in text
     assert text.startswith("intro\n") and text.endswith("<!-- benchmarks:end -->\nrest\n")
     assert (tmp_path / "RESULTS.md").read_text() in text
+
+
+def test_image_folder_benchmark_runs_on_random_images():
+    script = Path(__file__).parents[1] / "benchmarks" / "image_folder.py"
+    pytest.importorskip("PIL")
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, str(script), "--data", "random", "--images", "60",
+                          "--epochs", "1"], capture_output=True, text=True, check=True).stdout
+    rows = [line for line in out.splitlines() if line.startswith("| ")]
+    assert len(rows) == 5 and "wrote 60 PNG files" in out  # header, rule, three ways
