@@ -25,9 +25,9 @@ from numbers import Integral
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
-from ._input import normalize_input_shape, to_images
+from ._input import to_images
 from .augment import _bilinear
 
 #: file endings read as images (by Pillow); anything else in a folder is skipped
@@ -124,6 +124,34 @@ def _paths(X) -> list:
     if not values:
         raise ValueError("ImageLoader got no paths (an empty list)")
     return values
+
+
+def _fitted_images(estimator, X) -> np.ndarray:
+    """X as images of the shape ``estimator`` was fitted on (flat rows of as many
+    values included), or a ValueError in scikit-learn's words."""
+    check_is_fitted(estimator)
+    X = check_array(X, allow_nd=True, dtype=None, ensure_all_finite=False)
+    n_features = math.prod(X.shape[1:])
+    if n_features != estimator.n_features_in_:
+        raise ValueError(f"X has {n_features} features, but {type(estimator).__name__} is "
+                         f"expecting {estimator.n_features_in_} features as input (images "
+                         f"of shape {estimator.input_shape_})")
+    images = to_images(X, input_shape=estimator.input_shape_ if X.ndim == 2 else None)
+    if images.shape[1:] != estimator.input_shape_:
+        raise ValueError(f"X holds images of shape {images.shape[1:]}, but "
+                         f"{type(estimator).__name__} was fitted on {estimator.input_shape_}")
+    return images
+
+
+class _TakesImages:
+    """Tags of a transformer that takes images (3-D and 4-D arrays) and keeps their
+    float type."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
 
 
 class ImageLoader(TransformerMixin, BaseEstimator):
@@ -238,7 +266,7 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         return tags
 
 
-class ChannelStandardizer(TransformerMixin, BaseEstimator):
+class ChannelStandardizer(_TakesImages, TransformerMixin, BaseEstimator):
     """Standardize each channel of images: ``(x - mean_[c]) / scale_[c]``.
 
     The image counterpart of ``StandardScaler``: one mean and one standard deviation
@@ -297,14 +325,6 @@ class ChannelStandardizer(TransformerMixin, BaseEstimator):
         self.n_features_in_ = math.prod(self.input_shape_)
         return self
 
-    def _images(self, X) -> np.ndarray:
-        check_is_fitted(self)
-        images = to_images(X, input_shape=self.input_shape_ if np.ndim(X) == 2 else None)
-        if images.shape[1] != self.input_shape_[0]:
-            raise ValueError(f"X has {images.shape[1]} channels, but ChannelStandardizer "
-                             f"was fitted on {self.input_shape_[0]}")
-        return images
-
     def transform(self, X) -> np.ndarray:
         """Standardize.
 
@@ -316,23 +336,17 @@ class ChannelStandardizer(TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples, C, H, W), in X's float type (float32 for others)
         """
-        images = self._images(X)
+        images = _fitted_images(self, X)
         mean, scale = (v.astype(images.dtype)[None, :, None, None]
                        for v in (self.mean_, self.scale_))
         return (images - mean) / scale
 
     def inverse_transform(self, X) -> np.ndarray:
         """Undo :meth:`transform`."""
-        images = self._images(X)
+        images = _fitted_images(self, X)
         mean, scale = (v.astype(images.dtype)[None, :, None, None]
                        for v in (self.mean_, self.scale_))
         return images * scale + mean
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.three_d_array = True
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        return tags
 
 
 def resize_images(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -349,8 +363,9 @@ def resize_images(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return _bilinear(images, grid_y, grid_x)
 
 
-class Resize(TransformerMixin, BaseEstimator):
-    """Resize images to ``size`` (bilinear): another size than they came in.
+class Resize(_TakesImages, TransformerMixin, BaseEstimator):
+    """Resize images to ``size`` (bilinear): another size than they came in. As
+    every fitted transformer, it then takes images of the size it was fitted on.
 
     Parameters
     ----------
@@ -385,8 +400,8 @@ class Resize(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         _size_pair(self.size)
-        images = to_images(X)
-        self.n_features_in_ = math.prod(images.shape[1:])
+        self.input_shape_ = to_images(X).shape[1:]
+        self.n_features_in_ = math.prod(self.input_shape_)
         return self
 
     def transform(self, X) -> np.ndarray:
@@ -400,18 +415,9 @@ class Resize(TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples, C, size[0], size[1])
         """
-        check_is_fitted(self)
-        return resize_images(to_images(X), _size_pair(self.size))
+        return resize_images(_fitted_images(self, X), _size_pair(self.size))
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.three_d_array = True
-        tags.requires_fit = False
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        return tags
-
-
-class ImagesToFlat(TransformerMixin, BaseEstimator):
+class ImagesToFlat(_TakesImages, TransformerMixin, BaseEstimator):
     """Images ``(n, C, H, W)`` (any accepted layout) -> rows ``(n, C*H*W)``, for the
     2-D transformers of scikit-learn (PCA, StandardScaler...); :class:`FlatToImages`
     goes back. Output names are ``c{channel}_y{row}_x{column}``, so ``set_output``
@@ -453,11 +459,7 @@ class ImagesToFlat(TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples, C*H*W)
         """
-        check_is_fitted(self)
-        images = to_images(X, input_shape=self.input_shape_ if np.ndim(X) == 2 else None)
-        if images.shape[1:] != self.input_shape_:
-            raise ValueError(f"X holds images of shape {images.shape[1:]}, but "
-                             f"ImagesToFlat was fitted on {self.input_shape_}")
+        images = _fitted_images(self, X)
         return images.reshape(len(images), -1)
 
     def inverse_transform(self, X) -> np.ndarray:
@@ -473,21 +475,21 @@ class ImagesToFlat(TransformerMixin, BaseEstimator):
         return np.array([f"c{a}_y{b}_x{d}" for a, b, d in zip(channel, row, column,
                                                                 strict=True)], dtype=object)
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.three_d_array = True
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        return tags
-
 
 class FlatToImages(TransformerMixin, BaseEstimator):
-    """Rows ``(n, C*H*W)`` -> images ``(n, C, H, W)`` of ``input_shape``: back from the
-    2-D transformers of scikit-learn to the image ones.
+    """Rows ``(n, C*H*W)`` -> images ``(n, C, H, W)``: back from the 2-D transformers
+    of scikit-learn to the image ones.
 
     Parameters
     ----------
-    input_shape : tuple of int
-        ``(C, H, W)`` or ``(H, W)`` of one image.
+    input_shape : tuple of int, default=None
+        ``(C, H, W)`` or ``(H, W)`` of one image. None: read rows as
+        ``CNNClassifier`` does (a square number of values is one square channel).
+
+    Attributes
+    ----------
+    input_shape_ : tuple of int
+        ``(C, H, W)`` of the images ``transform`` returns.
 
     Examples
     --------
@@ -497,13 +499,13 @@ class FlatToImages(TransformerMixin, BaseEstimator):
     (5, 1, 8, 8)
     """
 
-    _parameter_constraints = {"input_shape": [tuple, list, np.ndarray]}  # noqa: RUF012
+    _parameter_constraints = {"input_shape": [tuple, list, np.ndarray, None]}  # noqa: RUF012
 
-    def __init__(self, input_shape: Sequence[int] = (1, 28, 28)):
+    def __init__(self, input_shape: Sequence[int] | None = None):
         self.input_shape = input_shape
 
     def fit(self, X, y=None) -> FlatToImages:
-        """Check that rows of X have ``C*H*W`` values.
+        """Decide the image shape of the rows of X.
 
         Parameters
         ----------
@@ -515,8 +517,9 @@ class FlatToImages(TransformerMixin, BaseEstimator):
         self : FlatToImages
         """
         self._validate_params()
-        self.n_features_in_ = math.prod(normalize_input_shape(self.input_shape))
-        self.transform(X)
+        X = check_array(X, dtype=None, ensure_all_finite=False)
+        self.input_shape_ = to_images(X, input_shape=self.input_shape).shape[1:]
+        self.n_features_in_ = X.shape[1]
         return self
 
     def transform(self, X) -> np.ndarray:
@@ -530,14 +533,10 @@ class FlatToImages(TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples, C, H, W)
         """
-        shape = normalize_input_shape(self.input_shape)
-        if np.ndim(X) != 2:
-            raise ValueError(f"FlatToImages takes rows (n_samples, {math.prod(shape)}); "
-                             f"got an array of {np.ndim(X)} dimensions")
-        return to_images(X, input_shape=shape)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.requires_fit = False
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        return tags
+        check_is_fitted(self)
+        X = check_array(X, dtype=None, ensure_all_finite=False)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but FlatToImages is expecting "
+                             f"{self.n_features_in_} features as input (rows of images of "
+                             f"shape {self.input_shape_})")
+        return to_images(X, input_shape=self.input_shape_)

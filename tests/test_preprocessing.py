@@ -11,6 +11,7 @@ from sklearn.decomposition import PCA
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_cnn import CNNClassifier
 from sklearn_cnn.preprocessing import (
@@ -154,7 +155,8 @@ def test_channel_standardizer_is_per_channel_and_inverts():
     np.testing.assert_allclose(scaler.inverse_transform(Z), X.transpose(0, 3, 1, 2))
     constant = ChannelStandardizer().fit(np.ones((3, 1, 2, 2), dtype=np.float32))
     np.testing.assert_array_equal(constant.transform(np.ones((1, 1, 2, 2))), 0.0)
-    with pytest.raises(ValueError, match=r"1 channels.*fitted on 3"):
+    with pytest.raises(ValueError, match=r"X has 36 features, but ChannelStandardizer is "
+                                         r"expecting 108"):
         scaler.transform(np.zeros((1, 1, 6, 6)))
 
 
@@ -181,6 +183,8 @@ def test_bridges_to_two_dimensional_steps_and_pandas_output():
     assert make_pipeline(ImagesToFlat(), PCA(n_components=5)).fit_transform(X).shape == (80, 5)
     with pytest.raises(ValueError, match="features per sample"):
         FlatToImages((1, 8, 8)).fit(np.zeros((3, 60)))
+    with pytest.raises(ValueError, match="X has 60 features, but FlatToImages is expecting 64"):
+        FlatToImages().fit(np.zeros((3, 64))).transform(np.zeros((3, 60)))
 
 
 @pytest.mark.parametrize("transformer", [ImageLoader(size=8), ChannelStandardizer(),
@@ -190,10 +194,15 @@ def test_transformers_clone_and_pickle(transformer, tmp_path, gray):
     assert copy.get_params() == transformer.get_params()
     if isinstance(transformer, ImageLoader):
         data = [write(tmp_path / "g.png", gray)]
-    elif isinstance(transformer, FlatToImages):
+    elif isinstance(transformer, FlatToImages):  # rows of 4x4 images
         data = np.random.default_rng(0).random((3, 16))
     else:
         data = np.random.default_rng(0).random((3, 1, 4, 4))
     fitted = copy.fit(data)
     restored = pickle.loads(pickle.dumps(fitted))
     np.testing.assert_array_equal(restored.transform(data), fitted.transform(data))
+
+
+@parametrize_with_checks([ChannelStandardizer(), Resize(4), ImagesToFlat(), FlatToImages()])
+def test_image_transformers_pass_scikit_learns_checks(estimator, check):
+    check(estimator)
