@@ -60,7 +60,7 @@ def to_python(value):
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
-        return tuple(value.tolist())
+        return value.item() if value.ndim == 0 else tuple(value.tolist())
     if isinstance(value, (list, tuple)) and any(isinstance(v, np.generic) for v in value):
         return tuple(to_python(v) for v in value)
     return value

@@ -103,6 +103,7 @@ def test_numpy_numbers_make_the_same_specs_as_python_numbers():
     spec = Conv2d(np.int64(4), np.array([3, 3]))
     assert type(spec.out_channels) is int and spec.kernel_size == (3, 3)
     assert MaxPool2d(np.uint8(2)).kernel == (2, 2)
+    assert Conv2d(np.array(4), np.array(3)) == Conv2d(4, 3)  # 0-d arrays
     plain = build_architecture("lenet", (1, 28, 28), 10, filters=(6, 16), kernel_size=5,
                                dropout=0.5, width=1.0)
     grid = build_architecture("lenet", (1, 28, 28), np.int64(10), filters=np.array([6, 16]),
