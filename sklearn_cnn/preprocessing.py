@@ -55,12 +55,15 @@ def _size_pair(size, name: str = "size") -> tuple[int, int] | None:
     return int(pair[0]), int(pair[1])
 
 
-def open_image(path: str | os.PathLike):
+def open_image(path: str | os.PathLike, *, header_only: bool = False):
     """The image at ``path`` as a Pillow image, turned upright as its EXIF orientation
-    says (a GIF's first frame); a ValueError naming the file if it cannot be read."""
+    says (a GIF's first frame); a ValueError naming the file if it cannot be read.
+    ``header_only``: read no pixels (the mode is known, the size not yet turned)."""
     Image, ImageOps = _pillow()
     try:
         with Image.open(path) as image:
+            if header_only:
+                return image
             image.load()
             return ImageOps.exif_transpose(image)
     except FileNotFoundError:
@@ -108,7 +111,8 @@ def read_image(path: str | os.PathLike, *, mode: str = "RGB",
 
 
 def _is_gray(path) -> bool:
-    return open_image(path).mode in GRAY_MODES
+    # the header says the mode: no need to decode every training image twice
+    return open_image(path, header_only=True).mode in GRAY_MODES
 
 
 def _paths(X) -> list:
@@ -337,16 +341,18 @@ class ChannelStandardizer(_TakesImages, TransformerMixin, BaseEstimator):
         ndarray of shape (n_samples, C, H, W), in X's float type (float32 for others)
         """
         images = _fitted_images(self, X)
-        mean, scale = (v.astype(images.dtype)[None, :, None, None]
-                       for v in (self.mean_, self.scale_))
+        mean, scale = self._per_channel(images.dtype)
         return (images - mean) / scale
 
     def inverse_transform(self, X) -> np.ndarray:
         """Undo :meth:`transform`."""
         images = _fitted_images(self, X)
-        mean, scale = (v.astype(images.dtype)[None, :, None, None]
-                       for v in (self.mean_, self.scale_))
+        mean, scale = self._per_channel(images.dtype)
         return images * scale + mean
+
+    def _per_channel(self, dtype) -> tuple[np.ndarray, np.ndarray]:
+        """``mean_`` and ``scale_`` in ``dtype``, shaped (1, C, 1, 1) to broadcast."""
+        return tuple(v.astype(dtype)[None, :, None, None] for v in (self.mean_, self.scale_))
 
 
 def resize_images(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
