@@ -2,6 +2,7 @@
 
 from . import layers
 from ._classifier import CNNClassifier
+from ._regressor import CNNRegressor
 from .architectures import list_architectures, register_architecture
 from .layers import conv_output_size
 from .persistence import load
@@ -9,5 +10,5 @@ from .summary import Summary, summary
 
 __version__ = "0.1.0"
 
-__all__ = ["CNNClassifier", "Summary", "__version__", "conv_output_size", "layers", "load",
+__all__ = ["CNNClassifier", "CNNRegressor", "Summary", "__version__", "conv_output_size", "layers", "load",
            "list_architectures", "register_architecture", "summary"]

@@ -11,7 +11,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from ._weights import init_weights
-from .architectures import build_architecture
+from .architectures import build_architecture, check_spec_list
 from .layers import LayerSpec, Linear, Shape
 from .pretrained import load_pretrained, torchvision_name
 
@@ -39,15 +39,18 @@ def wants_pretrained(estimator) -> bool:
     return bool(estimator.pretrained) or estimator.weights is not None
 
 
-def build_specs(estimator, input_shape: Shape, n_classes: int
+def build_specs(estimator, input_shape: Shape, n_outputs: int, outputs: str = "classes"
                 ) -> tuple[tuple[LayerSpec, ...], list[str]]:
-    """The estimator's architecture for images of ``input_shape``, and its notes;
+    """The estimator's architecture for images of ``input_shape`` with ``n_outputs``
+    outputs (``outputs`` says what they are, for messages), and its notes;
     torchvision's ImageNet form when pretrained weights are wanted."""
     extra = {}
     if wants_pretrained(estimator):
         torchvision_name(estimator.arch)  # a ValueError naming those that have weights
         extra["imagenet"] = True
-    return build_architecture(estimator.arch, input_shape, n_classes,
+    if isinstance(estimator.arch, (list, tuple)):  # checked here, where y is known
+        check_spec_list(tuple(estimator.arch), tuple(input_shape), n_outputs, outputs)
+    return build_architecture(estimator.arch, input_shape, n_outputs,
                               **arch_params(estimator), **extra)
 
 

@@ -12,6 +12,11 @@ CHANNEL_COUNTS = (1, 3, 4)  # grayscale, RGB, RGBA: what a channels-last axis lo
 #: flat rows of 3 (or 4) x s x s values with s at least this are taken for flattened
 #: colour images, whose layout is not guessed
 COLOUR_MIN_SIDE = 8
+#: flat rows of fewer values than this (an 8 x 8 image, the smallest the package's
+#: networks are made for) that are not a square are plain features, read as one
+#: 1 x F row (tabular data, as scikit-learn's own checks pass); longer non-square
+#: rows are images of a shape nobody said, and are refused
+FEATURE_ROW_MAX = 63
 
 
 def normalize_input_shape(input_shape) -> tuple[int, int, int] | None:
@@ -46,7 +51,9 @@ def to_images(X, *, input_shape=None, channels: str = "auto", dtype=None) -> np.
     - flat ``(n, F)``: reshaped to ``input_shape`` when given, else a square ``F``
       is one ``sqrt(F) x sqrt(F)`` channel, an ``F`` of 3 or 4 times a square of
       side 8 or more (flattened colour images, 3,072 for CIFAR) is refused with the
-      ``input_shape`` to pass, and any other ``F`` is a ``1 x F`` row.
+      ``input_shape`` to pass, a non-square ``F`` below 64 (tabular features) is a
+      ``1 x F`` row, and any other ``F`` is refused with the ``input_shape`` to pass
+      (a long flat row is an image of a shape nobody said).
 
     Refused with a ValueError (TypeError for sparse matrices): NaN, infinity, values
     whose square overflows the float type the network computes in (above 1.8e19 in
@@ -143,6 +150,14 @@ def _unflatten(X: np.ndarray, input_shape) -> np.ndarray:
                 f"input_shape=({channels}, {side}, {side}) (channels first; for "
                 f"channels-last rows, X.reshape(-1, {side}, {side}, {channels})); a row of "
                 "plain features can be read as one 1 x F image with input_shape=(1, 1, F)")
+    if features > FEATURE_ROW_MAX:
+        raise ValueError(
+            f"X has {features} features per sample, which is not a square image, and "
+            "without input_shape its layout is unknown. Pass input_shape=(C, H, W), the "
+            f"shape of one image channels first with C * H * W = {features} (e.g. "
+            "CNNClassifier(input_shape=(C, H, W))), or X as (n, H, W) / (n, C, H, W) "
+            "images; rows of plain features are read as one row image with "
+            f"input_shape=(1, 1, {features})")
     return X.reshape(n, 1, 1, features)
 
 

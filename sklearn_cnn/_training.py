@@ -137,8 +137,9 @@ def auto_epochs(max_iter: int | str, n_samples: int, batch_size: int) -> int:
 
 def _diverged(loss: float, weights: dict, n_classes: int) -> bool:
     """A non-finite loss or weight, or a loss 100 times that of guessing uniformly
-    (log n_classes): the network puts less than e^-230 on the true class of a
-    10-class problem, which no converging run does."""
+    (log n_classes; at least 1): the network puts less than e^-230 on the true class
+    of a 10-class problem, or a regressor's outputs are some 14 standard deviations
+    off its standardized targets, which no converging run does."""
     if not np.isfinite(loss) or loss > 100 * max(math.log(n_classes), 1.0):
         return True
     return not all(np.isfinite(w).all() for w in weights.values())
@@ -181,13 +182,20 @@ class History:
 
 @dataclass
 class TrainingData:
-    """The training set as the loop sees it: images in the model's dtype, class codes,
-    sample weights (or None), and the number of classes."""
+    """The training set as the loop sees it: images in the model's dtype, targets
+    (class codes, or standardized regression targets), sample weights (or None), and
+    the number of classes (1 for a regressor: it only scales the divergence test)."""
 
     X: np.ndarray
     y: np.ndarray
     sample_weight: np.ndarray | None
     n_classes: int
+
+
+def accuracy(outputs: np.ndarray, y: np.ndarray) -> float:
+    """Validation score of a classifier: the share of argmax outputs equal to the
+    class codes ``y``."""
+    return float(np.mean(outputs.argmax(axis=1) == y))
 
 
 @dataclass
@@ -202,6 +210,8 @@ class LoopSettings:
     epochs: int
     stopper: Stopper | None = None
     validation: tuple[np.ndarray, np.ndarray] | None = None
+    #: higher-is-better score of the network's outputs on the validation targets
+    score: Callable[[np.ndarray, np.ndarray], float] = accuracy
     report: Callable[[int, EpochRecord], None] | None = None
     progress: bool = False
     samples_seen: int = 0
@@ -286,8 +296,7 @@ def run_epochs(backend: Backend, model, data: TrainingData, settings: LoopSettin
             score = None
             if settings.validation is not None:
                 X_val, y_val = settings.validation
-                proba = backend.predict_proba(model, X_val)
-                score = float(np.mean(proba.argmax(axis=1) == y_val))
+                score = settings.score(backend.predict_output(model, X_val), y_val)
             record = EpochRecord(loss, score, settings.schedule.current,
                                  time.perf_counter() - start)
             if settings.report is not None:
@@ -314,12 +323,14 @@ def run_epochs(backend: Backend, model, data: TrainingData, settings: LoopSettin
     return records, stopped
 
 
-def validation_split(images, codes, weights, fraction: float, seed: int):
-    """Hold out a stratified ``fraction`` of the training data for early stopping.
+def validation_split(images, codes, weights, fraction: float, seed: int,
+                     stratified: bool = True):
+    """Hold out a ``fraction`` of the training data for early stopping, stratified by
+    class when ``stratified`` (classifiers) and every class has two samples.
 
     Returns ``(X_train, X_val, y_train, y_val, weights_train)``.
     """
-    stratify = codes if np.bincount(codes).min() >= 2 else None
+    stratify = codes if stratified and np.bincount(codes).min() >= 2 else None
     parts = train_test_split(images, codes, *([] if weights is None else [weights]),
                              test_size=fraction, stratify=stratify,
                              random_state=seed % (2**31))

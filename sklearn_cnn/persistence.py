@@ -1,8 +1,8 @@
-"""Saving and loading fitted classifiers without pickle.
+"""Saving and loading fitted estimators without pickle.
 
-``CNNClassifier.save(path)`` writes one ``.npz`` file: the canonical weights as plain
-arrays and a JSON document (parameters, architecture specs, classes, fitted
-attributes). :func:`load` reads it with ``allow_pickle=False``, so opening a model
+``CNNClassifier.save(path)`` (and ``CNNRegressor.save``) writes one ``.npz`` file:
+the canonical weights as plain arrays and a JSON document (estimator, parameters,
+architecture specs, classes or target standardization, fitted attributes). :func:`load` reads it with ``allow_pickle=False``, so opening a model
 file cannot run code; a file holding pickled objects is refused. (Pickle and joblib
 files, by contrast, run whatever code they contain: load those only from sources
 you trust.) The optimizer state is not saved: ``partial_fit`` after ``load``
@@ -23,9 +23,10 @@ import numpy as np
 from . import layers as specs_module
 from .layers import LayerSpec, to_python
 
-FORMAT = "sklearn-cnn/2"
-#: files written before the checksum, still read
-_OLD_FORMATS = ("sklearn-cnn/1",)
+FORMAT = "sklearn-cnn/3"
+#: files written before the regressor (/2) and before the checksum (/1), still read
+_OLD_FORMATS = ("sklearn-cnn/2", "sklearn-cnn/1")
+_CHECKSUMMED = ("sklearn-cnn/3", "sklearn-cnn/2")
 _SPEC_TYPES = {cls.__name__: cls for cls in specs_module.SPEC_TYPES}
 _TUPLE_PARAMS = ("input_shape", "filters", "hidden_units")
 
@@ -111,8 +112,16 @@ def checksum(meta: bytes, arrays: dict[str, np.ndarray]) -> np.ndarray:
     return np.frombuffer(digest.digest(), dtype=np.uint8)
 
 
+def _estimator_classes() -> dict:
+    from ._classifier import CNNClassifier
+    from ._regressor import CNNRegressor
+
+    return {"CNNClassifier": CNNClassifier, "CNNRegressor": CNNRegressor}
+
+
 def save(estimator, path: str | os.PathLike) -> None:
-    """Write a fitted ``CNNClassifier`` to ``path`` (an ``.npz`` file).
+    """Write a fitted ``CNNClassifier`` or ``CNNRegressor`` to ``path`` (an ``.npz``
+    file).
 
     The file is written next to ``path`` under a temporary name and then renamed
     over it, so a save that fails half-way (a full disk, Ctrl-C) leaves whatever was
@@ -122,9 +131,17 @@ def save(estimator, path: str | os.PathLike) -> None:
 
     check_is_fitted(estimator)
     estimator._require_specs("save()")
-    classes, object_classes = _classes_to_array(estimator.classes_)
+    targets = estimator._fitted_targets()
+    target_arrays = {name: value for name, value in targets.items()
+                     if isinstance(value, np.ndarray)}
+    object_classes = False
+    if "classes_" in target_arrays:
+        target_arrays["classes_"], object_classes = _classes_to_array(targets["classes_"])
     meta = {
         "format": FORMAT,
+        "estimator": type(estimator).__name__,
+        "targets": {name: _plain(value) for name, value in targets.items()
+                    if name not in target_arrays},
         "params": _params_to_json(estimator.get_params(deep=False)),
         "specs": [spec_to_json(s) for s in estimator.specs_],
         "notes": estimator._notes,
@@ -138,7 +155,7 @@ def save(estimator, path: str | os.PathLike) -> None:
         "object_classes": object_classes,
     }
     arrays = {f"weights/{k}": v for k, v in estimator.get_weights().items()}
-    arrays["classes"] = classes
+    arrays.update({f"targets/{name}": value for name, value in target_arrays.items()})
     encoded = json.dumps(meta).encode()
     arrays["meta"] = np.frombuffer(encoded, dtype=np.uint8)
     arrays["checksum"] = checksum(encoded, {k: v for k, v in arrays.items() if k != "meta"})
@@ -187,7 +204,7 @@ def _read_arrays(path) -> tuple[dict, dict[str, np.ndarray]]:
         raise ValueError(f"{path} is not a readable sklearn-cnn model file: {exc}") from None
     if meta.get("format") not in (FORMAT, *_OLD_FORMATS):
         raise ValueError(f"{path} is not a {FORMAT} model file")
-    if meta["format"] == FORMAT:
+    if meta["format"] in _CHECKSUMMED:
         stored = arrays.pop("checksum", None)
         if stored is None or not np.array_equal(stored, checksum(encoded, arrays)):
             raise ValueError(f"{path} is damaged: its contents do not match the checksum "
@@ -195,18 +212,43 @@ def _read_arrays(path) -> tuple[dict, dict[str, np.ndarray]]:
     return meta, arrays
 
 
+def _read_targets(meta: dict, arrays: dict) -> dict:
+    """The fitted target attributes of a model file, checked: a classifier's
+    distinct ``classes_``, a regressor's finite standardization of one shape."""
+    if "targets" not in meta:  # a classifier file of format /1 or /2
+        targets = {"classes_": arrays["classes"]}
+    else:
+        targets = {**meta["targets"], **{k.removeprefix("targets/"): v for k, v in
+                                         arrays.items() if k.startswith("targets/")}}
+    if "classes_" in targets:
+        classes = targets["classes_"]
+        if classes.ndim != 1 or len(np.unique(classes)) != len(classes):
+            raise ValueError(f"its classes {classes!r} are not a list of distinct labels")
+        if meta.get("object_classes"):
+            targets["classes_"] = classes.astype(object)
+        return targets
+    mean, scale, n_outputs = targets["target_mean_"], targets["target_scale_"], \
+        targets["n_outputs_"]
+    if not (isinstance(n_outputs, int) and n_outputs >= 1
+            and mean.shape == scale.shape == (n_outputs,) and mean.dtype.kind == "f"
+            and np.isfinite(mean).all() and np.isfinite(scale).all() and (scale > 0).all()
+            and targets["_target_ndim"] in (1, 2)):
+        raise ValueError("its target standardization is not finite numbers of one "
+                         "shape per output")
+    return targets
+
+
 def load(path: str | os.PathLike, backend: str | None = None):
-    """Read a classifier written by ``CNNClassifier.save``, on ``backend`` (default:
-    the one it was saved from). Never unpickles anything.
+    """Read an estimator written by ``CNNClassifier.save`` or ``CNNRegressor.save``,
+    on ``backend`` (default: the one it was saved from). Never unpickles anything.
 
     Raises
     ------
     ValueError
         If the file is not a model file of this format, is truncated or changed
         anywhere (a checksum covers all it holds), holds pickled objects, or its
-        weights or classes do not fit its architecture.
+        weights, classes or targets do not fit its architecture.
     """
-    from ._classifier import CNNClassifier
     from ._training import History
     from .architectures import check_spec_list
     from .backends import get_backend
@@ -216,15 +258,14 @@ def load(path: str | os.PathLike, backend: str | None = None):
         params = _params_from_json(meta["params"])
         if backend is not None:
             params["backend"] = backend
-        estimator = CNNClassifier(**params)
+        kind = meta.get("estimator", "CNNClassifier")
+        if kind not in _estimator_classes():
+            raise ValueError(f"it holds an unknown estimator {kind!r}")
+        estimator = _estimator_classes()[kind](**params)
         layer_specs = tuple(spec_from_json(s) for s in meta["specs"])
         input_shape = tuple(meta["input_shape"])
-        classes = arrays["classes"]
-        if classes.ndim != 1 or len(np.unique(classes)) != len(classes):
-            raise ValueError(f"its classes {classes!r} are not a list of distinct labels")
-        check_spec_list(layer_specs, input_shape, len(classes))
-        if meta.get("object_classes"):
-            classes = classes.astype(object)
+        targets = _read_targets(meta, arrays)
+        check_spec_list(layer_specs, input_shape, estimator._n_outputs(targets))
         weights = {k.removeprefix("weights/"): v for k, v in arrays.items()
                    if k.startswith("weights/")}
         target = get_backend(estimator.backend)
@@ -238,7 +279,7 @@ def load(path: str | os.PathLike, backend: str | None = None):
     except ValueError as exc:
         raise ValueError(f"{path} does not describe a usable model: {exc}") from None
     estimator._set_fitted(
-        model, target.name, history, classes=classes, input_shape=input_shape,
+        model, target.name, history, targets=targets, input_shape=input_shape,
         specs=layer_specs, notes=meta["notes"],
         feature_names=None if feature_names is None else np.asarray(feature_names,
                                                                     dtype=object))

@@ -207,3 +207,14 @@ def test_one_image_at_predict_gets_told_to_add_a_batch_axis(digits):
         with pytest.raises(ValueError, match=r"shape of one image.*X\[None\]"):
             clf.predict(one)
     assert clf.predict(X_test[:1]).shape == (1,)
+
+
+def test_predict_reads_flat_rows_in_the_fitted_shape():
+    X = np.random.default_rng(0).random((20, 6, 12)).astype(np.float32)
+    y = np.arange(20) % 2
+    clf = CNNClassifier(max_iter=1, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(clf.predict_proba(X.reshape(20, -1)), clf.predict_proba(X))
+    with pytest.raises(ValueError, match="X has 71 features, but CNNClassifier is expecting 72"):
+        clf.predict(np.zeros((3, 71)))
+    with pytest.raises(ValueError, match=r"one image.*X\[None\]"):
+        clf.predict(X[0])

@@ -93,3 +93,13 @@ def test_flattened_colour_images_are_refused_with_the_shape_to_pass():
     assert to_images(rows, input_shape=(3, 32, 32)).shape == (4, 3, 32, 32)
     assert to_images(np.zeros((4, 7)), input_shape=None).shape == (4, 1, 1, 7)  # features
     assert to_images(np.zeros((4, 12))).shape == (4, 1, 1, 12)  # 3 x 2 x 2: too small to be
+
+
+def test_long_non_square_rows_are_refused_short_ones_are_features():
+    with pytest.raises(ValueError, match=r"101 features.*not a square.*input_shape=\(C, H, W\)"
+                                         r".*input_shape=\(1, 1, 101\)"):
+        to_images(np.zeros((4, 101)))
+    assert to_images(np.zeros((4, 101)), input_shape=(1, 1, 101)).shape == (4, 1, 1, 101)
+    assert to_images(np.zeros((4, 63))).shape == (4, 1, 1, 63)  # tabular features
+    assert to_images(np.zeros((4, 64))).shape == (4, 1, 8, 8)  # a square
+

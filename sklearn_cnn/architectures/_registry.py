@@ -137,15 +137,16 @@ def build_architecture(arch: str | list | tuple, input_shape: Shape, n_classes: 
 _POOLS = (MaxPool2d, AvgPool2d)
 
 
-def check_spec_list(specs: tuple[LayerSpec, ...], input_shape: Shape, n_classes: int
-                    ) -> None:
-    """Refuse, before any work, a list of specs that cannot classify images of
-    ``input_shape`` into ``n_classes`` classes: an empty list, a layer that does not
-    fit the shape reaching it, or a network whose output is not ``(n_classes,)``.
-    The message names the layer."""
+def check_spec_list(specs: tuple[LayerSpec, ...], input_shape: Shape, n_classes: int,
+                    outputs: str = "classes") -> None:
+    """Refuse, before any work, a list of specs that cannot map images of
+    ``input_shape`` to ``n_classes`` outputs (``outputs``: what they are, "classes"
+    or a regressor's "outputs"): an empty list, a layer that does not fit the shape
+    reaching it, or a network whose output is not ``(n_classes,)``. The message
+    names the layer."""
     if not specs:
         raise ValueError(f"arch is an empty list of layers; it must end in a "
-                         f"Linear({n_classes}) for the {n_classes} classes")
+                         f"Linear({n_classes}) for the {n_classes} {outputs}")
     shape = input_shape
     for position, spec in enumerate(specs):
         try:
@@ -155,7 +156,7 @@ def check_spec_list(specs: tuple[LayerSpec, ...], input_shape: Shape, n_classes:
                              f"shape {shape}: {exc}") from None
     if shape != (n_classes,):
         raise ValueError(f"arch's last layer, {specs[-1]!r} (layer {len(specs) - 1}), "
-                         f"outputs shape {shape}, but y has {n_classes} classes: end the "
+                         f"outputs shape {shape}, but y has {n_classes} {outputs}: end the "
                          f"list with Linear({n_classes})")
 
 

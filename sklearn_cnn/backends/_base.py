@@ -44,6 +44,11 @@ def fixed_size_batches(X: np.ndarray, values: int = 2**20
         yield batch, n_real
 
 
+#: where the Huber loss turns from quadratic to linear, in units of the target's
+#: standard deviation (the estimator standardizes regression targets)
+HUBER_DELTA = 1.0
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax, shifted by the row maximum so ``exp`` cannot overflow."""
     shifted = logits - logits.max(axis=1, keepdims=True)
@@ -71,13 +76,18 @@ class TrainingConfig:
     max_grad_norm: float | None = None  # clip the global gradient norm to this
     frozen_layers: int = 0  # the first this many top-level layers are not trained
     label_smoothing: float = 0.0  # share of the target spread evenly over the classes
+    #: "cross_entropy" (softmax over the outputs; ``Batch.y`` holds class codes) or a
+    #: regression loss, "squared_error", "huber" or "absolute_error" (``Batch.y``
+    #: holds the standardized targets, (n, n_outputs))
+    loss: str = "cross_entropy"
 
 
 @dataclass
 class Batch:
     """One mini-batch as the estimator hands it to a backend: images ``X``
-    (n, C, H, W) in the model's dtype (already augmented), class codes ``y`` (n,),
-    per-sample weights (n,) or None, and the learning rate of this step."""
+    (n, C, H, W) in the model's dtype (already augmented), targets ``y`` (class codes
+    (n,), or regression targets (n, n_outputs) in the model's dtype), per-sample
+    weights (n,) or None, and the learning rate of this step."""
 
     X: np.ndarray
     y: np.ndarray
@@ -129,8 +139,13 @@ class Backend(ABC):
         """Put ``model`` back exactly as it was when ``state`` was taken."""
 
     @abstractmethod
+    def predict_output(self, model: object, X: np.ndarray) -> np.ndarray:
+        """The network's output (N, n_outputs), float64, evaluation mode, batched:
+        logits of a classifier, standardized predictions of a regressor."""
+
     def predict_proba(self, model: object, X: np.ndarray) -> np.ndarray:
-        """Class probabilities (N, n_classes), float64, evaluation mode, batched."""
+        """Class probabilities (N, n_classes): the softmax of the output."""
+        return softmax(self.predict_output(model, X))
 
     @abstractmethod
     def forward(self, model: object, X: np.ndarray, key: str) -> np.ndarray:

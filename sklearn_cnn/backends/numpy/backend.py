@@ -7,8 +7,8 @@ from dataclasses import replace
 import numpy as np
 
 from ..._weights import decayed_keys
-from .._base import Backend, TrainingConfig, fixed_size_batches, mean_loss, softmax
-from .functional import softmax_cross_entropy
+from .._base import Backend, TrainingConfig, fixed_size_batches, mean_loss
+from .functional import regression_loss, softmax_cross_entropy
 from .network import Network
 from .optim import OPTIMIZERS
 
@@ -67,11 +67,11 @@ class NumpyBackend(Backend):
         if optimizer is not None:
             model.optimizer.load_state_dict(optimizer)
 
-    def predict_proba(self, model: Network, X):
+    def predict_output(self, model: Network, X):
         chunks = [model.forward(batch, training=False)[:n_real]
                   for batch, n_real in fixed_size_batches(X, PREDICT_VALUES)]
         model.clear_cache()
-        return softmax(np.concatenate(chunks).astype(np.float64))
+        return np.concatenate(chunks).astype(np.float64)
 
     def forward(self, model: Network, X, key):
         chunks = [model.forward_to(batch, key)[:n_real]
@@ -98,7 +98,7 @@ def _same_optimizer(old: TrainingConfig | None, new: TrainingConfig) -> bool:
     """Whether an optimizer made for ``old`` can go on under ``new`` (settings that
     act only through the loss or the learning rate may differ)."""
     loss_only = {"learning_rate_init": 0.0, "alpha": 0.0, "max_grad_norm": None,
-                 "label_smoothing": 0.0}
+                 "label_smoothing": 0.0, "loss": "cross_entropy"}
     return old is not None and replace(old, **loss_only) == replace(new, **loss_only)
 
 
@@ -116,9 +116,13 @@ def _train_step(model: Network, batch) -> float:
     total_weight = len(batch.X) if weights is None else float(weights.sum())
     if total_weight == 0:  # every sample weighted 0: nothing to learn from
         return 0.0
-    logits = model.forward(batch.X, training=True)
-    loss, dlogits = softmax_cross_entropy(logits, batch.y, weights, config.label_smoothing)
-    model.backward(dlogits)
+    outputs = model.forward(batch.X, training=True)
+    if config.loss == "cross_entropy":
+        loss, doutputs = softmax_cross_entropy(outputs, batch.y, weights,
+                                               config.label_smoothing)
+    else:
+        loss, doutputs = regression_loss(outputs, batch.y, weights, config.loss)
+    model.backward(doutputs)
     # L2 penalty as in MLPClassifier: 0.5 * alpha * ||W||^2 / batch size (its total
     # sample weight when weighted), on weights only
     scale = config.alpha / total_weight

@@ -23,7 +23,7 @@ from skorch.callbacks import Callback, EpochTimer, GradientNormClipping, Passthr
 from torch import nn
 
 from ..._weights import decayed_keys
-from .._base import Backend, TrainingConfig, fixed_size_batches, softmax
+from .._base import HUBER_DELTA, Backend, TrainingConfig, fixed_size_batches
 from .modules import SeededDropout, build_module, export_canonical, forward_to, load_canonical
 
 TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
@@ -51,22 +51,21 @@ class SpecNet(NeuralNet):
         self.seeded_dropout = seeded_dropout
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        """Weighted mean cross-entropy plus the L2 penalty.
+        """Weighted mean loss (cross-entropy or a regression loss) plus the L2 penalty.
 
-        ``y_true`` is either the class codes (n,) or, with sample weights, an
-        (n, 2) float64 tensor of codes and weights (skorch hands targets through as
-        one tensor).
+        ``y_true`` is the class codes (n,) or the regression targets (n, k); with
+        sample weights, the weights are one more column, last (skorch hands targets
+        through as one tensor).
         """
         y_true = y_true.to(y_pred.device)
-        smoothing = self.config.label_smoothing
-        if y_true.ndim == 2:
-            codes, weights = y_true[:, 0].long(), y_true[:, 1].to(y_pred.dtype)
+        columns = 1 if self.config.loss == "cross_entropy" else y_pred.shape[1]
+        if y_true.ndim == 2 and y_true.shape[1] == columns + 1:
+            y_true, weights = y_true[:, :-1], y_true[:, -1].to(y_pred.dtype)
         else:
-            codes, weights = y_true.long(), None
-        losses = nn.functional.cross_entropy(y_pred, codes, reduction="none",
-                                             label_smoothing=smoothing)
+            weights = None
+        losses = _losses(y_pred, y_true, self.config)
         if weights is None:
-            batch_weight, loss = float(len(codes)), losses.mean()
+            batch_weight, loss = float(len(losses)), losses.mean()
         else:
             batch_weight = float(weights.sum())
             loss = (losses * weights).sum() / max(batch_weight, 1e-300)
@@ -83,6 +82,25 @@ class SpecNet(NeuralNet):
         # validation scorer would only add per-batch work
         return [("epoch_timer", EpochTimer()),
                 ("train_loss", PassthroughScoring(name="train_loss", on_train=True))]
+
+
+def _losses(y_pred, y_true, config: TrainingConfig):
+    """Each sample's loss, as the NumPy backend's ``functional`` defines it: the
+    regression losses are averaged over the outputs, squared error is MLPRegressor's
+    ``0.5 * r**2``."""
+    if config.loss == "cross_entropy":
+        return nn.functional.cross_entropy(y_pred, y_true.reshape(-1).long(),
+                                           reduction="none",
+                                           label_smoothing=config.label_smoothing)
+    y_true = y_true.to(y_pred.dtype)
+    if config.loss == "squared_error":
+        elementwise = 0.5 * (y_pred - y_true) ** 2
+    elif config.loss == "huber":
+        elementwise = nn.functional.huber_loss(y_pred, y_true, reduction="none",
+                                               delta=HUBER_DELTA)
+    else:
+        elementwise = (y_pred - y_true).abs()
+    return elementwise.mean(dim=1)
 
 
 class BatchEnd(Callback):
@@ -142,15 +160,17 @@ class TorchBackend(Backend):
                      config: TrainingConfig, dtype=np.float32, device: str = "cpu"):
         """A model from a user's ``nn.Module`` subclass or instance (as skorch takes).
 
-        A subclass gets those of ``n_classes``, ``in_channels`` and ``input_shape``
+        A subclass gets those of ``n_classes`` (``n_outputs``, the same number, for
+        a regressor), ``in_channels`` and ``input_shape``
         that its ``__init__`` accepts and is initialised under ``seed``; an instance
         is deep-copied so refits start from the same weights. A dry run on one zero
-        image checks that it outputs ``(n, n_classes)`` logits.
+        image checks that it outputs ``(n, n_classes)``.
         """
         device = resolve_device(device)
         torch_dtype = TORCH_DTYPES[np.dtype(dtype)]
         if isinstance(arch, type):
-            offered = {"n_classes": n_classes, "in_channels": input_shape[0],
+            offered = {"n_classes": n_classes, "n_outputs": n_classes,
+                       "in_channels": input_shape[0],
                        "input_shape": tuple(input_shape)}
             accepted = inspect.signature(arch).parameters
             with _GLOBAL_RNG, torch.random.fork_rng(devices=[]):
@@ -166,8 +186,9 @@ class TorchBackend(Backend):
                 raise ValueError(f"The torch module fails on images of shape "
                                  f"{tuple(input_shape)} (C, H, W): {exc}") from None
         if tuple(out.shape) != (1, n_classes):
-            raise ValueError(f"The torch module must output (n_samples, {n_classes}) "
-                             f"logits for {n_classes} classes; it gave {tuple(out.shape)}")
+            raise ValueError(f"The torch module must output (n_samples, {n_classes}): "
+                             f"one column per class (logits), or per regression output; "
+                             f"it gave {tuple(out.shape)}")
         # a user's module: every weight matrix or kernel is decayed
         decayed = tuple(name for name, p in module.named_parameters()
                         if name.endswith("weight") and p.ndim >= 2)
@@ -218,12 +239,12 @@ class TorchBackend(Backend):
         model.optimizer_.load_state_dict(optimizer)
         del model.history[epochs:]
 
-    def predict_proba(self, model: SpecNet, X):
+    def predict_output(self, model: SpecNet, X):
         module = model.module_.eval()
         with torch.inference_mode():
             chunks = [module(as_tensor(batch).to(model.device))[:n_real].cpu()
                       for batch, n_real in fixed_size_batches(X)]
-        return softmax(torch.cat(chunks).numpy().astype(np.float64))
+        return torch.cat(chunks).numpy().astype(np.float64)
 
     def forward(self, model: SpecNet, X, key):
         module = model.module_.eval()
@@ -261,7 +282,7 @@ def _same_optimizer(old: TrainingConfig, new: TrainingConfig) -> bool:
     """Whether an optimizer made for ``old`` can go on under ``new`` (settings that
     act only through the loss or the learning rate may differ)."""
     loss_only = {"learning_rate_init": 0.0, "alpha": 0.0, "max_grad_norm": None,
-                 "label_smoothing": 0.0}
+                 "label_smoothing": 0.0, "loss": "cross_entropy"}
     return replace(old, **loss_only) == replace(new, **loss_only)
 
 
@@ -279,10 +300,12 @@ def _tensors(net: SpecNet, batches):
     for batch in batches:
         for group in net.optimizer_.param_groups:
             group["lr"] = batch.learning_rate
+        regression = batch.y.ndim == 2
         if batch.sample_weight is None:
-            targets = torch.from_numpy(batch.y.astype(np.int64))
+            targets = torch.from_numpy(batch.y if regression else batch.y.astype(np.int64))
         else:
-            targets = torch.from_numpy(np.stack([batch.y, batch.sample_weight], axis=1)
+            columns = batch.y if regression else batch.y[:, None]
+            targets = torch.from_numpy(np.column_stack([columns, batch.sample_weight])
                                        .astype(np.float64))
         yield as_tensor(batch.X), targets
 
