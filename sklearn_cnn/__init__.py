@@ -10,5 +10,5 @@ from .summary import Summary, summary
 
 __version__ = "0.1.0"
 
-__all__ = ["CNNClassifier", "CNNRegressor", "Summary", "__version__", "conv_output_size", "layers", "load",
-           "list_architectures", "register_architecture", "summary"]
+__all__ = ["CNNClassifier", "CNNRegressor", "Summary", "__version__", "conv_output_size",
+           "layers", "list_architectures", "load", "register_architecture", "summary"]

@@ -299,6 +299,11 @@ class BaseCNN(TransformerMixin, BaseEstimator):
         """Width of the network's output layer for these target attributes."""
         raise NotImplementedError
 
+    def _baseline_loss(self, encoded: np.ndarray, sample_weight) -> float:
+        """The training loss of an uninformed guess on these encoded targets (the
+        divergence test's yardstick)."""
+        raise NotImplementedError
+
     # -- training ----------------------------------------------------------------------
 
     def _fit(self, X, y, sample_weight, partial: bool, classes=None):
@@ -333,7 +338,8 @@ class BaseCNN(TransformerMixin, BaseEstimator):
         rollback = backend.snapshot(model) if resume else None
         try:
             records, stopped, epochs = self._run_epochs(
-                backend, model, TrainingData(images, encoded, weights, n_classes=n_outputs),
+                backend, model, TrainingData(images, encoded, weights,
+                                             self._baseline_loss(encoded, weights)),
                 partial, history, train_seed)
         except BaseException:
             if rollback is not None:  # nothing of a failed call stays behind
@@ -360,7 +366,7 @@ class BaseCNN(TransformerMixin, BaseEstimator):
             X, X_val, y, y_val, weights = validation_split(
                 data.X, data.y, data.sample_weight, float(self.validation_fraction), seed,
                 stratified=is_classifier(self))
-            data = TrainingData(X, y, weights, data.n_classes)
+            data = TrainingData(X, y, weights, data.baseline_loss)
             validation = (X_val, y_val)
         n_samples = len(data.y)
         batch_size = auto_batch_size(self.batch_size, n_samples)

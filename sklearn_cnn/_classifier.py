@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from numbers import Real
 from typing import ClassVar
 
@@ -275,6 +276,9 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseCNN):
 
     def _fitted_targets(self) -> dict:
         return {"classes_": self.classes_.copy()}
+
+    def _baseline_loss(self, encoded, sample_weight) -> float:
+        return math.log(max(int(encoded.max()) + 1, 2))  # uniform probabilities
 
     def _training_loss(self) -> dict:
         return {"loss": "cross_entropy", "label_smoothing": float(self.label_smoothing)}

@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_array, check_consistent_length
 
 from ._base import BaseCNN, fill_docstring
-from .backends.numpy.functional import REGRESSION_LOSSES
+from .backends.numpy.functional import REGRESSION_LOSSES, regression_loss
 
 
 def _check_regression_targets(y) -> np.ndarray:
@@ -26,18 +26,26 @@ def _check_regression_targets(y) -> np.ndarray:
     return y.astype(np.float64, copy=False)
 
 
-def _standardization(columns: np.ndarray, weights: np.ndarray | None
+def _standardization(columns: np.ndarray, weights: np.ndarray | None, robust: bool
                      ) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation of each target column (weighted by the sample
-    weights, when they do not all vanish); a constant column gets scale 1."""
+    """Centre and scale of each target column, weighted by the sample weights when
+    they do not all vanish: mean and standard deviation, or with ``robust`` (the
+    Huber and absolute losses) median and interquartile range / 1.349 (the standard
+    deviation of normal data), which outliers cannot inflate, as scikit-learn's
+    RobustScaler. A column without spread gets scale 1."""
     if weights is None or not weights.sum() > 0:
         weights = None
-    mean = np.average(columns, axis=0, weights=weights)
     with np.errstate(over="ignore", invalid="ignore"):
+        mean = np.average(columns, axis=0, weights=weights)
         scale = np.sqrt(np.average((columns - mean) ** 2, axis=0, weights=weights))
     if not (np.isfinite(mean).all() and np.isfinite(scale).all()):
         raise ValueError("y holds values too large to standardize (their square "
                          "overflows float64); rescale the targets first")
+    if robust:
+        quantiles = np.quantile(columns, [0.25, 0.5, 0.75], axis=0, weights=weights,
+                                method="inverted_cdf" if weights is not None else "linear")
+        mean, spread = quantiles[1], (quantiles[2] - quantiles[0]) / 1.349
+        scale = np.where(spread > 0, spread, scale)  # most targets equal: the std
     # as StandardScaler: a spread at rounding level of the values is no spread
     constant = scale <= 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
     return mean, np.where(constant, 1.0, scale)
@@ -53,7 +61,8 @@ class CNNRegressor(ClassNamePrefixFeaturesOutMixin, RegressorMixin, BaseCNN):
     is the same. The targets are standardized internally (each output to mean 0 and
     standard deviation 1, weighted by ``sample_weight``) and the predictions mapped
     back, so the defaults work whatever the targets' scale: angles in degrees, ages
-    in years, prices in cents. ``score`` is R^2.
+    in years, prices in cents (with the Huber and absolute losses, to median 0 and
+    interquartile range 1.349, which outliers do not move). ``score`` is R^2.
 
     The defaults are the classifier's recipe (``arch="auto"``, Adam with a one-cycle
     schedule peaking at 0.01, ``max_iter="auto"``) with squared error and no
@@ -97,11 +106,13 @@ class CNNRegressor(ClassNamePrefixFeaturesOutMixin, RegressorMixin, BaseCNN):
     n_outputs_ : int
         Number of targets (columns of ``y``; 1 for a 1-D ``y``).
     target_mean_ : ndarray of shape (n_outputs_,)
-        Mean of each target in the training data (of the first call, for
-        ``partial_fit``), added back to the network's outputs.
+        Centre of each target in the training data (of the first call, for
+        ``partial_fit``): its mean, or its median with the Huber and absolute
+        losses; added back to the network's outputs.
     target_scale_ : ndarray of shape (n_outputs_,)
-        Standard deviation of each target (1 for a constant one), multiplied into
-        the network's outputs.
+        Spread of each target: its standard deviation, or its interquartile range
+        / 1.349 with the Huber and absolute losses (1 for a constant target);
+        multiplied into the network's outputs.
 %(attributes)s
     validation_scores_ : list of float or None
         Validation R^2 of each epoch (early stopping only).
@@ -236,7 +247,8 @@ class CNNRegressor(ClassNamePrefixFeaturesOutMixin, RegressorMixin, BaseCNN):
                                  f"{self._target_ndim}-D targets")
             mean, scale = self.target_mean_, self.target_scale_
         else:
-            mean, scale = _standardization(columns, weights)
+            mean, scale = _standardization(columns, weights,
+                                           robust=self.loss != "squared_error")
         targets = {"n_outputs_": columns.shape[1], "target_mean_": mean,
                    "target_scale_": scale, "_target_ndim": y.ndim}
         return (columns - mean) / scale, targets, weights
@@ -249,6 +261,10 @@ class CNNRegressor(ClassNamePrefixFeaturesOutMixin, RegressorMixin, BaseCNN):
         return {"n_outputs_": self.n_outputs_, "target_mean_": self.target_mean_.copy(),
                 "target_scale_": self.target_scale_.copy(),
                 "_target_ndim": self._target_ndim}
+
+    def _baseline_loss(self, encoded, sample_weight) -> float:
+        """The loss of predicting the centre (0 on the standardized scale)."""
+        return regression_loss(np.zeros_like(encoded), encoded, sample_weight, self.loss)[0]
 
     def _training_loss(self) -> dict:
         return {"loss": self.loss, "label_smoothing": 0.0}

@@ -135,12 +135,12 @@ def auto_epochs(max_iter: int | str, n_samples: int, batch_size: int) -> int:
     return int(np.clip(-(-AUTO_STEPS // steps_per_epoch), *AUTO_EPOCHS))
 
 
-def _diverged(loss: float, weights: dict, n_classes: int) -> bool:
-    """A non-finite loss or weight, or a loss 100 times that of guessing uniformly
-    (log n_classes; at least 1): the network puts less than e^-230 on the true class
-    of a 10-class problem, or a regressor's outputs are some 14 standard deviations
-    off its standardized targets, which no converging run does."""
-    if not np.isfinite(loss) or loss > 100 * max(math.log(n_classes), 1.0):
+def _diverged(loss: float, weights: dict, baseline_loss: float) -> bool:
+    """A non-finite loss or weight, or a loss 100 times that of an uninformed guess
+    (``baseline_loss``, at least 1): with 10 classes, a network that puts less than
+    e^-230 on the true class; for a regressor, outputs some 14 times further off
+    than its targets' centre. No converging run does that."""
+    if not np.isfinite(loss) or loss > 100 * max(baseline_loss, 1.0):
         return True
     return not all(np.isfinite(w).all() for w in weights.values())
 
@@ -184,12 +184,14 @@ class History:
 class TrainingData:
     """The training set as the loop sees it: images in the model's dtype, targets
     (class codes, or standardized regression targets), sample weights (or None), and
-    the number of classes (1 for a regressor: it only scales the divergence test)."""
+    the loss of an uninformed guess (``log(n_classes)`` for uniform probabilities;
+    for a regressor, the loss of predicting the targets' centre), which scales the
+    divergence test."""
 
     X: np.ndarray
     y: np.ndarray
     sample_weight: np.ndarray | None
-    n_classes: int
+    baseline_loss: float
 
 
 def accuracy(outputs: np.ndarray, y: np.ndarray) -> float:
@@ -286,7 +288,7 @@ def run_epochs(backend: Backend, model, data: TrainingData, settings: LoopSettin
         try:
             loss = _train_one_epoch(backend, model, data, settings, epoch, rng)
             weights = backend.get_weights(model)
-            if _diverged(loss, weights, data.n_classes):
+            if _diverged(loss, weights, data.baseline_loss):
                 backend.restore(model, last_good)
                 warnings.warn(f"Training diverged at epoch {epoch + 1} (the loss became "
                               f"{loss}); stopped and kept the weights from before that "

@@ -100,11 +100,23 @@ def random_affine(x: np.ndarray, rng: np.random.Generator, degrees: float = 10.0
     nothing mirrored.
     """
     n, _, h, w = x.shape
-    angle = np.deg2rad(rng.uniform(-degrees, degrees, n))
-    slant = np.tan(np.deg2rad(rng.uniform(-shear, shear, n)))
-    zoom = rng.uniform(*scale, n)
-    shift_y = rng.uniform(-translate, translate, n) * h
-    shift_x = rng.uniform(-translate, translate, n) * w
+    return affine(x, rng.uniform(-degrees, degrees, n), rng.uniform(-shear, shear, n),
+                  rng.uniform(*scale, n), rng.uniform(-translate, translate, n) * h,
+                  rng.uniform(-translate, translate, n) * w)
+
+
+def affine(x: np.ndarray, degrees: np.ndarray, shear: np.ndarray, zoom: np.ndarray,
+           shift_y: np.ndarray, shift_x: np.ndarray) -> np.ndarray:
+    """Transform each image of ``x`` (N, C, H, W) about its centre: rotate by
+    ``degrees[i]`` (clockwise on screen, rows running down), shear by ``shear[i]``
+    degrees, zoom by ``zoom[i]`` and move by ``shift_y[i]``, ``shift_x[i]`` pixels;
+    bilinear interpolation, zeros outside."""
+    _, _, h, w = x.shape
+    angle = np.deg2rad(np.asarray(degrees, dtype=np.float64))
+    slant = np.tan(np.deg2rad(np.asarray(shear, dtype=np.float64)))
+    zoom = np.asarray(zoom, dtype=np.float64)
+    shift_y = np.asarray(shift_y, dtype=np.float64)
+    shift_x = np.asarray(shift_x, dtype=np.float64)
     cy, cx = (h - 1) / 2, (w - 1) / 2
     yy, xx = np.meshgrid(np.arange(h) - cy, np.arange(w) - cx, indexing="ij")
     # where each output pixel comes from: the inverse transform of its coordinates
@@ -113,6 +125,14 @@ def random_affine(x: np.ndarray, rng: np.random.Generator, degrees: float = 10.0
     xx = xx - slant[:, None, None] * yy
     cos, sin = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
     return _bilinear(x, cos * yy - sin * xx + cy, sin * yy + cos * xx + cx)
+
+
+def rotate(x: np.ndarray, degrees) -> np.ndarray:
+    """Rotate each image of ``x`` (N, C, H, W) by ``degrees`` (one angle, or one per
+    image) clockwise about its centre (bilinear interpolation, zeros outside)."""
+    n = len(x)
+    degrees = np.broadcast_to(np.asarray(degrees, dtype=np.float64), (n,))
+    return affine(x, degrees, np.zeros(n), np.ones(n), np.zeros(n), np.zeros(n))
 
 
 def random_rotation(x: np.ndarray, rng: np.random.Generator, degrees: float = 10.0

@@ -396,6 +396,47 @@ def load_digits_images(*, return_X_y: bool = False):
                  DESCR=digits.DESCR)
 
 
+def make_rotation_task(images, *, max_degrees: float = 40.0, random_state=None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """An image regression task from any images: rotate each by a random angle in
+    ``[-max_degrees, max_degrees]`` and make the angle its target.
+
+    The benchmark of :class:`~sklearn_cnn.CNNRegressor` (README, "Measured
+    results") is this task on Fashion-MNIST.
+
+    Parameters
+    ----------
+    images : array-like of shape (n_samples, H, W) or (n_samples, C, H, W)
+        uint8 images are scaled to [0, 1] first, as the estimators scale them.
+    max_degrees : float, default=40.0
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, C, H, W), float32
+        The rotated images (clockwise for positive angles; bilinear, zeros
+        outside).
+    y : ndarray of shape (n_samples,)
+        The angles, in degrees.
+
+    Examples
+    --------
+    >>> X, y = make_rotation_task(load_digits_images().data[:5], random_state=0)
+    >>> X.shape, bool(abs(y).max() <= 40)
+    ((5, 1, 8, 8), True)
+    """
+    from sklearn.utils import check_random_state
+
+    from ._input import to_images
+    from .augment import rotate
+
+    if not (isinstance(max_degrees, (int, float, np.number)) and 0 <= max_degrees <= 180):
+        raise ValueError(f"max_degrees must be a number in [0, 180], got {max_degrees!r}")
+    X = to_images(images, dtype=np.float32)
+    angles = check_random_state(random_state).uniform(-max_degrees, max_degrees, len(X))
+    return rotate(X, angles), angles
+
+
 def load_image_folder(path: str | os.PathLike, *, size=None, mode: str = "auto",
                       resize: str = "stretch", load_content: bool = True,
                       on_error: str = "raise", shuffle: bool = False,

@@ -41,10 +41,13 @@ def pytest_terminal_summary(terminalreporter):
             if outcome == "passed" and report.when != "call":
                 continue
             backend = "torch" if "backend='torch'" in nodeid else "numpy"
-            counts.setdefault(backend, {}).setdefault(outcome, 0)
-            counts[backend][outcome] += 1
+            estimator = "CNNRegressor" if "CNNRegressor(" in nodeid else "CNNClassifier"
+            key = (estimator, backend)
+            counts.setdefault(key, {}).setdefault(outcome, 0)
+            counts[key][outcome] += 1
     if counts:
         terminalreporter.write_sep("-", "scikit-learn estimator checks")
-        for backend, by_outcome in sorted(counts.items()):
+        for (estimator, backend), by_outcome in sorted(counts.items()):
             summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(by_outcome.items()))
-            terminalreporter.write_line(f"check_estimator, backend={backend}: {summary}")
+            terminalreporter.write_line(f"check_estimator({estimator}), backend={backend}: "
+                                        f"{summary}")

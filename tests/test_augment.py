@@ -11,6 +11,7 @@ from sklearn_cnn.augment import (
     random_shift,
     random_small_shift,
     resolve,
+    rotate,
 )
 
 
@@ -107,3 +108,14 @@ def test_small_shift_moves_by_at_most_a_fourteenth(side, whole_pixels):
         assert np.isin(shifted, np.append(x[0], 0.0)).all()
     else:  # a fraction of a pixel, by interpolation
         assert fractional.mean() > 0.5
+
+
+def test_rotate_turns_images_clockwise_about_their_centre():
+    x = np.zeros((2, 1, 5, 5), dtype=np.float32)
+    x[:, 0, 0, 2] = 1.0  # a dot at the top centre
+    np.testing.assert_allclose(rotate(x, 0.0), x, atol=1e-6)
+    quarter = rotate(x, [90.0, -90.0])
+    assert quarter[0, 0, 2, 4] == pytest.approx(1.0)  # clockwise: to the right edge
+    assert quarter[1, 0, 2, 0] == pytest.approx(1.0)  # anticlockwise: to the left edge
+    np.testing.assert_allclose(rotate(rotate(x, 90.0), -90.0), x, atol=1e-6)
+    assert rotate(x, 45.0).dtype == np.float32

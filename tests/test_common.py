@@ -1,4 +1,5 @@
-"""scikit-learn's own estimator checks, every one of them, on both backends.
+"""scikit-learn's own estimator checks, every one of them, for both estimators on both
+backends.
 
 No ``expected_failed_checks``: a check that fails here is a bug. The per-backend
 counts are printed at the end of the test run (see ``conftest.py``).
@@ -8,11 +9,11 @@ import importlib.util
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_cnn import CNNClassifier
+from sklearn_cnn import CNNClassifier, CNNRegressor
 
-ESTIMATORS = [CNNClassifier()]
+ESTIMATORS = [CNNClassifier(), CNNRegressor()]
 if importlib.util.find_spec("skorch") is not None:
-    ESTIMATORS.append(CNNClassifier(backend="torch"))
+    ESTIMATORS += [CNNClassifier(backend="torch"), CNNRegressor(backend="torch")]
 
 
 @parametrize_with_checks(ESTIMATORS)

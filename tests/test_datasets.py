@@ -403,3 +403,20 @@ def test_load_image_folder_names_a_corrupt_file_or_skips_it_when_told(tmp_path):
         load_image_folder(root / "dark" / "0.png")
     with pytest.raises(ValueError, match="no image files"):
         load_image_folder(tmp_path / "images" / "dark")
+
+
+def test_make_rotation_task_rotates_by_the_target():
+    images = np.zeros((30, 9, 9), dtype=np.uint8)
+    images[:, 0, 4] = 255  # a dot at the top centre
+    X, y = datasets.make_rotation_task(images, max_degrees=90, random_state=0)
+    assert X.shape == (30, 1, 9, 9) and X.dtype == np.float32 and y.shape == (30,)
+    assert np.abs(y).max() <= 90 and np.ptp(y) > 90
+    X_again, y_again = datasets.make_rotation_task(images, max_degrees=90, random_state=0)
+    np.testing.assert_array_equal(X, X_again)
+    np.testing.assert_array_equal(y, y_again)
+    # the dot's column moves right for clockwise (positive) angles: sin(angle) * 4
+    cols = np.indices((9, 9))[1]
+    column = (X[:, 0] * cols).sum(axis=(1, 2)) / X[:, 0].sum(axis=(1, 2))
+    np.testing.assert_allclose(column - 4, 4 * np.sin(np.deg2rad(y)), atol=0.35)
+    with pytest.raises(ValueError, match="max_degrees"):
+        datasets.make_rotation_task(images, max_degrees=-1)

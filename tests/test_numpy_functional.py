@@ -2,7 +2,12 @@ import numpy as np
 import pytest
 
 from sklearn_cnn.backends._base import softmax
-from sklearn_cnn.backends.numpy.functional import col2im, im2col, softmax_cross_entropy
+from sklearn_cnn.backends.numpy.functional import (
+    col2im,
+    im2col,
+    regression_loss,
+    softmax_cross_entropy,
+)
 
 
 def test_softmax_cross_entropy_is_stable_for_huge_logits():
@@ -66,3 +71,30 @@ def test_label_smoothing_loss_and_gradient(weighted):
         numeric[index] = (softmax_cross_entropy(logits + step, y, weights, 0.2)[0]
                           - softmax_cross_entropy(logits - step, y, weights, 0.2)[0]) / 2e-6
     np.testing.assert_allclose(grad, numeric, atol=1e-8)
+
+
+@pytest.mark.parametrize("kind", ["squared_error", "huber", "absolute_error"])
+def test_regression_loss_gradient_and_weights(kind):
+    rng = np.random.default_rng(0)
+    outputs, targets = rng.normal(size=(6, 3)) * 2, rng.normal(size=(6, 3))
+    weights = rng.uniform(0.5, 2.0, 6)
+    _, grad = regression_loss(outputs, targets, weights, kind)
+    numeric = np.zeros_like(outputs)
+    for index in np.ndindex(outputs.shape):
+        step = np.zeros_like(outputs)
+        step[index] = 1e-6
+        numeric[index] = (regression_loss(outputs + step, targets, weights, kind)[0]
+                          - regression_loss(outputs - step, targets, weights, kind)[0]) / 2e-6
+    np.testing.assert_allclose(grad, numeric, atol=1e-6)
+    doubled = regression_loss(np.vstack([outputs[:1], outputs]),
+                              np.vstack([targets[:1], targets]), None, kind)[0]
+    single = regression_loss(outputs, targets, np.r_[2.0, np.ones(5)], kind)[0]
+    np.testing.assert_allclose(single, doubled)  # a weight of 2 counts a sample twice
+
+
+def test_regression_losses_by_hand():
+    r = np.array([[0.5, -3.0]])
+    zero = np.zeros_like(r)
+    assert regression_loss(r, zero, kind="squared_error")[0] == pytest.approx((0.125 + 4.5) / 2)
+    assert regression_loss(r, zero, kind="huber")[0] == pytest.approx((0.125 + 2.5) / 2)
+    assert regression_loss(r, zero, kind="absolute_error")[0] == pytest.approx(1.75)

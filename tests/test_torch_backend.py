@@ -13,7 +13,7 @@ pytest.importorskip("skorch")
 
 from test_numpy_layers import GRADIENT_CASES  # noqa: E402
 
-from sklearn_cnn import CNNClassifier, list_architectures  # noqa: E402
+from sklearn_cnn import CNNClassifier, CNNRegressor, list_architectures  # noqa: E402
 from sklearn_cnn import layers as S  # noqa: E402
 from sklearn_cnn._weights import init_weights  # noqa: E402
 from sklearn_cnn.architectures import build_architecture  # noqa: E402
@@ -311,3 +311,39 @@ def test_summary_counts_what_torch_counts(arch, config):
         module = build_module(specs, shape)
         assert summary(arch, shape, 10, **config).total_params == \
             sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize("loss", ["squared_error", "huber", "absolute_error"])
+def test_regression_trains_like_the_numpy_backend(digits, loss):
+    """The regression losses mean the same in both backends: same weights after the
+    same steps, sample weights included."""
+    X_train, _, y_train, _ = digits
+    X, y = X_train[:300], np.column_stack([y_train[:300], y_train[:300] ** 2])
+    weights = np.linspace(0.5, 2.0, 300)
+    params = dict(max_iter=3, shuffle=False, batch_size=100, alpha=0.1, loss=loss,
+                  learning_rate="constant", learning_rate_init=0.001, random_state=0)
+    fits = {b: CNNRegressor("simple", backend=b, **params).fit(X, y, sample_weight=weights)
+            for b in ("numpy", "torch")}
+    np.testing.assert_allclose(fits["numpy"].loss_curve_, fits["torch"].loss_curve_,
+                               rtol=1e-4)
+    numpy_weights, torch_weights = (fits[b].get_weights() for b in ("numpy", "torch"))
+    for key, value in numpy_weights.items():
+        np.testing.assert_allclose(value, torch_weights[key], atol=2e-4, err_msg=key)
+
+
+class TinyRegressor(torch.nn.Module):
+    def __init__(self, n_outputs, in_channels):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(in_channels, 4, 3)
+        self.head = torch.nn.LazyLinear(n_outputs)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.conv(x)).flatten(1))
+
+
+def test_custom_torch_module_regresses(digits):
+    X_train, X_test, y_train, y_test = digits
+    reg = CNNRegressor(TinyRegressor, backend="torch", max_iter=20, random_state=0)
+    reg.fit(X_train, y_train.astype(float))
+    assert reg.model_.module_.head.out_features == 1
+    assert reg.score(X_test, y_test) > 0.5
