@@ -24,7 +24,7 @@ from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, clone, is_classifier
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import TransformerTags, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -271,6 +271,40 @@ class BaseCNN(TransformerMixin, BaseEstimator):
         "batch_norm": ["boolean", None],
         "width": [Interval(Real, 0, None, closed="neither"), None],
     }
+
+    def _store_parameters(self, params: dict) -> None:
+        """``__init__``'s arguments as attributes of the same names, and nothing else
+        (scikit-learn's rule: validation happens in ``fit``)."""
+        for name, value in params.items():
+            if name not in ("self", "__class__"):
+                setattr(self, name, value)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Build the network for X's image shape and train it on (X, y).
+
+        With ``warm_start=True`` and a fitted estimator, training continues from the
+        current weights and optimizer state for ``max_iter`` more epochs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, H, W), (n_samples, C, H, W), \
+(n_samples, H, W, C) or (n_samples, F)
+            Training images.
+        y : array-like of shape (n_samples,), or (n_samples, n_outputs) for a regressor
+            Class labels of any type (ints, strings, bools) for a classifier; target
+            values (numbers) for a regressor.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights: the loss of a mini-batch is the weighted mean of its
+            samples' losses, and the L2 penalty is divided by the batch's total
+            weight, so an integer weight counts a sample that many times.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight, partial=False)
 
     # -- what a subclass says about its targets --------------------------------------
 

@@ -149,72 +149,7 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseCNN):
                  freeze=None, device="cpu", label_smoothing=0.1, filters=None,
                  kernel_size=None, hidden_units=None, activation=None, pooling=None,
                  dropout=None, batch_norm=None, width=None):
-        self.arch = arch
-        self.backend = backend
-        self.input_shape = input_shape
-        self.channels = channels
-        self.solver = solver
-        self.learning_rate_init = learning_rate_init
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.random_state = random_state
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.class_weight = class_weight
-        self.learning_rate = learning_rate
-        self.power_t = power_t
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.augment = augment
-        self.max_grad_norm = max_grad_norm
-        self.init_from = init_from
-        self.pretrained = pretrained
-        self.weights = weights
-        self.freeze = freeze
-        self.device = device
-        self.label_smoothing = label_smoothing
-        self.filters = filters
-        self.kernel_size = kernel_size
-        self.hidden_units = hidden_units
-        self.activation = activation
-        self.pooling = pooling
-        self.dropout = dropout
-        self.batch_norm = batch_norm
-        self.width = width
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None) -> CNNClassifier:
-        """Build the network for X's image shape and train it on (X, y).
-
-        With ``warm_start=True`` and a fitted estimator, training continues from the
-        current weights and optimizer state for ``max_iter`` more epochs.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, H, W), (n_samples, C, H, W), \
-(n_samples, H, W, C) or (n_samples, F)
-            Training images.
-        y : array-like of shape (n_samples,)
-            Class labels of any type (ints, strings, bools).
-        sample_weight : array-like of shape (n_samples,), default=None
-            Per-sample weights: the loss of a mini-batch is the weighted mean of its
-            samples' losses, and the L2 penalty is divided by the batch's total
-            weight, so an integer weight counts a sample that many times.
-
-        Returns
-        -------
-        self : CNNClassifier
-        """
-        return self._fit(X, y, sample_weight, partial=False, classes=None)
+        self._store_parameters(locals())
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None) -> CNNClassifier:

@@ -11,7 +11,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from ._weights import init_weights
-from .architectures import build_architecture, check_spec_list
+from .architectures import build_architecture
 from .layers import LayerSpec, Linear, Shape
 from .pretrained import load_pretrained, torchvision_name
 
@@ -48,9 +48,7 @@ def build_specs(estimator, input_shape: Shape, n_outputs: int, outputs: str = "c
     if wants_pretrained(estimator):
         torchvision_name(estimator.arch)  # a ValueError naming those that have weights
         extra["imagenet"] = True
-    if isinstance(estimator.arch, (list, tuple)):  # checked here, where y is known
-        check_spec_list(tuple(estimator.arch), tuple(input_shape), n_outputs, outputs)
-    return build_architecture(estimator.arch, input_shape, n_outputs,
+    return build_architecture(estimator.arch, input_shape, n_outputs, outputs=outputs,
                               **arch_params(estimator), **extra)
 
 

@@ -111,7 +111,7 @@ def test_a_refused_refit_keeps_the_fitted_model_and_its_feature_names(digits):
 
 @QUIET
 def test_interrupt_during_the_epoch_report_keeps_a_consistent_estimator(digits, monkeypatch):
-    import sklearn_cnn._classifier as classifier_module
+    import sklearn_cnn._base as base_module
 
     X, X_test, y, _ = digits
     reports = []
@@ -121,7 +121,7 @@ def test_interrupt_during_the_epoch_report_keeps_a_consistent_estimator(digits, 
         if epoch == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(classifier_module, "print_epoch", report)
+    monkeypatch.setattr(base_module, "print_epoch", report)
     clf = lenet(max_iter=5, verbose=1, random_state=0)
     with pytest.warns(UserWarning, match="interrupted during epoch 2"):
         clf.fit(X[:300], y[:300])

@@ -155,16 +155,16 @@ def test_malformed_files_are_refused_with_a_value_error_naming_them(tmp_path):
     cases = {"renamed.npz": "not a readable"}
 
     def three_classes(arrays, meta):
-        arrays["classes"] = np.array([0, 1, 2])
+        arrays["targets/classes_"] = np.array([0, 1, 2])
 
     def no_classes(arrays, meta):
-        del arrays["classes"]
+        del arrays["targets/classes_"]
 
     def no_dtype(arrays, meta):
         del meta["dtype"]
 
     def repeated_classes(arrays, meta):
-        arrays["classes"] = np.array([1, 1])
+        arrays["targets/classes_"] = np.array([1, 1])
 
     for name, change, message in [("three.npz", three_classes, "y has 3 classes"),
                                   ("noclasses.npz", no_classes, "damaged"),

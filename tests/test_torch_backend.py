@@ -160,9 +160,13 @@ def test_training_matches_the_numpy_backend_step_for_step(digits, solver, schedu
                   random_state=0)
     fits = {b: CNNClassifier("simple", backend=b, **params).fit(X_train[:300], y_train[:300])
             for b in ("numpy", "torch")}
-    np.testing.assert_allclose(fits["numpy"].loss_curve_, fits["torch"].loss_curve_,
-                               rtol=1e-4)
-    numpy_weights, torch_weights = (fits[b].get_weights() for b in ("numpy", "torch"))
+    assert_trained_alike(fits["numpy"], fits["torch"])
+
+
+def assert_trained_alike(numpy_fit, torch_fit):
+    """The same loss curve and the same weights, up to float32 rounding."""
+    np.testing.assert_allclose(numpy_fit.loss_curve_, torch_fit.loss_curve_, rtol=1e-4)
+    numpy_weights, torch_weights = numpy_fit.get_weights(), torch_fit.get_weights()
     for key, value in numpy_weights.items():
         np.testing.assert_allclose(value, torch_weights[key], atol=2e-4, err_msg=key)
 
@@ -324,11 +328,7 @@ def test_regression_trains_like_the_numpy_backend(digits, loss):
                   learning_rate="constant", learning_rate_init=0.001, random_state=0)
     fits = {b: CNNRegressor("simple", backend=b, **params).fit(X, y, sample_weight=weights)
             for b in ("numpy", "torch")}
-    np.testing.assert_allclose(fits["numpy"].loss_curve_, fits["torch"].loss_curve_,
-                               rtol=1e-4)
-    numpy_weights, torch_weights = (fits[b].get_weights() for b in ("numpy", "torch"))
-    for key, value in numpy_weights.items():
-        np.testing.assert_allclose(value, torch_weights[key], atol=2e-4, err_msg=key)
+    assert_trained_alike(fits["numpy"], fits["torch"])
 
 
 class TinyRegressor(torch.nn.Module):

@@ -73,9 +73,12 @@ def get_architecture(name: str) -> Architecture:
         ) from None
 
 
-def build_architecture(arch: str | list | tuple, input_shape: Shape, n_classes: int,
-                       **params) -> tuple[tuple[LayerSpec, ...], list[str]]:
-    """Specs of ``arch`` for images of ``input_shape`` (C, H, W), and adaptation notes.
+def build_architecture(arch: str | list | tuple, input_shape: Shape, n_classes: int, *,
+                       outputs: str = "classes", **params
+                       ) -> tuple[tuple[LayerSpec, ...], list[str]]:
+    """Specs of ``arch`` for images of ``input_shape`` (C, H, W) with ``n_classes``
+    outputs (``outputs``: what they are, for messages: "classes", or a regressor's
+    "outputs"), and adaptation notes.
 
     The adaptation rule, applied to registered architectures only. If the image's
     shorter side is below the architecture's native size:
@@ -101,7 +104,7 @@ def build_architecture(arch: str | list | tuple, input_shape: Shape, n_classes: 
         if params:
             raise ValueError(f"architecture parameters {sorted(params)} apply to named "
                              "architectures only, not to a list of layer specs")
-        check_spec_list(tuple(arch), tuple(input_shape), n_classes)
+        check_spec_list(tuple(arch), tuple(input_shape), n_classes, outputs)
         return tuple(arch), []
     entry = get_architecture(arch)
     params = {name: to_python(value) for name, value in params.items()}  # grid values

@@ -1,0 +1,289 @@
+"""What a trained network looks at: saliency, Grad-CAM and occlusion maps.
+
+Each function takes a fitted :class:`~sklearn_cnn.CNNClassifier` or
+:class:`~sklearn_cnn.CNNRegressor` and images in any layout ``fit`` accepts, and
+returns one map per image, ``(n_samples, H, W)``, aligned with the images.
+
+The explained *score* is, for a classifier, the logit (the output before the
+softmax) of the ``target`` class, by default the predicted one (as Simonyan et al.
+2014 and Selvaraju et al. 2017 use the class score); for a regressor, the predicted
+value of output ``target`` (in the targets' units).
+
+- :func:`input_gradient`: d score / d pixel, ``(n, C, H, W)``, signed.
+- :func:`saliency`: its absolute value, the largest over the channels (Simonyan et
+  al., "Deep Inside Convolutional Networks", 2014).
+- :func:`grad_cam`: the feature maps of a layer (by default the last convolution's,
+  after its activation) weighted by the spatial mean of the score's gradient, summed
+  over channels, clipped at 0 and upsampled bilinearly to the image (Selvaraju et
+  al., "Grad-CAM", 2017).
+- :func:`occlusion`: how much the score drops when a square patch is greyed out (set
+  to the image's mean), averaged over the patches covering each pixel (Zeiler &
+  Fergus, "Visualizing and Understanding Convolutional Networks", 2014); all
+  occluded copies are predicted in batches.
+
+The NumPy backend computes the gradients with its own layers' backward passes (on a
+twin of the network whose first layer also returns the input gradient); the torch
+backend with autograd. Both give the same maps for the same weights.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import is_classifier
+
+from .augment import _bilinear
+from .layers import Conv2d, Residual
+
+__all__ = ["grad_cam", "input_gradient", "occlusion", "saliency"]
+
+#: layers that keep a convolution's map as it is, pixel by pixel: Grad-CAM's default
+#: layer is the last convolution followed by those of them that come right after it
+_ELEMENTWISE = ("BatchNorm", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Dropout")
+#: occluded copies predicted per pass (bounds the memory of :func:`occlusion`)
+OCCLUSION_BATCH = 2048
+
+
+def _fitted_images(estimator, X):
+    """The estimator's backend and X as validated images (the estimator's own checks:
+    NotFittedError, shape and dtype)."""
+    from ._base import BaseCNN
+
+    if not isinstance(estimator, BaseCNN):
+        raise TypeError(f"sklearn_cnn.inspection explains a fitted CNNClassifier or "
+                        f"CNNRegressor, got {type(estimator).__name__}; for a Pipeline, "
+                        "explain its last step on the transformed images: "
+                        "saliency(pipe[-1], pipe[:-1].transform(X))")
+    return estimator._backend_and_images(X)
+
+
+def _score_weights(estimator, outputs: np.ndarray, target) -> np.ndarray:
+    """``(n, n_outputs)``: how the explained score is made of the network's outputs
+    (a one-hot row per image; a regressor's row scaled to the targets' units)."""
+    n, n_outputs = outputs.shape
+    if is_classifier(estimator):
+        if target is None:
+            columns = outputs.argmax(axis=1)
+        else:
+            labels = np.asarray(target, dtype=object if np.ndim(target) == 0 else None)
+            labels = np.broadcast_to(labels, (n,)) if labels.ndim == 0 else labels
+            if labels.shape != (n,):
+                raise ValueError(f"target must be one class label or one per image "
+                                 f"({n}); got shape {labels.shape}")
+            classes = estimator.classes_
+            known = np.isin(labels, classes)
+            if not known.all():
+                raise ValueError(f"target {labels[~known][0]!r} is not a class of this "
+                                 f"classifier; its classes are {classes.tolist()}")
+            columns = np.array([np.flatnonzero(classes == label)[0] for label in labels]) \
+                if classes.dtype == object else np.searchsorted(classes, labels)
+        scale = np.ones(n)
+    else:
+        if target is None:
+            if n_outputs != 1:
+                raise ValueError(f"this regressor has {n_outputs} outputs; pass the one to "
+                                 f"explain as target=0..{n_outputs - 1}")
+            target = 0
+        columns = np.broadcast_to(np.asarray(target), (n,)) if np.ndim(target) == 0 \
+            else np.asarray(target)
+        if columns.shape != (n,) or columns.dtype.kind not in "iu" \
+                or columns.min() < 0 or columns.max() >= n_outputs:
+            raise ValueError(f"target must be an output index in [0, {n_outputs}) or one "
+                             f"per image; got {target!r}")
+        scale = estimator.target_scale_[columns]
+    weights = np.zeros((n, n_outputs))
+    weights[np.arange(n), columns] = scale
+    return weights
+
+
+def _scores(estimator, backend, images, target):
+    """The network's outputs on ``images`` and the score weights of ``target``."""
+    outputs = estimator._output(backend, images)
+    return outputs, _score_weights(estimator, outputs, target)
+
+
+def input_gradient(estimator, X, target=None) -> np.ndarray:
+    """The gradient of the explained score with respect to every input value.
+
+    Parameters
+    ----------
+    estimator : fitted CNNClassifier or CNNRegressor
+    X : array-like of images, in any layout ``fit`` accepts
+    target : class label, output index, array of one per image, or None
+        What to explain: a classifier's class (default: the predicted one), a
+        regressor's output (default: the only one).
+
+    Returns
+    -------
+    ndarray of shape (n_samples, C, H, W)
+        Signed, in the model's dtype.
+    """
+    backend, images = _fitted_images(estimator, X)
+    _, weights = _scores(estimator, backend, images, target)
+    return backend.gradient(estimator.model_, images, weights.astype(images.dtype))[1]
+
+
+def saliency(estimator, X, target=None) -> np.ndarray:
+    """Saliency map: how strongly each pixel moves the score (Simonyan et al. 2014).
+
+    Parameters
+    ----------
+    estimator : fitted CNNClassifier or CNNRegressor
+    X : array-like of images, in any layout ``fit`` accepts
+    target : class label, output index, array of one per image, or None
+        See :func:`input_gradient`.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, H, W)
+        ``max over channels of |d score / d pixel|``, non-negative.
+
+    Examples
+    --------
+    >>> from sklearn_cnn import CNNClassifier
+    >>> from sklearn_cnn.datasets import load_digits_images
+    >>> from sklearn_cnn.inspection import saliency
+    >>> X, y = load_digits_images(return_X_y=True)
+    >>> clf = CNNClassifier("lenet", max_iter=2, random_state=0).fit(X[:300], y[:300])
+    >>> saliency(clf, X[:4]).shape
+    (4, 8, 8)
+    """
+    return np.abs(input_gradient(estimator, X, target)).max(axis=1)
+
+
+def default_cam_layer(specs) -> int:
+    """Grad-CAM's default layer: the last top-level convolution (or residual block),
+    with the elementwise layers right after it (BatchNorm, activation), so the map is
+    the convolution's activated output, before any pooling."""
+    convolutions = [i for i, spec in enumerate(specs) if isinstance(spec, (Conv2d, Residual))]
+    if not convolutions:
+        raise ValueError("grad_cam needs a network with a convolution; this one has none")
+    index = convolutions[-1]
+    while index + 1 < len(specs) and type(specs[index + 1]).__name__ in _ELEMENTWISE:
+        index += 1
+    return index
+
+
+def _cam_layer(estimator, layer) -> int:
+    """The top-level layer index Grad-CAM reads, checked: its output must be a map."""
+    estimator._require_specs("grad_cam")
+    specs = estimator.specs_
+    if layer is None:
+        return default_cam_layer(specs)
+    if isinstance(layer, str) and layer.isdigit():
+        layer = int(layer)
+    shapes, shape = [], estimator.input_shape_
+    for spec in specs:
+        shape = spec.output_shape(shape)
+        shapes.append(shape)
+    maps = [i for i, s in enumerate(shapes) if len(s) == 3]
+    if not isinstance(layer, Integral) or isinstance(layer, bool) or layer not in maps:
+        raise ValueError(f"layer must be the index of a top-level layer whose output is a "
+                         f"(C, H, W) map: one of {maps}; got {layer!r}")
+    return int(layer)
+
+
+def upsample(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear upsampling of ``maps`` (n, h, w) to (n, H, W), pixel centres aligned
+    (``align_corners=False``), edges held."""
+    n, h, w = maps.shape
+    height, width = size
+    rows = np.clip((np.arange(height) + 0.5) * h / height - 0.5, 0, h - 1)
+    cols = np.clip((np.arange(width) + 0.5) * w / width - 0.5, 0, w - 1)
+    src_y = np.broadcast_to(rows[None, :, None], (n, height, width))
+    src_x = np.broadcast_to(cols[None, None, :], (n, height, width))
+    return _bilinear(maps[:, None].astype(np.float64), src_y, src_x)[:, 0]
+
+
+def grad_cam(estimator, X, target=None, layer=None) -> np.ndarray:
+    """Grad-CAM map: where the evidence for the score lies (Selvaraju et al. 2017).
+
+    Parameters
+    ----------
+    estimator : fitted CNNClassifier or CNNRegressor
+    X : array-like of images, in any layout ``fit`` accepts
+    target : class label, output index, array of one per image, or None
+        See :func:`input_gradient`.
+    layer : int, default=None
+        The top-level layer whose output maps are weighted (``summary()`` numbers
+        them); by default the last convolution's activated output.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, H, W)
+        ``ReLU(sum_k alpha_k A_k)`` with ``alpha_k`` the spatial mean of
+        ``d score / d A_k``, upsampled from the layer's resolution; non-negative.
+    """
+    backend, images = _fitted_images(estimator, X)
+    index = _cam_layer(estimator, layer)
+    _, weights = _scores(estimator, backend, images, target)
+    activations, gradients = backend.gradient(estimator.model_, images,
+                                              weights.astype(images.dtype), key=str(index))
+    alpha = gradients.mean(axis=(2, 3), keepdims=True)                 # (n, K, 1, 1)
+    cam = np.maximum((alpha * activations).sum(axis=1), 0.0)           # (n, h, w)
+    return upsample(cam, images.shape[2:])
+
+
+def _patches(size: tuple[int, int], window: int, stride: int) -> np.ndarray:
+    """Boolean masks (P, H, W) of the square patches of ``window`` pixels every
+    ``stride`` pixels, the last row and column of patches flush with the edge."""
+    def starts(length):
+        last = max(length - window, 0)
+        return np.unique(np.r_[np.arange(0, last + 1, stride), last])
+    top, left = np.meshgrid(starts(size[0]), starts(size[1]), indexing="ij")
+    rows, cols = np.arange(size[0]), np.arange(size[1])
+    inside_rows = (rows >= top.reshape(-1, 1)) & (rows < top.reshape(-1, 1) + window)
+    inside_cols = (cols >= left.reshape(-1, 1)) & (cols < left.reshape(-1, 1) + window)
+    return inside_rows[:, :, None] & inside_cols[:, None, :]
+
+
+def occlusion(estimator, X, target=None, window: int | None = None,
+              stride: int | None = None) -> np.ndarray:
+    """Occlusion map: the score lost when a patch is greyed out (Zeiler & Fergus 2014).
+
+    Parameters
+    ----------
+    estimator : fitted CNNClassifier or CNNRegressor
+    X : array-like of images, in any layout ``fit`` accepts
+    target : class label, output index, array of one per image, or None
+        See :func:`input_gradient`; the same score for every occluded copy.
+    window : int, default=None
+        Side of the square patch; by default a seventh of the shorter image side
+        (4 pixels on 28x28), at least 1.
+    stride : int, default=None
+        Step between patches; by default half the window, at least 1.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, H, W)
+        For each pixel, the mean over the patches that cover it of ``score(image) -
+        score(image with the patch set to the image's channel means)``. Positive
+        where hiding the pixels lowers the score.
+    """
+    backend, images = _fitted_images(estimator, X)
+    n, c, h, w = images.shape
+    window = max(1, round(min(h, w) / 7)) if window is None else window
+    stride = max(1, window // 2) if stride is None else stride
+    for name, value in (("window", window), ("stride", stride)):
+        if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if window > min(h, w):
+        raise ValueError(f"window={window} is larger than the images ({h}x{w})")
+    outputs, weights = _scores(estimator, backend, images, target)
+    base = (outputs * weights).sum(axis=1)                             # (n,)
+    masks = _patches((h, w), int(window), int(stride))                 # (P, H, W)
+    per_pass = max(1, OCCLUSION_BATCH // len(masks))
+    drops = []
+    for begin in range(0, n, per_pass):                                # chunks of images
+        chunk = images[begin:begin + per_pass]                         # (m, C, H, W)
+        grey = chunk.mean(axis=(2, 3))[:, None, :, None, None]         # (m, 1, C, 1, 1)
+        occluded = np.where(masks[None, :, None], grey, chunk[:, None])  # (m, P, C, H, W)
+        scores = estimator._output(backend, occluded.reshape(-1, c, h, w))
+        scores = (scores.reshape(len(chunk), len(masks), -1)
+                  * weights[begin:begin + per_pass, None]).sum(axis=2)  # (m, P)
+        drops.append(base[begin:begin + per_pass, None] - scores)
+    flat_masks = masks.reshape(len(masks), -1).astype(np.float64)      # (P, H*W)
+    coverage = flat_masks.sum(axis=0)                                  # (H*W,)
+    return (np.concatenate(drops) @ flat_masks / coverage).reshape(n, h, w)
+
