@@ -153,6 +153,15 @@ class Backend(ABC):
         block) in evaluation mode, batched like ``predict_proba``."""
 
     @abstractmethod
+    def gradient(self, model: object, X: np.ndarray, output_grad: np.ndarray,
+                 key: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(activation, gradient)``: the output of the top-level layer ``key`` (the
+        images themselves when ``key`` is None) and the gradient of
+        ``sum(outputs * output_grad)`` with respect to it, in evaluation mode, batched
+        (``output_grad``: (N, n_outputs), one row per image). What the inspection
+        maps are made of; the weights do not change."""
+
+    @abstractmethod
     def get_weights(self, model: object) -> dict[str, np.ndarray]:
         """Canonical weights (NCHW / OIHW) of the model, copies in its own dtype."""
 

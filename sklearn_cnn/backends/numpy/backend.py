@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..._weights import decayed_keys
-from .._base import Backend, TrainingConfig, fixed_size_batches, mean_loss
+from .._base import Backend, TrainingConfig, fixed_size_batches, mean_loss, predict_batch_size
 from .functional import regression_loss, softmax_cross_entropy
 from .network import Network
 from .optim import OPTIMIZERS
@@ -78,6 +78,29 @@ class NumpyBackend(Backend):
                   for batch, n_real in fixed_size_batches(X, PREDICT_VALUES)]
         model.clear_cache()
         return np.concatenate(chunks)
+
+    def gradient(self, model: Network, X, output_grad, key=None):
+        # a twin of the network whose first layer returns the input gradient too
+        # (training never needs it, so the model's own first layer skips that work)
+        twin = Network(model.specs, model.input_shape, model.get_weights(),
+                       dtype=model.dtype, input_grad=True)
+        split = 0 if key is None else int(key) + 1
+        head, tail = twin.root.layers[:split], twin.root.layers[split:]
+        size = predict_batch_size(X.shape[1:], PREDICT_VALUES)
+        activations, gradients = [], []
+        for begin in range(0, len(X), size):
+            activation = X[begin:begin + size]
+            for layer in head:
+                activation = layer.forward(activation, training=False)
+            out = activation
+            for layer in tail:
+                out = layer.forward(out, training=False)
+            grad = output_grad[begin:begin + size].astype(out.dtype)
+            for layer in reversed(tail):
+                grad = layer.backward(grad)
+            activations.append(activation)
+            gradients.append(grad)
+        return np.concatenate(activations), np.concatenate(gradients)
 
     def get_weights(self, model: Network):
         return model.get_weights()

@@ -23,7 +23,7 @@ from skorch.callbacks import Callback, EpochTimer, GradientNormClipping, Passthr
 from torch import nn
 
 from ..._weights import decayed_keys
-from .._base import HUBER_DELTA, Backend, TrainingConfig, fixed_size_batches
+from .._base import HUBER_DELTA, Backend, TrainingConfig, fixed_size_batches, predict_batch_size
 from .modules import SeededDropout, build_module, export_canonical, forward_to, load_canonical
 
 TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
@@ -255,6 +255,31 @@ class TorchBackend(Backend):
             chunks = [forward_to(module, as_tensor(batch).to(model.device), key)[:n_real]
                       .cpu() for batch, n_real in fixed_size_batches(X)]
         return torch.cat(chunks).numpy()
+
+    def gradient(self, model: SpecNet, X, output_grad, key=None):
+        module = model.module_.eval()
+        if key is not None and not model.seeded_dropout:
+            raise ValueError("layer gradients need a network built from sklearn_cnn.layers "
+                             "specs; a custom torch.nn.Module has no layer keys")
+        split = None if key is None else int(key) + 1
+        size = predict_batch_size(X.shape[1:])
+        activations, gradients = [], []
+        with torch.enable_grad():
+            for begin in range(0, len(X), size):
+                x = as_tensor(X[begin:begin + size]).to(model.device)
+                if split is None:
+                    activation = x.requires_grad_(True)
+                    out = module(activation)
+                else:  # autograd from the layer's output on
+                    with torch.no_grad():
+                        activation = module[:split](x)
+                    activation.requires_grad_(True)
+                    out = module[split:](activation)
+                weights = torch.from_numpy(output_grad[begin:begin + size]).to(out)
+                (grad,) = torch.autograd.grad(out, activation, grad_outputs=weights)
+                activations.append(activation.detach().cpu().numpy())
+                gradients.append(grad.cpu().numpy())
+        return np.concatenate(activations), np.concatenate(gradients)
 
     def get_weights(self, model: SpecNet):
         return export_canonical(model.module_)
