@@ -18,8 +18,10 @@ from sklearn.exceptions import NotFittedError  # noqa: E402
 
 from sklearn_cnn import CNNClassifier  # noqa: E402
 from sklearn_cnn.plotting import (  # noqa: E402
+    ExplanationDisplay,
     feature_maps,
     plot_convolution,
+    plot_explanation,
     plot_feature_maps,
     plot_filters,
     plot_loss_curve,
@@ -299,3 +301,34 @@ def test_missing_matplotlib_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match=r"pip install 'sklearn-cnn\[plot\]'"):
         plot_convolution(np.eye(4), np.ones((2, 2)))
+
+
+def test_explanation_display_draws_images_maps_and_overlays(lenet, digits):
+    _, X_test, _, _ = digits
+    display = ExplanationDisplay.from_estimator(lenet, X_test[:3],
+                                                class_names=[f"digit {d}" for d in range(10)])
+    assert display.ax_.shape == (3, 7) and display.figure_ is display.ax_[0, 0].figure
+    assert [a.get_title() for a in display.ax_[0]] == [
+        f"digit {lenet.predict(X_test[:1])[0]}", "saliency", "overlay", "grad-cam", "overlay",
+        "occlusion", "overlay"]
+    assert len(display.ax_[1, 2].get_images()) == 2  # the image, and the map over it
+    assert set(display.maps) == {"saliency", "grad_cam", "occlusion"}
+    buffer = io.BytesIO()
+    display.figure_.savefig(buffer, format="png")
+    assert buffer.getvalue()[:8] == b"\x89PNG\r\n\x1a\n"
+    plt.close(display.figure_)
+
+
+def test_explanation_display_composes_into_a_given_figure(lenet, digits):
+    _, X_test, _, _ = digits
+    fig, axes = plt.subplots(2, 4)
+    display = ExplanationDisplay.from_estimator(lenet, X_test[:2], methods=["grad_cam"],
+                                                ax=axes[:, 1:])
+    assert display.figure_ is fig and display.ax_.shape == (2, 3)
+    assert not axes[0, 0].get_images() and axes[0, 1].get_images()
+    with pytest.raises(ValueError, match=r"ax must hold 2 x 3 Axes"):
+        ExplanationDisplay.from_estimator(lenet, X_test[:2], methods=["grad_cam"], ax=axes)
+    with pytest.raises(ValueError, match="methods must be some of"):
+        plot_explanation(lenet, X_test[:2], methods=["lime"])
+    assert len(plot_explanation(lenet, X_test[:2], methods=["saliency"]).axes) == 6
+    plt.close("all")
