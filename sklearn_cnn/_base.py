@@ -306,6 +306,24 @@ class BaseCNN(TransformerMixin, BaseEstimator):
         """
         return self._fit(X, y, sample_weight, partial=False)
 
+    def __getstate__(self):
+        """Pickle's (and skops') state. A torch-backend network built from specs is
+        stored as NumPy arrays and plain values (weights, optimizer state, history),
+        not as torch objects: skops can then write it safely, and the file does not
+        depend on the torch version or the device it was trained on."""
+        state = super().__getstate__()
+        if state.get("_backend_name") == "torch" and state.get("specs_") is not None \
+                and "model_" in state:
+            state = {**state, "model_": get_backend("torch").to_portable(self.model_)}
+        return state
+
+    def __setstate__(self, state):
+        if state.get("_backend_name") == "torch" and isinstance(state.get("model_"), dict):
+            model = get_backend("torch").from_portable(state["specs_"], state["input_shape_"],
+                                                       state["model_"])
+            state = {**state, "model_": model}
+        super().__setstate__(state)
+
     # -- what a subclass says about its targets --------------------------------------
 
     def _encode_targets(self, y, images, sample_weight, resume: bool, classes

@@ -285,3 +285,37 @@ def load(path: str | os.PathLike, backend: str | None = None):
         feature_names=None if feature_names is None else np.asarray(feature_names,
                                                                     dtype=object))
     return estimator
+
+
+def skops_trusted_types() -> list[str]:
+    """The types of this package that a fitted estimator (or a pipeline of its
+    transformers) holds, as ``skops.io.load(path, trusted=...)`` takes them.
+
+    skops refuses to load types it does not know unless told to trust them; these are
+    the estimators, the image transformers, the layer specs, the training settings
+    and the NumPy backend's network, layers and optimizers (a torch-backend model is
+    stored as NumPy arrays, see ``BaseCNN.__getstate__``). mlflow takes the same list
+    as ``skops_trusted_types``. scikit-learn's own types are trusted by skops already.
+
+    Examples
+    --------
+    >>> "sklearn_cnn._classifier.CNNClassifier" in skops_trusted_types()
+    True
+    """
+    from . import preprocessing
+    from ._classifier import CNNClassifier
+    from ._regressor import CNNRegressor
+    from .backends._base import TrainingConfig
+    from .backends.numpy import layers as numpy_layers
+    from .backends.numpy.network import Network
+    from .backends.numpy.optim import OPTIMIZERS
+
+    layer_classes = [cls for cls in vars(numpy_layers).values()
+                     if isinstance(cls, type) and issubclass(cls, numpy_layers.Layer)]
+    transformers = [preprocessing.ImageLoader, preprocessing.ChannelStandardizer,
+                    preprocessing.Resize, preprocessing.ImagesToFlat,
+                    preprocessing.FlatToImages]
+    classes = [CNNClassifier, CNNRegressor, TrainingConfig, Network, *transformers,
+               *specs_module.SPEC_TYPES, *layer_classes, *OPTIMIZERS.values()]
+    # the NumPy network keeps the dtype it computes in
+    return sorted({f"{cls.__module__}.{cls.__qualname__}" for cls in classes} | {"numpy.dtype"})

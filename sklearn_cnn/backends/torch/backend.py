@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import inspect
 import threading
+import warnings
 from contextlib import contextmanager
 from dataclasses import replace
 
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer, GradientNormClipping, PassthroughScoring
+from skorch.history import History
 from torch import nn
 
 from ..._weights import decayed_keys
@@ -281,6 +283,33 @@ class TorchBackend(Backend):
                 gradients.append(grad.cpu().numpy())
         return np.concatenate(activations), np.concatenate(gradients)
 
+    def to_portable(self, model: SpecNet) -> dict:
+        """Everything of a spec-built model as NumPy arrays and plain Python values
+        (weights, buffers, optimizer state, settings, skorch history, device): what
+        pickle and skops store instead of torch objects (see ``BaseCNN.__getstate__``)."""
+        return {"weights": self.get_weights(model), "config": model.config,
+                "device": str(model.device), "history": [dict(row) for row in model.history],
+                "optimizer": _tree(model.optimizer_.state_dict(),
+                                   lambda t: t.detach().cpu().numpy())}
+
+    def from_portable(self, specs, input_shape, state: dict) -> SpecNet:
+        """The model :meth:`to_portable` described, on its device when this machine
+        has it, else on the CPU (with a warning, as skorch does)."""
+        device = state["device"]
+        try:
+            resolve_device(device)
+        except ValueError:
+            warnings.warn(f"The model was saved on device {device!r}, which this machine "
+                          "does not have; it is loaded on the CPU.", UserWarning, stacklevel=4)
+            device = "cpu"
+        weights = state["weights"]
+        model = self.build(specs, input_shape, weights, config=state["config"],
+                           dtype=next(iter(weights.values())).dtype, device=device)
+        model.optimizer_.load_state_dict(_tree(
+            state["optimizer"], lambda a: torch.from_numpy(np.array(a)).to(model.device)))
+        model.history = History(state["history"])
+        return model
+
     def get_weights(self, model: SpecNet):
         return export_canonical(model.module_)
 
@@ -290,6 +319,18 @@ class TorchBackend(Backend):
     def dtype(self, model: SpecNet):
         param = next(model.module_.parameters(), None)
         return np.dtype(np.float32 if param is None else str(param.dtype).split(".")[-1])
+
+
+def _tree(value, convert):
+    """``value`` (dicts, lists, tuples) with ``convert`` applied to every tensor (or,
+    on the way back, every NumPy array)."""
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        return convert(value)
+    if isinstance(value, dict):
+        return {key: _tree(item, convert) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_tree(item, convert) for item in value)
+    return value
 
 
 def _optimizer_params(config: TrainingConfig) -> dict:
