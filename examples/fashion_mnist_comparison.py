@@ -10,6 +10,9 @@ Fashion-MNIST is read with ``sklearn_cnn.datasets.load_fashion_mnist`` (Debian:
 ``apt-get install dataset-fashion-mnist``; or ``SKLEARN_CNN_DATA``; or pass
 ``--download`` to fetch it with torchvision). Without it, the script falls back to
 scikit-learn's 8x8 digits and says so.
+
+Needs the core install (``pip install sklearn-cnn``); ``--backend torch`` needs
+``pip install 'sklearn-cnn[torch]'``.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ tunes its ``filters`` through the usual ``<step>__<parameter>`` names, exactly a
 would tune an MLPClassifier's ``hidden_layer_sizes``.
 
     python examples/grid_search_pipeline.py [--epochs 20] [--samples N]
+
+Needs the core install only (numpy, scikit-learn): ``pip install sklearn-cnn``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """Quick start: LeNet on scikit-learn's 8x8 digits, inside a Pipeline and a grid search.
 
     python examples/quickstart_digits.py [--epochs 50]
+
+Needs the core install only (numpy, scikit-learn): ``pip install sklearn-cnn``.
 """
 
 import argparse

@@ -11,6 +11,8 @@ predictions.
 Fashion-MNIST is read with ``sklearn_cnn.datasets.load_fashion_mnist`` (Debian:
 ``apt-get install dataset-fashion-mnist``; or ``SKLEARN_CNN_DATA``). Without it, the
 script uses scikit-learn's 8x8 digits and says so.
+
+Needs the core install only (numpy, scikit-learn): ``pip install sklearn-cnn``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The seed texts' exercises and worked numbers, answered with sklearn-cnn.
+"""The worked exercises of an introductory CNN course, answered with sklearn-cnn.
 
 1. ReLU, and the edge-detection convolution of the "Convolution Mathematics" chapter.
 2. Output size of a 28x28 input, 5x5 filter, padding 2, stride 1; and the other
@@ -10,6 +10,8 @@
 5. Batch normalization: the same small network trained with and without it.
 
     python examples/seed_exercises.py [--epochs 10]
+
+Needs the core install only (numpy, scikit-learn): ``pip install sklearn-cnn``.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def relu_and_edges() -> None:
     image = np.zeros((1, 1, 5, 5), np.float32)
     image[0, 0, 1:4, 1:4] = 1.0                    # a 3x3 bright square
     kernel = -np.ones((1, 1, 3, 3), np.float32)
-    kernel[0, 0, 1, 1] = 8.0                       # the seed's edge-detection kernel
+    kernel[0, 0, 1, 1] = 8.0                       # the course's edge-detection kernel
     conv = numpy_layers.Conv2d(Conv2d(1, 3), (1, 5, 5),
                                {"weight": kernel, "bias": np.zeros(1, np.float32)})
     edges = conv.forward(image, training=False)[0, 0]
@@ -57,7 +59,7 @@ def output_sizes() -> None:
               f"{conv_output_size(n, f, p, s)}")
 
 
-#: the seed's table: (row, input shape, specs, the seed's number); rows 1-4 chain on
+#: the course's table: (row, input shape, specs, the course's number); rows 1-4 chain on
 #: 3x32x32 with valid convolutions, rows 5 and 6 take the inputs they state
 SEED_TABLE = [
     ("Conv Layer 1 (3x3, 3 channels, 8 filters)", (3, 32, 32), [Conv2d(8, 3)], 224),
@@ -71,10 +73,10 @@ SEED_TOTAL = 203514
 
 
 def parameter_table() -> int:
-    """Reproduce the seed's parameter table row by row; return the total."""
-    print("\nParameter counts of the seed's table from the layer specs: rows 1-4 as one "
-          "chain on a 3x32x32 image, rows 5 and 6 on the inputs they state:")
-    print("| layer | input | seed | sklearn-cnn |")
+    """Reproduce the course's parameter table row by row; return the total."""
+    print("\nExercise 3, the course's parameter-count table from the layer specs: rows 1-4 "
+          "as one chain on a 3x32x32 image, rows 5 and 6 on the inputs they state:")
+    print("| layer | input | course | sklearn-cnn |")
     print("| --- | --- | --- | --- |")
     total = 0
     for row, in_shape, specs, seed in SEED_TABLE:
@@ -87,7 +89,7 @@ def parameter_table() -> int:
 
     print("\nThe FC row's 8x14x14 does not follow from the rows above it (16 channels "
           "leave conv 2). It is what ONE 8-filter 3x3 convolution with padding 1 and one "
-          "2x2 pool make of a 28x28 MNIST image, as in the seed's skorch CNN:")
+          "2x2 pool make of a 28x28 MNIST image, as in the course's skorch CNN:")
     one_conv = (Conv2d(8, 3, padding=1), ReLU(), MaxPool2d(2), Flatten(), Linear(128),
                 ReLU(), Linear(10))
     print(summarize_specs(one_conv, (1, 28, 28)))
@@ -98,21 +100,21 @@ def parameter_table() -> int:
 
 
 def lenet5() -> None:
-    """Exercise 3: LeNet-5 on 28x28 (the seeds' MNIST form) and 32x32 (the 1998 paper)."""
-    print("\nExercise 3, LeNet-5 on 28x28 (shapes 6x24x24, 6x12x12, 16x8x8, 16x4x4 as in "
-          "the seed's PyTorch comments):")
+    """Exercise 4: LeNet-5 on 28x28 (its common MNIST form) and 32x32 (the 1998 paper)."""
+    print("\nExercise 4, LeNet-5 on 28x28 (shapes 6x24x24, 6x12x12, 16x8x8, 16x4x4 as in "
+          "the course's PyTorch comments):")
     print(summary("lenet", (1, 28, 28), n_classes=10))
     print(f"On 32x32 inputs (LeCun et al., 1998): "
           f"{summary('lenet', (1, 32, 32)).total_params:,} parameters")
 
 
 def batch_norm(epochs: int) -> dict[tuple[str, bool], float]:
-    """Exercise 4: the same LeNet on the digits with and without BatchNorm, once with
-    ReLU and once with the sigmoid that the seed warns about (vanishing gradients)."""
+    """Exercise 5: the same LeNet on the digits with and without BatchNorm, once with
+    ReLU and once with the sigmoid that the course warns about (vanishing gradients)."""
     X, y = load_digits_images(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.25, stratify=y, random_state=0)
-    print(f"\nExercise 4, batch normalization: LeNet on the 8x8 digits, {epochs} epochs of "
+    print(f"\nExercise 5, batch normalization: LeNet on the 8x8 digits, {epochs} epochs of "
           "Adam (default settings, batch size 64), same seed")
     print(summary("lenet", (1, 8, 8), batch_norm=True).rows[1].layer,
           "follows each convolution (which then has no bias: BatchNorm's shift replaces it)")
@@ -139,7 +141,7 @@ def main(epochs: int = 10) -> None:
     parameter_table()
     lenet5()
     batch_norm(epochs)
-    print("\nThe seed's CIFAR-10 competition: sklearn_cnn.datasets.load_cifar10() reads the "
+    print("\nThe course's CIFAR-10 competition: sklearn_cnn.datasets.load_cifar10() reads the "
           "'python version' batches (download=True fetches them with torchvision).")
 
 

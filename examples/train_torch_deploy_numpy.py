@@ -6,6 +6,9 @@ network on the from-scratch NumPy backend: a server that predicts needs neither
 torch nor skorch, and gets the same predictions.
 
     python examples/train_torch_deploy_numpy.py [--epochs 20]
+
+Trains with torch when it is installed (``pip install 'sklearn-cnn[torch]'``), and
+says so and uses the NumPy backend when it is not.
 """
 
 from __future__ import annotations

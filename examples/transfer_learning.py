@@ -14,6 +14,8 @@ torchvision's ImageNet weights instead; they are read from the local torch hub c
 and never downloaded, so this example does not use them.)
 
     python examples/transfer_learning.py [--epochs 30] [--per-class 2] [--draws 4]
+
+Needs the core install only (numpy, scikit-learn): ``pip install sklearn-cnn``.
 """
 
 from __future__ import annotations

@@ -4,12 +4,18 @@ its mistakes and its confusion matrix on scikit-learn's 8x8 digits.
     python examples/visualize_cnn.py [--epochs 30] [--out docs]
 
 Without ``--out`` the figures are drawn but not written anywhere.
+
+Needs matplotlib: ``pip install 'sklearn-cnn[plot]'``.
 """
 
 import argparse
 from pathlib import Path
 
-import matplotlib.pyplot as plt
+try:
+    import matplotlib.pyplot as plt
+except ImportError:
+    raise SystemExit("this example draws with matplotlib: pip install 'sklearn-cnn[plot]'"
+                     ) from None
 import numpy as np
 from sklearn.metrics import ConfusionMatrixDisplay
 from sklearn.model_selection import train_test_split

@@ -298,6 +298,48 @@ def _load_idx_pair(subset, data_home, defaults, return_X_y, target_names, descr,
     return _bunch(X, labels.astype(np.int64), return_X_y, target_names, descr)
 
 
+FASHION_MNIST_DESCR = """\
+Fashion-MNIST
+-------------
+
+Zalando's article images: 28x28 grayscale pictures of clothing, shoes and bags in
+10 classes (T-shirt/top, Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker,
+Bag, Ankle boot), 7,000 of each: 60,000 training and 10,000 test images. Meant as
+a harder drop-in replacement for MNIST, with the same image size, split and IDX
+file format.
+
+Reference: Han Xiao, Kashif Rasul and Roland Vollgraf, "Fashion-MNIST: a Novel
+Image Dataset for Benchmarking Machine Learning Algorithms", arXiv:1708.07747,
+2017. https://github.com/zalandoresearch/fashion-mnist (MIT licence).
+"""
+
+MNIST_DESCR = """\
+MNIST
+-----
+
+Handwritten digits 0-9: 28x28 grayscale images, size-normalised and centred,
+60,000 training and 10,000 test images, written by Census Bureau employees and
+high-school students.
+
+Reference: Yann LeCun, Leon Bottou, Yoshua Bengio and Patrick Haffner,
+"Gradient-based learning applied to document recognition", Proceedings of the
+IEEE 86(11), 1998.
+"""
+
+
+CIFAR10_DESCR = """\
+CIFAR-10
+--------
+
+32x32 colour photographs in 10 classes (airplane, automobile, bird, cat, deer, dog,
+frog, horse, ship, truck), 6,000 of each: 50,000 training images in five batches and
+10,000 test images, read here from the "python version" batch files.
+
+Reference: Alex Krizhevsky, "Learning Multiple Layers of Features from Tiny
+Images", technical report, University of Toronto, 2009.
+"""
+
+
 def load_fashion_mnist(*, subset: str = "train", data_home: str | os.PathLike | None = None,
                        return_X_y: bool = False, download: bool = False):
     """Fashion-MNIST: 28x28 grayscale clothing images in 10 classes.
@@ -323,7 +365,7 @@ def load_fashion_mnist(*, subset: str = "train", data_home: str | os.PathLike | 
     ``target_names``; or ``(data, target)`` if ``return_X_y``.
     """
     return _load_idx_pair(subset, data_home, [DEBIAN_FASHION_MNIST], return_X_y,
-                          FASHION_MNIST_CLASSES, "Fashion-MNIST (Zalando, 2017)", download,
+                          FASHION_MNIST_CLASSES, FASHION_MNIST_DESCR, download,
                           "FashionMNIST")
 
 
@@ -333,7 +375,7 @@ def load_mnist(*, subset: str = "train", data_home: str | os.PathLike | None = N
     :func:`load_fashion_mnist` (torchvision's subfolder is ``MNIST/raw``; no Debian
     folder)."""
     return _load_idx_pair(subset, data_home, [], return_X_y, [str(i) for i in range(10)],
-                          "MNIST (LeCun et al., 1998)", download, "MNIST")
+                          MNIST_DESCR, download, "MNIST")
 
 
 def load_cifar10(*, subset: str = "train", data_home: str | os.PathLike | None = None,
@@ -375,8 +417,7 @@ def load_cifar10(*, subset: str = "train", data_home: str | os.PathLike | None =
     y = np.concatenate([labels for _, labels in batches])
     X = data.reshape(-1, 3, _CIFAR10_SIDE, _CIFAR10_SIDE).astype(np.float32)
     X /= np.float32(255)
-    return _bunch(X, y, return_X_y, CIFAR10_CLASSES,
-                  "CIFAR-10 (Krizhevsky, 2009), python version")
+    return _bunch(X, y, return_X_y, CIFAR10_CLASSES, CIFAR10_DESCR)
 
 
 def load_digits_images(*, return_X_y: bool = False):

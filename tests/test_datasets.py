@@ -420,3 +420,10 @@ def test_make_rotation_task_rotates_by_the_target():
     np.testing.assert_allclose(column - 4, 4 * np.sin(np.deg2rad(y)), atol=0.35)
     with pytest.raises(ValueError, match="max_degrees"):
         datasets.make_rotation_task(images, max_degrees=-1)
+
+
+@pytest.mark.parametrize("descr", [datasets.FASHION_MNIST_DESCR, datasets.MNIST_DESCR,
+                                   datasets.CIFAR10_DESCR])
+def test_descriptions_say_what_the_data_is(descr):
+    lines = descr.splitlines()
+    assert len(lines) > 5 and set(lines[1]) == {"-"} and "Reference" in descr

@@ -94,3 +94,21 @@ def test_errors_are_one_line_on_stderr_without_a_traceback(image_folder, tmp_pat
     version = subprocess.run([sys.executable, "-m", "sklearn_cnn", "--version"],
                              capture_output=True, text=True)
     assert version.returncode == 0 and version.stdout.startswith("sklearn-cnn 0.")
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_states_what_it_needs(path, monkeypatch):
+    """Its docstring names the install it needs; one that draws, run without
+    matplotlib, stops with the sentence that says how to get it."""
+    import ast
+
+    doc = ast.get_docstring(ast.parse(path.read_text()))
+    assert "pip install" in doc
+    if "matplotlib" not in path.read_text():
+        return
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib fails
+    monkeypatch.setattr(sys, "argv", [str(path), "--epochs", "1"])
+    with pytest.raises(SystemExit, match=r"pip install 'sklearn-cnn\[plot\]'"):
+        runpy.run_path(str(path), run_name="__main__")

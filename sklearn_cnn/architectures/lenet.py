@@ -1,4 +1,4 @@
-"""LeNet-5 (LeCun et al., 1998), in the form the seeds train on MNIST.
+"""LeNet-5 (LeCun et al., 1998), in the form commonly trained on MNIST.
 
 conv 6@5x5 -> ReLU -> max-pool 2 -> conv 16@5x5 -> ReLU -> max-pool 2 -> flatten
 -> dense 120 -> ReLU -> dense 84 -> ReLU -> dense n_classes.

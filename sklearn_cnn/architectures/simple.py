@@ -1,4 +1,5 @@
-"""The seeds' "common CNN architecture": two small convolution stages and one dense layer.
+"""The classic two-convolution network of CNN tutorials: two small convolution stages
+and one dense layer.
 
 conv 8@3x3 (same) -> ReLU -> max-pool 2 -> conv 16@3x3 (same) -> ReLU -> max-pool 2
 -> flatten -> dense 128 -> ReLU -> dense n_classes (softmax in the loss).
