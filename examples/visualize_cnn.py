@@ -53,10 +53,10 @@ def main(epochs: int = 30, out: str | None = None) -> float:
     # right sides with opposite signs and ignores its top and bottom
     vertical_edges = np.array([[1.0, 0.0, -1.0]] * 3)
     figures = {
-        "convolution": plot_convolution(edge_image(), vertical_edges)[0],
+        "convolution": plot_convolution(edge_image(), vertical_edges),
         "filters": plot_filters(clf, layer=0),
         "feature_maps": plot_feature_maps(clf, X_test[0], layer="1"),  # after the ReLU
-        "loss_curve": plot_loss_curve(clf)[0],
+        "loss_curve": plot_loss_curve(clf),
         "misclassified": plot_misclassified(clf, X_test, y_test, max_images=16),
     }
     fig, ax = plt.subplots(figsize=(5.5, 5), layout="constrained")

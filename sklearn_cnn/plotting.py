@@ -1,6 +1,10 @@
 """Pictures of a convolution and of a fitted CNN: filters, feature maps, loss curve,
 misclassified images, explanations (saliency, Grad-CAM, occlusion).
 
+Each picture is a scikit-learn style Display (``FiltersDisplay.from_estimator(clf)``,
+``.plot(ax=...)``, ``.figure_``, ``.ax_``), so it composes into a figure of your own;
+the ``plot_*`` functions are thin wrappers that return the Figure.
+
 matplotlib is optional (``pip install 'sklearn-cnn[plot]'``) and imported only when a
 function here is called. Every function draws on new figures (or on the axes given)
 and returns them; none calls ``plt.show()``. For a confusion matrix, scikit-learn's
@@ -26,8 +30,10 @@ from .backends.numpy import layers as numpy_layers
 from .layers import Conv2d, LayerSpec, Shape, conv_output_size
 from .summary import _describe
 
-__all__ = ["ExplanationDisplay", "feature_maps", "plot_convolution", "plot_explanation",
-           "plot_feature_maps", "plot_filters", "plot_loss_curve", "plot_misclassified"]
+__all__ = ["ConvolutionDisplay", "ExplanationDisplay", "FeatureMapsDisplay", "FiltersDisplay",
+           "LossCurveDisplay", "MisclassifiedDisplay", "feature_maps", "plot_convolution",
+           "plot_explanation", "plot_feature_maps", "plot_filters", "plot_loss_curve",
+           "plot_misclassified"]
 
 PANEL_INCHES = 1.3  # side of one small image in a grid of filters, maps or digits
 
@@ -44,8 +50,9 @@ def _pyplot():
 
 # --------------------------------------------------------------------------- convolution
 
-def plot_convolution(image, kernel, *, stride: int = 1, padding: int = 0, ax=None):
-    """Draw an image, a kernel and their convolution side by side.
+class ConvolutionDisplay:
+    """An image, a kernel and their convolution side by side, as a scikit-learn
+    Display.
 
     The output is computed by the NumPy backend's own Conv2d layer (im2col and one
     matrix product), as a network computes it: a cross-correlation,
@@ -55,78 +62,112 @@ def plot_convolution(image, kernel, *, stride: int = 1, padding: int = 0, ax=Non
 
     Parameters
     ----------
-    image : array-like of shape (H, W)
-        A grayscale image.
-    kernel : array-like of shape (kh, kw)
-        The filter; values are written in its cells when it has at most 7x7 of them.
-    stride : int, default=1
-        Step between neighbouring windows.
-    padding : int, default=0
-        Zeros added on every side of the image.
-    ax : sequence of 3 matplotlib Axes, default=None
-        Where to draw input, kernel and output; a new figure when None.
+    image, kernel, output : ndarray of shape (H, W), (kh, kw), (Ho, Wo)
+    stride, padding : int, default=1, 0
 
-    Returns
-    -------
-    fig : matplotlib.figure.Figure
-    axes : ndarray of 3 matplotlib Axes
-        Input, kernel and output. ``axes[2].images[0].get_array()`` is the output.
+    Attributes
+    ----------
+    figure_ : matplotlib Figure
+    ax_ : ndarray of 3 matplotlib Axes
+        Input, kernel and output; ``ax_[2].images[0].get_array()`` is the output.
 
     Examples
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> import numpy as np
-    >>> from sklearn_cnn.plotting import plot_convolution
+    >>> from sklearn_cnn.plotting import ConvolutionDisplay
     >>> image = np.zeros((8, 8))
     >>> image[:, :4] = 1.0                        # bright left half: a vertical edge
     >>> kernel = np.array([[1.0, 0.0, -1.0]] * 3)   # responds to vertical edges
-    >>> fig, axes = plot_convolution(image, kernel)
-    >>> output = np.asarray(axes[2].images[0].get_array())
-    >>> output[0]                                 # strong only where the edge is
+    >>> display = ConvolutionDisplay.from_arrays(image, kernel)
+    >>> display.output[0]                         # strong only where the edge is
     array([0., 0., 3., 3., 0., 0.])
-    >>> axes[2].get_title()
+    >>> display.ax_[2].get_title()
     'Output 6x6'
     """
-    plt = _pyplot()
-    image = check_array(image, dtype=np.float64, input_name="image")
-    kernel = check_array(kernel, dtype=np.float64, ensure_min_samples=1,
-                         ensure_min_features=1, input_name="kernel")
-    for name, value, low in (("stride", stride, 1), ("padding", padding, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    sizes = [conv_output_size(n, f, padding, stride)
-             for n, f in zip(image.shape, kernel.shape, strict=True)]
-    if min(sizes) < 1:
-        raise ValueError(f"kernel {kernel.shape} does not fit image {image.shape} with "
-                         f"padding {padding}")
-    output = _convolve(image, kernel, stride, padding)
 
-    if ax is None:
-        fig, axes = plt.subplots(1, 3, figsize=(10, 3.4), layout="constrained")
-    else:
-        axes = np.asarray(ax, dtype=object).ravel()
-        if len(axes) != 3:
-            raise ValueError(f"ax must hold 3 Axes (input, kernel, output), got {len(axes)}")
-        fig = axes[0].figure
+    def __init__(self, image, kernel, output, *, stride: int = 1, padding: int = 0):
+        self.image, self.kernel, self.output = image, kernel, output
+        self.stride, self.padding = stride, padding
 
-    (h, w), (kh, kw) = image.shape, kernel.shape
-    axes[0].imshow(image, cmap="gray")
-    axes[0].set_title(f"Input {h}x{w}" + (f", padding {padding}" if padding else ""))
-    _diverging(axes[1], kernel)
-    axes[1].set_title(f"Kernel {kh}x{kw}" + (f", stride {stride}" if stride > 1 else ""))
-    if kh * kw <= 49:
-        _write_values(axes[1], kernel)
-    image_out = _diverging(axes[2], output)
-    axes[2].set_title(f"Output {sizes[0]}x{sizes[1]}")
-    formulas = {f"({n} + 2*{padding} - {f}) // {stride} + 1 = {size}"
-                for n, f, size in zip(image.shape, kernel.shape, sizes, strict=True)}
-    axes[2].set_xlabel("\n".join(sorted(formulas)), fontsize=9)
-    fig.colorbar(image_out, ax=axes[2], shrink=0.8)
-    for axis in axes:
-        axis.set_xticks([])
-        axis.set_yticks([])
-    return fig, axes
+    @classmethod
+    def from_arrays(cls, image, kernel, *, stride: int = 1, padding: int = 0,
+                    ax=None) -> ConvolutionDisplay:
+        """Convolve ``image`` (H, W) with ``kernel`` (kh, kw) and draw them on ``ax`` (3
+        Axes: input, kernel, output) or on a new figure; values are written in the
+        kernel's cells when it has at most 7x7 of them."""
+        image = check_array(image, dtype=np.float64, input_name="image")
+        kernel = check_array(kernel, dtype=np.float64, ensure_min_samples=1,
+                             ensure_min_features=1, input_name="kernel")
+        for name, value, low in (("stride", stride, 1), ("padding", padding, 0)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+                    or value < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        sizes = [conv_output_size(n, f, padding, stride)
+                 for n, f in zip(image.shape, kernel.shape, strict=True)]
+        if min(sizes) < 1:
+            raise ValueError(f"kernel {kernel.shape} does not fit image {image.shape} with "
+                             f"padding {padding}")
+        output = _convolve(image, kernel, stride, padding)
+        return cls(image, kernel, output, stride=stride, padding=padding).plot(ax=ax)
+
+    def plot(self, ax=None) -> ConvolutionDisplay:
+        """Draw on ``ax`` (3 Axes) or on a new figure; returns ``self``."""
+        plt = _pyplot()
+        if ax is None:
+            fig, axes = plt.subplots(1, 3, figsize=(10, 3.6), layout="constrained")
+        else:
+            axes = np.asarray(ax, dtype=object).ravel()
+            if len(axes) != 3:
+                raise ValueError(f"ax must hold 3 Axes (input, kernel, output), got "
+                                 f"{len(axes)}")
+            fig = axes[0].figure
+        image, kernel, output = self.image, self.kernel, self.output
+        padding, stride = self.padding, self.stride
+        (h, w), (kh, kw) = image.shape, kernel.shape
+        axes[0].imshow(image, cmap="gray")
+        axes[0].set_title(f"Input {h}x{w}" + (f", padding {padding}" if padding else ""))
+        _diverging(axes[1], kernel)
+        axes[1].set_title(f"Kernel {kh}x{kw}" + (f", stride {stride}" if stride > 1 else ""))
+        if kh * kw <= 49:
+            _write_values(axes[1], kernel)
+        image_out = _diverging(axes[2], output)
+        axes[2].set_title(f"Output {output.shape[0]}x{output.shape[1]}")
+        formulas = {f"({n} + 2*{padding} - {f}) // {stride} + 1 = {size}"
+                    for n, f, size in zip(image.shape, kernel.shape, output.shape,
+                                          strict=True)}
+        axes[2].set_xlabel("\n".join(sorted(formulas)), fontsize=9)
+        fig.colorbar(image_out, ax=axes[2], shrink=0.8)
+        for axis in axes:
+            axis.set_xticks([])
+            axis.set_yticks([])
+        self.figure_, self.ax_ = fig, axes
+        return self
+
+
+def plot_convolution(image, kernel, *, stride: int = 1, padding: int = 0, ax=None):
+    """Draw an image, a kernel and their convolution side by side (see
+    :class:`ConvolutionDisplay`, which this wraps).
+
+    Parameters
+    ----------
+    image : array-like of shape (H, W)
+        A grayscale image.
+    kernel : array-like of shape (kh, kw)
+        The filter.
+    stride : int, default=1
+    padding : int, default=0
+        Zeros added on every side of the image.
+    ax : sequence of 3 matplotlib Axes, default=None
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        Its first three axes are input, kernel and output.
+    """
+    return ConvolutionDisplay.from_arrays(image, kernel, stride=stride, padding=padding,
+                                          ax=ax).figure_
 
 
 def _convolve(image: np.ndarray, kernel: np.ndarray, stride: int, padding: int
@@ -196,6 +237,23 @@ def _any_layer(clf, layer: int | str) -> tuple[str, LayerSpec, Shape]:
     return entries[layer]
 
 
+def _panels(n_panels: int, title: str, ax, max_cols: int = 8):
+    """``(figure, axes)``: ``n_panels`` image axes, the first of ``ax`` (a user's
+    figure; the title then goes on the first panel's figure only if it has none) or
+    those of a new grid."""
+    plt = _pyplot()
+    if ax is None:
+        return _grid(plt, n_panels, title, max_cols)
+    axes = np.asarray(ax, dtype=object).ravel()
+    if len(axes) < n_panels:
+        raise ValueError(f"ax must hold at least {n_panels} Axes (one per panel), got "
+                         f"{len(axes)}")
+    for axis in axes[:n_panels]:
+        axis.set_xticks([])
+        axis.set_yticks([])
+    return axes[0].figure, axes[:n_panels]
+
+
 def _grid(plt, n_panels: int, title: str, max_cols: int = 8):
     """A figure with ``n_panels`` small image axes (spare grid cells removed)."""
     n_cols = min(n_panels, max_cols)
@@ -212,33 +270,20 @@ def _grid(plt, n_panels: int, title: str, max_cols: int = 8):
     return fig, axes.ravel()[:n_panels]
 
 
-def plot_filters(clf, layer: int | str = 0, *, max_filters: int = 64):
-    """Draw the learned kernels of one convolution layer, one panel per filter.
+class FiltersDisplay:
+    """The learned kernels of one convolution layer, one panel per filter, as a
+    scikit-learn Display.
 
     Parameters
     ----------
-    clf : fitted CNNClassifier
-    layer : int or str, default=0
-        Which convolution: its index among the network's Conv2d layers (0 is the
-        first), or its canonical key (``"0"`` or ``"0.weight"``, as in
-        ``clf.get_weights()``).
-    max_filters : int, default=64
-        Draw at most the first this many filters.
+    kernels : ndarray of shape (n_filters, kh, kw)
+        What each panel shows (a kernel over several input channels: their mean).
+    title : str
 
-    Returns
-    -------
-    fig : matplotlib.figure.Figure
-        One panel per output channel, on one red-blue scale centred at 0. A kernel
-        over one input channel is drawn as is; over several, their mean is drawn
-        (the title says so).
-
-    Raises
-    ------
-    NotFittedError
-        If ``clf`` is not fitted.
-    ValueError
-        If ``layer`` names no convolution, or ``clf`` was fitted with a custom
-        torch module.
+    Attributes
+    ----------
+    figure_ : matplotlib Figure
+    ax_ : ndarray of matplotlib Axes, one per filter
 
     Examples
     --------
@@ -246,28 +291,71 @@ def plot_filters(clf, layer: int | str = 0, *, max_filters: int = 64):
     >>> matplotlib.use("Agg")
     >>> from sklearn_cnn import CNNClassifier
     >>> from sklearn_cnn.datasets import load_digits_images
-    >>> from sklearn_cnn.plotting import plot_filters
+    >>> from sklearn_cnn.plotting import FiltersDisplay
     >>> X, y = load_digits_images(return_X_y=True)
     >>> clf = CNNClassifier("lenet", max_iter=1, random_state=0).fit(X[:200], y[:200])
-    >>> fig = plot_filters(clf, layer=0)              # LeNet's six 5x5 filters
-    >>> len(fig.axes)
-    6
+    >>> display = FiltersDisplay.from_estimator(clf, layer=1)
+    >>> display.title.splitlines()[0]
+    'Filters of convolution 1 (layer 2): Conv2d 16@5x5 padding=same'
+    >>> len(display.ax_)
+    16
     """
-    plt = _pyplot()
-    _check_specs(clf, "plot_filters")
-    key, spec, _ = _conv_layer(clf, layer)
-    kernels = clf.get_weights()[f"{key}.weight"][:max_filters]  # (O, C, kh, kw)
-    channels = kernels.shape[1]
-    shown = kernels[:, 0] if channels == 1 else kernels.mean(axis=1)
-    title = f"Filters of layer {key}: {_describe(spec)}"
-    if channels > 1:
-        title += f"\n(mean over {channels} input channels)"
-    fig, axes = _grid(plt, len(shown), title)
-    vmax = float(np.abs(shown).max())
-    for index, (axis, kernel) in enumerate(zip(axes, shown, strict=True)):
-        _diverging(axis, kernel, vmax)
-        axis.set_title(f"#{index}", fontsize=8)
-    return fig
+
+    def __init__(self, kernels, title: str = "Filters"):
+        self.kernels, self.title = np.asarray(kernels), title
+
+    @classmethod
+    def from_estimator(cls, clf, layer: int | str = 0, *, max_filters: int = 64,
+                       ax=None) -> FiltersDisplay:
+        """Draw the filters of a fitted estimator's convolution ``layer``: its index
+        among the Conv2d layers (0 is the first) or its key (``"3"`` or ``"3.weight"``,
+        as in ``clf.get_weights()``); at most ``max_filters``, on ``ax`` or a new
+        figure. Raises NotFittedError if ``clf`` is not fitted, ValueError if
+        ``layer`` names no convolution or ``clf`` has a custom torch module."""
+        _check_specs(clf, "plot_filters")
+        key, spec, _ = _conv_layer(clf, layer)
+        kernels = clf.get_weights()[f"{key}.weight"][:max_filters]  # (O, C, kh, kw)
+        channels = kernels.shape[1]
+        shown = kernels[:, 0] if channels == 1 else kernels.mean(axis=1)
+        title = f"Filters of {_conv_name(clf, key)}: {_describe(spec)}"
+        if channels > 1:
+            title += f"\n(mean over {channels} input channels)"
+        return cls(shown, title).plot(ax=ax)
+
+    def plot(self, ax=None) -> FiltersDisplay:
+        """Draw on ``ax`` (at least one Axes per filter) or on a new figure."""
+        fig, axes = _panels(len(self.kernels), self.title, ax)
+        vmax = float(np.abs(self.kernels).max())
+        for index, (axis, kernel) in enumerate(zip(axes, self.kernels, strict=True)):
+            _diverging(axis, kernel, vmax)
+            axis.set_title(f"#{index}", fontsize=8)
+        self.figure_, self.ax_ = fig, axes
+        return self
+
+
+def _conv_name(clf, key: str) -> str:
+    """``"convolution 1 (layer 3)"``: a convolution's index among the convolutions and
+    its key, the two numberings ``layer=`` accepts."""
+    convs = [entry[0] for entry in _layers(clf) if isinstance(entry[1], Conv2d)]
+    return f"convolution {convs.index(key)} (layer {key})"
+
+
+def plot_filters(clf, layer: int | str = 0, *, max_filters: int = 64):
+    """Draw the learned kernels of one convolution layer (see :class:`FiltersDisplay`,
+    which this wraps).
+
+    Parameters
+    ----------
+    clf : fitted CNNClassifier or CNNRegressor
+    layer : int or str, default=0
+        The convolution's index among the Conv2d layers, or its key.
+    max_filters : int, default=64
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    return FiltersDisplay.from_estimator(clf, layer, max_filters=max_filters).figure_
 
 
 def _one_image(clf, image) -> np.ndarray:
@@ -330,38 +418,19 @@ def feature_maps(clf, image, layer: int | str = 0) -> np.ndarray:
     return np.ascontiguousarray(network.forward_to(images, key)[0])
 
 
-def plot_feature_maps(clf, image, layer: int | str = 0, *, max_maps: int = 64):
-    """Draw the activations of one image after a layer, one panel per channel.
-
-    Works for models trained with either backend (torch is not needed): the
-    network is rebuilt in NumPy from the fitted specs and weights.
+class FeatureMapsDisplay:
+    """The activations of one image after a layer, one panel per channel (all on one
+    colour scale, so a dead channel looks flat), as a scikit-learn Display.
 
     Parameters
     ----------
-    clf : fitted CNNClassifier
-    image : array-like
-        One image in any layout the estimator accepts: ``(H, W)``, ``(C, H, W)``,
-        ``(H, W, C)``, flat ``(C*H*W,)``, or a batch of one of these.
-    layer : int or str, default=0
-        An int is an index among the Conv2d layers (the convolution's output,
-        before its activation); a str is any layer's key, as in
-        ``clf.get_weights()`` (``"1"``: LeNet's first ReLU).
-    max_maps : int, default=64
-        Draw at most the first this many channels.
+    maps : ndarray of shape (n_channels, H, W)
+    title : str
 
-    Returns
-    -------
-    fig : matplotlib.figure.Figure
-        One panel per channel, all on one colour scale (a dead channel looks flat).
-
-    Raises
-    ------
-    NotFittedError
-        If ``clf`` is not fitted.
-    ValueError
-        If ``layer`` names no layer or one that outputs vectors, if ``image`` is not
-        one image of the fitted shape, or if ``clf`` was fitted with a custom torch
-        module.
+    Attributes
+    ----------
+    figure_ : matplotlib Figure
+    ax_ : ndarray of matplotlib Axes, one per channel
 
     Examples
     --------
@@ -369,75 +438,153 @@ def plot_feature_maps(clf, image, layer: int | str = 0, *, max_maps: int = 64):
     >>> matplotlib.use("Agg")
     >>> from sklearn_cnn import CNNClassifier
     >>> from sklearn_cnn.datasets import load_digits_images
-    >>> from sklearn_cnn.plotting import plot_feature_maps
+    >>> from sklearn_cnn.plotting import FeatureMapsDisplay
     >>> X, y = load_digits_images(return_X_y=True)
     >>> clf = CNNClassifier("lenet", max_iter=1, random_state=0).fit(X[:200], y[:200])
-    >>> fig = plot_feature_maps(clf, X[0], layer="1")   # after the first ReLU
-    >>> len(fig.axes), fig.axes[0].images[0].get_array().shape
+    >>> display = FeatureMapsDisplay.from_estimator(clf, X[0], layer="1")
+    >>> len(display.ax_), display.ax_[0].images[0].get_array().shape
     (6, (8, 8))
     """
-    plt = _pyplot()
-    maps = feature_maps(clf, image, layer)[:max_maps]
-    key, spec, _ = _any_layer(clf, layer)
-    fig, axes = _grid(plt, len(maps), f"Feature maps after layer {key}: {_describe(spec)}")
-    low, high = float(maps.min()), float(maps.max())
-    for index, (axis, activation) in enumerate(zip(axes, maps, strict=True)):
-        axis.imshow(activation, cmap="viridis", vmin=low, vmax=high if high > low else low + 1)
-        axis.set_title(f"#{index}", fontsize=8)
-    return fig
+
+    def __init__(self, maps, title: str = "Feature maps"):
+        self.maps, self.title = np.asarray(maps), title
+
+    @classmethod
+    def from_estimator(cls, clf, image, layer: int | str = 0, *, max_maps: int = 64,
+                       ax=None) -> FeatureMapsDisplay:
+        """Draw :func:`feature_maps` of one ``image`` after ``layer`` (an int: a
+        convolution's index among the Conv2d layers, its output before the
+        activation; a str: any layer's key), at most ``max_maps`` channels. Works for
+        models of either backend: the network is rebuilt in NumPy."""
+        maps = feature_maps(clf, image, layer)[:max_maps]
+        key, spec, _ = _any_layer(clf, layer)
+        where = _conv_name(clf, key) if isinstance(spec, Conv2d) else f"layer {key}"
+        return cls(maps, f"Feature maps after {where}: {_describe(spec)}").plot(ax=ax)
+
+    def plot(self, ax=None) -> FeatureMapsDisplay:
+        """Draw on ``ax`` (at least one Axes per channel) or on a new figure."""
+        fig, axes = _panels(len(self.maps), self.title, ax)
+        low, high = float(self.maps.min()), float(self.maps.max())
+        for index, (axis, activation) in enumerate(zip(axes, self.maps, strict=True)):
+            axis.imshow(activation, cmap="viridis", vmin=low,
+                        vmax=high if high > low else low + 1)
+            axis.set_title(f"#{index}", fontsize=8)
+        self.figure_, self.ax_ = fig, axes
+        return self
+
+
+def plot_feature_maps(clf, image, layer: int | str = 0, *, max_maps: int = 64):
+    """Draw the activations of one image after a layer (see
+    :class:`FeatureMapsDisplay`, which this wraps).
+
+    Parameters
+    ----------
+    clf : fitted CNNClassifier or CNNRegressor
+    image : array-like
+        One image in any layout the estimator accepts.
+    layer : int or str, default=0
+    max_maps : int, default=64
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    return FeatureMapsDisplay.from_estimator(clf, image, layer, max_maps=max_maps).figure_
+
+
+class LossCurveDisplay:
+    """Training loss per epoch and, with early stopping, the validation score per
+    epoch on a second y axis, as a scikit-learn Display. Epochs are whole numbers on
+    the x axis.
+
+    Parameters
+    ----------
+    loss_curve : sequence of float
+    validation_scores : sequence of float or None
+    score_name : str, default="validation accuracy"
+
+    Attributes
+    ----------
+    figure_ : matplotlib Figure
+    ax_ : matplotlib Axes
+        The loss axis.
+    validation_ax_ : matplotlib Axes or None
+        Its twin with the validation scores, when there are some.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn_cnn import CNNClassifier
+    >>> from sklearn_cnn.datasets import load_digits_images
+    >>> from sklearn_cnn.plotting import LossCurveDisplay
+    >>> X, y = load_digits_images(return_X_y=True)
+    >>> clf = CNNClassifier("lenet", max_iter=2, early_stopping=True, random_state=0)
+    >>> display = LossCurveDisplay.from_estimator(clf.fit(X[:200], y[:200]))
+    >>> len(display.ax_.lines[0].get_xdata()), display.validation_ax_ is not None
+    (2, True)
+    """
+
+    def __init__(self, loss_curve, validation_scores=None,
+                 score_name: str = "validation accuracy"):
+        self.loss_curve = list(loss_curve)
+        self.validation_scores = None if not validation_scores else list(validation_scores)
+        self.score_name = score_name
+
+    @classmethod
+    def from_estimator(cls, clf, ax=None) -> LossCurveDisplay:
+        """Draw a fitted estimator's ``loss_curve_`` and ``validation_scores_``
+        (accuracy for a classifier, R^2 for a regressor) on ``ax`` or a new figure."""
+        from sklearn.base import is_regressor
+
+        check_is_fitted(clf)
+        name = "validation R^2" if is_regressor(clf) else "validation accuracy"
+        return cls(clf.loss_curve_, getattr(clf, "validation_scores_", None),
+                   name).plot(ax=ax)
+
+    def plot(self, ax=None) -> LossCurveDisplay:
+        """Draw on ``ax`` or on a new figure; returns ``self``."""
+        from matplotlib.ticker import MaxNLocator
+
+        plt = _pyplot()
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
+        else:
+            fig = ax.figure
+        losses = np.asarray(self.loss_curve, dtype=float)
+        epochs = np.arange(1, len(losses) + 1)
+        ax.plot(epochs, losses, "o-", color="tab:blue", markersize=3, label="training loss")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("training loss", color="tab:blue")
+        ax.set_title("Training history")
+        twin = None
+        if self.validation_scores:
+            twin = ax.twinx()
+            twin.plot(epochs[-len(self.validation_scores):], self.validation_scores, "s-",
+                      color="tab:orange", markersize=3, label=self.score_name)
+            twin.set_ylabel(self.score_name, color="tab:orange")
+        ax.grid(alpha=0.3)
+        self.figure_, self.ax_, self.validation_ax_ = fig, ax, twin
+        return self
 
 
 def plot_loss_curve(clf, ax=None):
-    """Draw the training loss per epoch and, with early stopping, the validation
-    score per epoch on a second y axis.
+    """Draw the training loss per epoch and the validation score, if any (see
+    :class:`LossCurveDisplay`, which this wraps).
 
     Parameters
     ----------
-    clf : fitted CNNClassifier
-        Any fitted estimator with ``loss_curve_`` (and ``validation_scores_``).
+    clf : fitted CNNClassifier or CNNRegressor
     ax : matplotlib Axes, default=None
-        Where to draw; a new figure when None.
 
     Returns
     -------
     fig : matplotlib.figure.Figure
-    ax : matplotlib Axes
-        The loss axis; the validation axis, when drawn, is its twin
-        (``fig.axes[-1]``).
-
-    Examples
-    --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
-    >>> from sklearn_cnn import CNNClassifier
-    >>> from sklearn_cnn.datasets import load_digits_images
-    >>> from sklearn_cnn.plotting import plot_loss_curve
-    >>> X, y = load_digits_images(return_X_y=True)
-    >>> clf = CNNClassifier("lenet", max_iter=2, early_stopping=True, random_state=0)
-    >>> fig, ax = plot_loss_curve(clf.fit(X[:200], y[:200]))
-    >>> len(ax.lines[0].get_xdata()), len(fig.axes)     # 2 epochs, loss and score axes
-    (2, 2)
+        ``fig.axes[0]`` is the loss axis (the first axis of a given figure is
+        ``ax``); the validation axis, when drawn, is ``fig.axes[-1]``.
     """
-    plt = _pyplot()
-    check_is_fitted(clf)
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
-    else:
-        fig = ax.figure
-    losses = np.asarray(clf.loss_curve_, dtype=float)
-    epochs = np.arange(1, len(losses) + 1)
-    ax.plot(epochs, losses, "o-", color="tab:blue", markersize=3, label="training loss")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("training loss", color="tab:blue")
-    ax.set_title("Training history")
-    scores = getattr(clf, "validation_scores_", None)
-    if scores:
-        twin = ax.twinx()
-        twin.plot(epochs[-len(scores):], scores, "s-", color="tab:orange", markersize=3,
-                  label="validation accuracy")
-        twin.set_ylabel("validation accuracy", color="tab:orange")
-    ax.grid(alpha=0.3)
-    return fig, ax
+    return LossCurveDisplay.from_estimator(clf, ax=ax).figure_
 
 
 def _displayable(images: np.ndarray) -> np.ndarray:
@@ -452,8 +599,85 @@ def _displayable(images: np.ndarray) -> np.ndarray:
     return (colour - low) / np.where(span > 0, span, 1)
 
 
-def plot_misclassified(clf, X, y, max_images: int = 16):
-    """Draw the images the classifier gets wrong, titled ``true / predicted``.
+class MisclassifiedDisplay:
+    """The images a classifier gets wrong, titled ``true / predicted``, as a
+    scikit-learn Display.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n_shown, C, H, W)
+    true, predicted : sequence of str
+        The labels to write (class names, when given).
+    n_wrong, n_total : int
+        How many mistakes there are in all, among how many images (the title).
+
+    Attributes
+    ----------
+    figure_ : matplotlib Figure
+    ax_ : ndarray of matplotlib Axes, one per shown image (one empty panel when
+        there is no mistake)
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn_cnn import CNNClassifier
+    >>> from sklearn_cnn.datasets import load_digits_images
+    >>> from sklearn_cnn.plotting import MisclassifiedDisplay
+    >>> X, y = load_digits_images(return_X_y=True)
+    >>> clf = CNNClassifier("lenet", max_iter=1, random_state=0).fit(X[:200], y[:200])
+    >>> names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
+    ...          "nine"]
+    >>> display = MisclassifiedDisplay.from_estimator(clf, X[200:400], y[200:400],
+    ...                                              max_images=4, class_names=names)
+    >>> len(display.ax_), " / " in display.ax_[0].get_title()
+    (4, True)
+    """
+
+    def __init__(self, images, true, predicted, n_wrong: int, n_total: int):
+        self.images = np.asarray(images)
+        self.true, self.predicted = [str(t) for t in true], [str(p) for p in predicted]
+        self.n_wrong, self.n_total = int(n_wrong), int(n_total)
+
+    @classmethod
+    def from_estimator(cls, clf, X, y, *, max_images: int = 16, class_names=None,
+                       ax=None) -> MisclassifiedDisplay:
+        """Predict X, and draw the first ``max_images`` images whose prediction is not
+        ``y``; ``class_names`` (in the order of ``clf.classes_``) names the labels."""
+        check_is_fitted(clf)
+        y = np.asarray(y)
+        predicted = clf.predict(X)
+        if len(y) != len(predicted):
+            raise ValueError(f"X holds {len(predicted)} images but y has {len(y)} labels")
+        wrong = np.flatnonzero(predicted != y)
+        shown = wrong[:max_images]
+        images = to_images(X, input_shape=getattr(clf, "input_shape_", None),
+                           channels=getattr(clf, "channels", "auto"))[shown]
+        return cls(images, [_label_text(clf, v, class_names) for v in y[shown]],
+                   [_label_text(clf, v, class_names) for v in predicted[shown]],
+                   len(wrong), len(y)).plot(ax=ax)
+
+    def plot(self, ax=None) -> MisclassifiedDisplay:
+        """Draw on ``ax`` (at least one Axes per image) or on a new figure."""
+        title = f"{self.n_wrong} of {self.n_total} images misclassified (true / predicted)"
+        if not len(self.images):
+            fig, axes = _panels(1, title, ax)
+            axes[0].text(0.5, 0.5, "none", ha="center", va="center")
+            self.figure_, self.ax_ = fig, axes
+            return self
+        fig, axes = _panels(len(self.images), title, ax,
+                            max_cols=min(8, math.ceil(len(self.images) ** 0.5)))
+        for axis, picture, true, guess in zip(axes, _displayable(self.images), self.true,
+                                              self.predicted, strict=True):
+            axis.imshow(picture, cmap="gray")
+            axis.set_title(f"{true} / {guess}", fontsize=9, color="tab:red")
+        self.figure_, self.ax_ = fig, axes
+        return self
+
+
+def plot_misclassified(clf, X, y, max_images: int = 16, *, class_names=None):
+    """Draw the images the classifier gets wrong (see :class:`MisclassifiedDisplay`,
+    which this wraps).
 
     Parameters
     ----------
@@ -462,49 +686,15 @@ def plot_misclassified(clf, X, y, max_images: int = 16):
     y : array-like of shape (n_samples,)
         True labels.
     max_images : int, default=16
-        Draw at most the first this many mistakes.
+    class_names : sequence of str, default=None
+        Names of ``clf.classes_``, in their order, for the titles.
 
     Returns
     -------
     fig : matplotlib.figure.Figure
-        One panel per misclassified image (in the order of X); the title counts
-        all mistakes. Without mistakes, one empty panel says so.
-
-    Examples
-    --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
-    >>> from sklearn_cnn import CNNClassifier
-    >>> from sklearn_cnn.datasets import load_digits_images
-    >>> from sklearn_cnn.plotting import plot_misclassified
-    >>> X, y = load_digits_images(return_X_y=True)
-    >>> clf = CNNClassifier("lenet", max_iter=1, random_state=0).fit(X[:200], y[:200])
-    >>> fig = plot_misclassified(clf, X[200:400], y[200:400], max_images=4)
-    >>> len(fig.axes)
-    4
     """
-    plt = _pyplot()
-    check_is_fitted(clf)
-    y = np.asarray(y)
-    predicted = clf.predict(X)
-    if len(y) != len(predicted):
-        raise ValueError(f"X holds {len(predicted)} images but y has {len(y)} labels")
-    wrong = np.flatnonzero(predicted != y)
-    shown = wrong[:max_images]
-    title = f"{len(wrong)} of {len(y)} images misclassified (true / predicted)"
-    if not len(shown):
-        fig, axes = _grid(plt, 1, title)
-        axes[0].text(0.5, 0.5, "none", ha="center", va="center")
-        return fig
-    input_shape = getattr(clf, "input_shape_", None)
-    images = to_images(X, input_shape=input_shape, channels=getattr(clf, "channels", "auto"))
-    pictures = _displayable(images[shown])
-    fig, axes = _grid(plt, len(shown), title, max_cols=min(8, math.ceil(len(shown) ** 0.5)))
-    for axis, picture, true, guess in zip(axes, pictures, y[shown], predicted[shown],
-                                          strict=True):
-        axis.imshow(picture, cmap="gray")
-        axis.set_title(f"{true} / {guess}", fontsize=9, color="tab:red")
-    return fig
+    return MisclassifiedDisplay.from_estimator(clf, X, y, max_images=max_images,
+                                               class_names=class_names).figure_
 
 
 # --------------------------------------------------------------------------- explanations

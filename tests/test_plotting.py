@@ -12,13 +12,19 @@ matplotlib.use("Agg")
 
 import matplotlib.image as mpimg  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.text  # noqa: E402
 from recipes import LENET  # noqa: E402
 from reference import conv2d  # noqa: E402
 from sklearn.exceptions import NotFittedError  # noqa: E402
 
-from sklearn_cnn import CNNClassifier  # noqa: E402
+from sklearn_cnn import CNNClassifier, CNNRegressor  # noqa: E402
 from sklearn_cnn.plotting import (  # noqa: E402
+    ConvolutionDisplay,
     ExplanationDisplay,
+    FeatureMapsDisplay,
+    FiltersDisplay,
+    LossCurveDisplay,
+    MisclassifiedDisplay,
     feature_maps,
     plot_convolution,
     plot_explanation,
@@ -69,7 +75,8 @@ def panel_arrays(fig) -> np.ndarray:
 def test_plot_convolution_output_is_the_convolution(stride, padding):
     rng = np.random.default_rng(0)
     image, kernel = rng.normal(size=(9, 11)), rng.normal(size=(3, 2))
-    fig, axes = plot_convolution(image, kernel, stride=stride, padding=padding)
+    fig = plot_convolution(image, kernel, stride=stride, padding=padding)
+    axes = fig.axes
     expected = conv2d(image[None, None], kernel[None, None], [0.0], (stride, stride),
                       (padding,) * 4)[0, 0]
     np.testing.assert_allclose(axes[2].images[0].get_array(), expected, atol=1e-12)
@@ -86,7 +93,7 @@ def test_plot_convolution_output_is_the_convolution(stride, padding):
 def test_plot_convolution_vertical_edge_kernel_finds_the_edge():
     image = np.zeros((8, 8))
     image[:, :4] = 1.0
-    _, axes = plot_convolution(image, [[1, 0, -1]] * 3)
+    axes = plot_convolution(image, [[1, 0, -1]] * 3).axes
     output = np.asarray(axes[2].images[0].get_array())
     assert output.shape == (6, 6)
     np.testing.assert_array_equal(output, np.tile([0.0, 0, 3, 3, 0, 0], (6, 1)))
@@ -95,8 +102,9 @@ def test_plot_convolution_vertical_edge_kernel_finds_the_edge():
 
 def test_plot_convolution_draws_on_given_axes():
     fig, given = plt.subplots(1, 3)
-    returned_fig, axes = plot_convolution(np.eye(5), np.ones((2, 2)), ax=given)
-    assert returned_fig is fig and list(axes) == list(given)
+    display = ConvolutionDisplay.from_arrays(np.eye(5), np.ones((2, 2)), ax=given)
+    assert display.figure_ is fig and list(display.ax_) == list(given)
+    assert plot_convolution(np.eye(5), np.ones((2, 2)), ax=given) is fig
     with pytest.raises(ValueError, match="3 Axes"):
         plot_convolution(np.eye(5), np.ones((2, 2)), ax=given[:2])
 
@@ -223,7 +231,8 @@ def test_plot_feature_maps_rejects_a_bad_layer(lenet, digits, layer, match):
 # ------------------------------------------------------------- loss curve, mistakes
 
 def test_plot_loss_curve_shows_loss_and_validation_scores(lenet, digits):
-    fig, ax = plot_loss_curve(lenet)
+    fig = plot_loss_curve(lenet)
+    ax = fig.axes[0]
     np.testing.assert_allclose(ax.lines[0].get_ydata(), lenet.loss_curve_)
     np.testing.assert_array_equal(ax.lines[0].get_xdata(), [1, 2])
     assert len(fig.axes) == 2
@@ -233,8 +242,8 @@ def test_plot_loss_curve_shows_loss_and_validation_scores(lenet, digits):
     X_train, _, y_train, _ = digits
     plain = CNNClassifier(max_iter=1, random_state=0, **LENET).fit(X_train[:100],
                                                                    y_train[:100])
-    fig, ax = plot_loss_curve(plain)
-    assert len(fig.axes) == 1 and len(ax.lines) == 1
+    fig = plot_loss_curve(plain)
+    assert len(fig.axes) == 1 and len(fig.axes[0].lines) == 1
 
 
 def test_plot_misclassified_titles_true_and_predicted(lenet, digits):
@@ -293,7 +302,7 @@ def test_custom_torch_module_has_no_filters_or_maps(digits):
     for draw in (lambda: plot_filters(clf), lambda: plot_feature_maps(clf, X_test[0])):
         with pytest.raises(ValueError, match=r"custom torch\.nn\.Module"):
             draw()
-    assert_has_content(plot_loss_curve(clf)[0])  # these need no specs
+    assert_has_content(plot_loss_curve(clf))  # these need no specs
     plot_misclassified(clf, X_test[:50], y_test[:50])
 
 
@@ -331,4 +340,87 @@ def test_explanation_display_composes_into_a_given_figure(lenet, digits):
     with pytest.raises(ValueError, match="methods must be some of"):
         plot_explanation(lenet, X_test[:2], methods=["lime"])
     assert len(plot_explanation(lenet, X_test[:2], methods=["saliency"]).axes) == 6
+    plt.close("all")
+
+
+
+# ------------------------------------------------------------------------- displays
+
+def unclipped(fig) -> bool:
+    """Whether everything drawn (titles, labels, tick labels, text) lies inside the
+    figure: its tight bounding box fits in the figure's."""
+    fig.canvas.draw()
+    drawn = fig.get_tightbbox(fig.canvas.get_renderer())       # inches
+    width, height = fig.get_size_inches()
+    slack = 0.02
+    return (drawn.x0 >= -slack and drawn.y0 >= -slack and drawn.x1 <= width + slack
+            and drawn.y1 <= height + slack)
+
+
+def test_every_picture_is_a_display_that_composes_into_a_given_figure(lenet, digits):
+    _, X_test, _, y_test = digits
+    fig, grid = plt.subplots(3, 8)
+    filters = FiltersDisplay.from_estimator(lenet, layer=0, ax=grid[0])
+    maps = FeatureMapsDisplay.from_estimator(lenet, X_test[0], layer=0, ax=grid[1, :6])
+    mistakes = MisclassifiedDisplay.from_estimator(lenet, X_test[:100], y_test[:100],
+                                                   max_images=2, ax=grid[2, :2])
+    curve = LossCurveDisplay.from_estimator(lenet, ax=grid[2, 7])
+    for display in (filters, maps, mistakes, curve):
+        assert display.figure_ is fig
+    assert list(filters.ax_) == list(grid[0, :6]) and curve.ax_ is grid[2, 7]
+    assert grid[1, 0].images and not grid[1, 7].images
+    with pytest.raises(ValueError, match="at least 6 Axes"):
+        FiltersDisplay.from_estimator(lenet, layer=0, ax=grid[0, :3])
+    plt.close("all")
+
+
+def test_the_plain_functions_return_one_figure(lenet, digits):
+    _, X_test, _, y_test = digits
+    from matplotlib.figure import Figure
+
+    figures = [plot_convolution(np.eye(5), np.ones((2, 2))), plot_filters(lenet),
+               plot_feature_maps(lenet, X_test[0]), plot_loss_curve(lenet),
+               plot_misclassified(lenet, X_test[:50], y_test[:50]),
+               plot_explanation(lenet, X_test[:2], methods=["saliency"])]
+    assert all(isinstance(figure, Figure) for figure in figures)
+    assert all(unclipped(figure) for figure in figures)
+    plt.close("all")
+
+
+def test_titles_name_a_convolution_by_both_of_its_numbers(lenet, digits):
+    _, X_test, _, _ = digits
+    second = FiltersDisplay.from_estimator(lenet, layer=1)
+    assert second.title.startswith("Filters of convolution 1 (layer 2): Conv2d 16@5x5")
+    assert FiltersDisplay.from_estimator(lenet, layer="2").title == second.title
+    maps = FeatureMapsDisplay.from_estimator(lenet, X_test[0], layer=1)
+    assert maps.title.startswith("Feature maps after convolution 1 (layer 2)")
+    relu = FeatureMapsDisplay.from_estimator(lenet, X_test[0], layer="1")
+    assert relu.title.startswith("Feature maps after layer 1: ReLU")
+    plt.close("all")
+
+
+def test_loss_curve_ticks_are_whole_epochs(digits):
+    X_train, _, y_train, _ = digits
+    clf = CNNClassifier(max_iter=3, random_state=0, **LENET).fit(X_train[:100], y_train[:100])
+    display = LossCurveDisplay.from_estimator(clf)
+    display.figure_.canvas.draw()
+    ticks = [t for t in display.ax_.get_xticks() if 1 <= t <= 3]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    regressor = CNNRegressor(max_iter=2, early_stopping=True, random_state=0).fit(
+        X_train[:200], y_train[:200].astype(float))
+    assert LossCurveDisplay.from_estimator(regressor).validation_ax_.get_ylabel() == \
+        "validation R^2"
+    plt.close("all")
+
+
+def test_class_names_wherever_labels_are_shown(lenet, digits):
+    _, X_test, _, y_test = digits
+    names = [f"digit {d}" for d in range(10)]
+    display = MisclassifiedDisplay.from_estimator(lenet, X_test[:100], y_test[:100],
+                                                  max_images=3, class_names=names)
+    for axis in display.ax_:
+        true, guess = axis.get_title().split(" / ")
+        assert true in names and guess in names
+    with pytest.raises(ValueError, match="class_names has 2 names for 10 classes"):
+        plot_misclassified(lenet, X_test[:100], y_test[:100], class_names=["a", "b"])
     plt.close("all")
