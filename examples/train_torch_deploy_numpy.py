@@ -59,7 +59,8 @@ def main(epochs: int = 20) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "lenet_digits.npz"
         clf.save(path)
-        print(f"saved {path.name}: {path.stat().st_size / 1024:.0f} KiB of arrays and JSON")
+        print(f"a model file is {path.stat().st_size / 1024:.0f} KiB of arrays and JSON "
+              "(written to a temporary folder and read back)")
         deployed = sklearn_cnn.load(path, backend="numpy")  # never unpickles anything
 
     same = np.array_equal(clf.predict(X_test), deployed.predict(X_test))

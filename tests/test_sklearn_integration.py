@@ -170,3 +170,34 @@ def test_image_specific_errors_name_both_shapes(backend):
     too_small = CNNClassifier([Conv2d(4, 5), Flatten(), Linear(2)], backend=backend)
     with pytest.raises(ValueError, match=r"5x5 does not fit input 3x3"):
         too_small.fit(rng.random((4, 3, 3), dtype=np.float32), [0, 1, 0, 1])
+
+
+QUIET_SEARCH = """
+import warnings
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
+from sklearn_cnn import CNNClassifier
+from sklearn_cnn.datasets import load_digits_images
+X, y = load_digits_images(return_X_y=True)
+if {silence}:
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
+GridSearchCV(CNNClassifier("lenet", max_iter=2, {params}), {{"filters": [(4, 8), (6, 16)]}},
+             cv=2, n_jobs=2).fit(X[:300], y[:300])
+print("done")
+"""
+
+
+@pytest.mark.parametrize("params, silence, expected", [
+    ("", False, 0),                           # the defaults warn nowhere
+    ("learning_rate='constant'", True, 0),    # the workers inherit the caller's filters
+    ("learning_rate='constant'", False, 5),   # one per fit, as MLPClassifier's
+])
+def test_warnings_of_parallel_fits_follow_the_callers_filters(params, silence, expected):
+    import subprocess
+    import sys
+
+    script = QUIET_SEARCH.format(silence=silence, params=params)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0 and result.stdout.strip() == "done", result.stderr
+    assert result.stderr.count("ConvergenceWarning") == expected, result.stderr
