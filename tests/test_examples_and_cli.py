@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from images import write_image_folder
 
 from sklearn_cnn.cli import main
 
@@ -35,20 +36,16 @@ def test_module_entry_point_rejects_unknown_backend():
 
 @pytest.fixture
 def image_folder(tmp_path):
-    Image = pytest.importorskip("PIL.Image")
-    import numpy as np
+    pytest.importorskip("PIL.Image")
 
-    rng = np.random.default_rng(0)
-    for label in ("horizontal", "vertical"):
-        (tmp_path / "images" / label).mkdir(parents=True)
-        for i in range(12):
-            pixels = (rng.random((10, 10)) * 40).astype(np.uint8)
-            if label == "horizontal":
-                pixels[4:6, :] = 255
-            else:
-                pixels[:, 4:6] = 255
-            Image.fromarray(pixels).save(tmp_path / "images" / label / f"{i}.png")
-    return tmp_path / "images"
+    def horizontal(pixels):
+        pixels[4:6, :] = 255
+
+    def vertical(pixels):
+        pixels[:, 4:6] = 255
+
+    return write_image_folder(tmp_path, {"horizontal": horizontal, "vertical": vertical},
+                              n_per_class=12, side=10, noise=40)
 
 
 def test_fit_a_folder_then_predict_files(image_folder, tmp_path, capsys):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from images import write_image_folder
 
 ROOT = Path(__file__).parents[1]
 SELF = "python3 tasks.py test"
@@ -36,16 +37,16 @@ def own_files(tmp_path_factory):
     """What the README asks the reader to bring: a folder of images, two photos."""
     Image = pytest.importorskip("PIL.Image")
     folder = tmp_path_factory.mktemp("readme")
-    rng = np.random.default_rng(0)
-    for label in ("stripes", "dots"):
-        (folder / "images" / label).mkdir(parents=True)
-        for i in range(10):
-            pixels = (rng.random((28, 28)) * 60).astype(np.uint8)
-            if label == "stripes":
-                pixels[::4] = 255
-            else:
-                pixels[::6, ::6] = 255
-            Image.fromarray(pixels).save(folder / "images" / label / f"{i}.png")
+
+    def stripes(pixels):
+        pixels[::4] = 255
+
+    def dots(pixels):
+        pixels[::6, ::6] = 255
+
+    write_image_folder(folder, {"stripes": stripes, "dots": dots}, n_per_class=10, side=28,
+                       noise=60)
+    rng = np.random.default_rng(1)
     Image.fromarray((rng.random((28, 28)) * 255).astype(np.uint8)).save(folder / "photo1.png")
     Image.fromarray((rng.random((40, 30, 3)) * 255).astype(np.uint8)).save(folder / "photo2.jpg")
     return folder
