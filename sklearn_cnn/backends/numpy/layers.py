@@ -21,7 +21,17 @@ import numpy as np
 
 from ... import layers as specs
 from ...layers import LayerSpec, Shape
-from .functional import col2im, im2col, kernel_offsets, output_hw, pad, unpad
+from .functional import (
+    FlatImages,
+    col2im,
+    im2col,
+    kernel_offsets,
+    output_hw,
+    pad,
+    shifted_conv,
+    shifted_conv_backward,
+    unpad,
+)
 
 
 class Layer:
@@ -45,38 +55,66 @@ class Layer:
 
 
 class Conv2d(Layer):
-    """Convolution as one matrix product over unrolled patches (im2col)."""
+    """Convolution as matrix products over unrolled patches.
+
+    Stride 1 (LeNet, VGG, ResNet's 3x3 convolutions): the patches are shifted slices
+    of a flat zero-padded buffer, unrolled and multiplied in cache-sized blocks
+    (:class:`~.functional.FlatImages`, :func:`~.functional.shifted_conv`). Other
+    strides: the whole batch unrolled at once (:func:`~.functional.im2col`) and one
+    matrix product. Both give ``out = weight.reshape(O, -1) @ patches + bias``.
+    """
 
     def __init__(self, spec: specs.Conv2d, in_shape: Shape, params, input_grad=True):
         super().__init__(spec, in_shape, params, input_grad)
         self.padding = spec.resolve_padding(in_shape)
         self.kernel, self.stride = spec.kernel, spec.strides
+        self.shifted = (FlatImages.fits(self.kernel, self.stride, self.padding)
+                        and FlatImages.pays_off(in_shape[0]))
+
+    def _weight_rows(self) -> np.ndarray:
+        # (O, C, kh, kw) -> (O, kh*kw*C): the order of the shifted patches' rows
+        weight = self.params["weight"]
+        return weight.transpose(0, 2, 3, 1).reshape(len(weight), -1)
 
     def forward(self, x, training):
-        xp = pad(x, self.padding)                                  # (N, C, Hp, Wp)
-        n, (ho, wo) = len(x), output_hw(xp.shape, self.kernel, self.stride)
-        # in training, the previous batch's columns (no longer needed) are overwritten:
-        # no fresh megabytes per batch. Prediction may run in several threads at once,
-        # so it always unrolls into a new array.
+        # in training, the previous batch's buffer (no longer needed) is refilled: no
+        # fresh megabytes per batch. Prediction may run in several threads at once,
+        # so it always allocates.
         reuse = self.cache[0] if training and self.cache is not None else None
-        cols = im2col(xp, self.kernel, self.stride, out=reuse)     # (C*kh*kw, N*Ho*Wo)
-        weight = self.params["weight"].reshape(len(self.params["weight"]), -1)
-        out = weight @ cols                                        # (O, N*Ho*Wo)
+        if self.shifted:
+            flat = FlatImages.for_conv(x.shape, self.kernel, self.padding)
+            buffer = flat.to_buffer(x, out=reuse)                      # (C, length)
+            out = shifted_conv(buffer, self._weight_rows(), flat)      # (O, N, Ho, Wo)
+            self.cache = (buffer, flat)
+        else:
+            xp = pad(x, self.padding)                                  # (N, C, Hp, Wp)
+            n, (ho, wo) = len(x), output_hw(xp.shape, self.kernel, self.stride)
+            cols = im2col(xp, self.kernel, self.stride, out=reuse)     # (C*kh*kw, N*Ho*Wo)
+            weight = self.params["weight"].reshape(len(self.params["weight"]), -1)
+            out = (weight @ cols).reshape(-1, n, ho, wo)               # (O, N, Ho, Wo)
+            self.cache = (cols, xp.shape)
         if "bias" in self.params:
-            out += self.params["bias"][:, None]
-        self.cache = (cols, xp.shape)
+            out += self.params["bias"][:, None, None, None]
         # a view in NCHW order; memory stays (O, N, Ho, Wo), which is what the next
-        # convolution's im2col and this layer's backward read fastest
-        return out.reshape(-1, n, ho, wo).transpose(1, 0, 2, 3)    # (N, O, Ho, Wo)
+        # convolution and the per-channel layers between read fastest
+        return out.transpose(1, 0, 2, 3)                               # (N, O, Ho, Wo)
 
     def backward(self, dout):
-        cols, xp_shape = self.cache
-        n, o, ho, wo = dout.shape
-        dout2 = dout.transpose(1, 0, 2, 3).reshape(o, n * ho * wo)  # (O, N*Ho*Wo)
-        weight = self.params["weight"].reshape(o, -1)               # (O, C*kh*kw)
-        self.grads["weight"][...] = (dout2 @ cols.T).reshape(self.params["weight"].shape)
+        dout_cn = dout.transpose(1, 0, 2, 3)                           # (O, N, Ho, Wo)
+        o = len(dout_cn)
         if "bias" in self.params:
-            self.grads["bias"][...] = dout2.sum(axis=1)
+            self.grads["bias"][...] = dout_cn.sum(axis=(1, 2, 3))
+        if self.shifted:
+            buffer, flat = self.cache
+            drows, dbuffer = shifted_conv_backward(buffer, dout_cn, self._weight_rows(),
+                                                   flat, self.input_grad)
+            kh, kw = self.kernel
+            self.grads["weight"][...] = drows.reshape(o, kh, kw, -1).transpose(0, 3, 1, 2)
+            return None if dbuffer is None else flat.pixels(dbuffer).transpose(1, 0, 2, 3)
+        cols, xp_shape = self.cache
+        dout2 = dout_cn.reshape(o, -1)                                 # (O, N*Ho*Wo)
+        weight = self.params["weight"].reshape(o, -1)                  # (O, C*kh*kw)
+        self.grads["weight"][...] = (dout2 @ cols.T).reshape(self.params["weight"].shape)
         if not self.input_grad:
             return None
         dxp = col2im(weight.T @ dout2, xp_shape, self.kernel, self.stride)
