@@ -2,9 +2,12 @@ import numpy as np
 import pytest
 
 from sklearn_cnn.backends._base import softmax
+from sklearn_cnn.backends.numpy import functional
 from sklearn_cnn.backends.numpy.functional import (
+    FlatImages,
     col2im,
     im2col,
+    pad,
     regression_loss,
     softmax_cross_entropy,
 )
@@ -51,6 +54,31 @@ def test_im2col_rows_are_patches():
     cols = im2col(x, (2, 2), (2, 2))  # (1*2*2, 2*2*2): one column per output position
     np.testing.assert_array_equal(cols[:, 0], [0, 1, 4, 5])      # sample 0, top left
     np.testing.assert_array_equal(cols[:, 7], [26, 27, 30, 31])  # sample 1, bottom right
+
+
+@pytest.mark.parametrize("kernel,padding", [((3, 3), (1, 1, 1, 1)), ((5, 5), (0, 0, 0, 0)),
+                                            ((2, 3), (1, 0, 0, 2)), ((1, 1), (0, 0, 0, 0))])
+def test_shifted_conv_is_im2col_conv_and_its_backward_the_adjoint(kernel, padding,
+                                                                  monkeypatch):
+    monkeypatch.setattr(functional, "BLOCK_VALUES", 100)  # many blocks, a short last one
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 2, 6, 7))
+    weight = rng.normal(size=(4, 2, *kernel))
+    flat = FlatImages.for_conv(x.shape, kernel, padding)
+    buffer = flat.to_buffer(x)
+    np.testing.assert_array_equal(flat.pixels(buffer), x.transpose(1, 0, 2, 3))
+    rows = weight.transpose(0, 2, 3, 1).reshape(4, -1)
+    out = functional.shifted_conv(buffer, rows, flat)                    # (O, N, Ho, Wo)
+    cols = im2col(pad(x, padding), kernel, (1, 1))
+    expected = (weight.reshape(4, -1) @ cols).reshape(4, 3, *flat.out_hw)
+    np.testing.assert_allclose(out, expected, rtol=1e-12)
+    # <conv(buffer), g> == <buffer, dbuffer> and == <weight, dweight>: the backward is
+    # the adjoint of the forward in both arguments
+    g = rng.normal(size=out.shape)
+    drows, dbuffer = functional.shifted_conv_backward(buffer, g, rows, flat)
+    np.testing.assert_allclose(np.sum(out * g), np.sum(buffer * dbuffer))
+    np.testing.assert_allclose(np.sum(out * g), np.sum(rows * drows))
+    assert functional.shifted_conv_backward(buffer, g, rows, flat, input_grad=False)[1] is None
 
 
 @pytest.mark.parametrize("weighted", [False, True])

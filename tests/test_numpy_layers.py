@@ -235,3 +235,59 @@ def test_weights_round_trip_and_are_copied():
     got["3.weight"] = np.zeros((5, 5))
     with pytest.raises(ValueError, match="wrong shapes"):
         net.set_weights(got)
+
+
+STRIDE_ONE_CONVS = {
+    "valid 3x3": (S.Conv2d(4, 3), (3, 7, 6)),
+    "same 3x3": (S.Conv2d(4, 3, padding=1), (3, 5, 5)),
+    "same even kernel": (S.Conv2d(2, 4, padding="same"), (2, 5, 6)),
+    "rectangular, uneven padding": (S.Conv2d(3, (2, 3), padding=(0, 1, 2, 0)), (2, 5, 7)),
+    "1x1 no bias": (S.Conv2d(3, 1, bias=False), (2, 4, 4)),
+    "5x5 on one channel": (S.Conv2d(2, 5, padding=2), (1, 6, 6)),
+}
+
+
+@pytest.mark.parametrize("case", STRIDE_ONE_CONVS)
+@pytest.mark.parametrize("shifted", [True, False], ids=["shifted slices", "im2col"])
+def test_both_convolution_kernels_match_the_loop_reference_and_differences(
+        case, shifted, monkeypatch):
+    """Stride-1 convolutions run as shifted slices of a flat buffer when that pays off
+    and as one im2col otherwise: each path, forced, gives the loop oracle's output and
+    the finite-difference gradients; blocks of 350 values make several blocks (and a
+    short last one) even on these small maps."""
+    from sklearn_cnn.backends.numpy import functional
+
+    monkeypatch.setattr(functional, "BLOCK_VALUES", 7 * 2 * 25)
+    spec, in_shape = STRIDE_ONE_CONVS[case]
+    net = make_net([spec], in_shape)
+    layer = net.layers()[0]
+    layer.shifted = shifted
+    x = np.random.default_rng(1).normal(size=(3, *in_shape))
+    bias = layer.params.get("bias", np.zeros(spec.out_channels))
+    expected = reference.conv2d(x, layer.params["weight"], bias, spec.strides,
+                                spec.resolve_padding(in_shape))
+    for training in (False, True):
+        np.testing.assert_allclose(net.forward(x, training), expected, rtol=1e-10,
+                                   atol=1e-12)
+    upstream = np.random.default_rng(2).normal(size=expected.shape)
+
+    def loss():
+        return float(np.sum(net.forward(x, True) * upstream))
+
+    loss()
+    dx = net.backward(upstream)
+    np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-5, atol=1e-7)
+    for name, param in layer.params.items():
+        np.testing.assert_allclose(layer.grads[name].copy(), numeric_grad(loss, param),
+                                   rtol=1e-5, atol=1e-7, err_msg=name)
+
+
+def test_the_shifted_kernel_is_chosen_where_it_pays_off():
+    def shifted(spec, in_shape):
+        return make_net([spec], in_shape).layers()[0].shifted
+
+    assert shifted(S.Conv2d(16, 3, padding=1), (16, 28, 28))   # ResNet's 3x3 'same'
+    assert shifted(S.Conv2d(16, 3, padding=1), (64, 7, 7))
+    assert not shifted(S.Conv2d(6, 5), (1, 28, 28))           # one input channel
+    assert not shifted(S.Conv2d(16, 5), (6, 12, 12))          # output 8x8 of 12x12
+    assert not shifted(S.Conv2d(16, 3, stride=2, padding=1), (16, 28, 28))

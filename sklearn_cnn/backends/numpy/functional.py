@@ -95,13 +95,13 @@ def col2im(dcols: np.ndarray, x_shape: tuple[int, ...], kernel: tuple[int, int],
 
 
 #: patch values of the shifted-slice convolution unrolled at once: a block of columns
-#: (2 MB of float32) that stays in the CPU's cache while it is copied and multiplied,
+#: (4 MB of float32) that stays in the CPU's cache while it is copied and multiplied,
 #: where a whole batch's patches (58 MB for 128 images of 28x28 and 16 channels) would
-#: go out to memory and back. Measured on 2 cores: 2**19 values (3,640 columns of a
-#: 16-channel 3x3 convolution) was as fast as the best of 1,024-16,384 columns for
+#: go out to memory and back. Measured on 2 cores: 2**19 and 2**20 values (7,281 columns of a
+#: 16-channel 3x3 convolution) were the fastest of 2**18-2**21 for
 #: every resnet20 stage, and a 1-channel 5x5 one (LeNet) needs wide blocks not to be
 #: dominated by the per-block overhead.
-BLOCK_VALUES = 2**19
+BLOCK_VALUES = 2**20
 
 
 @dataclass(frozen=True)
@@ -155,14 +155,21 @@ class FlatImages:
         top, bottom, left, right = padding
         return stride == (1, 1) and min(top, bottom) < kernel[0] and min(left, right) < kernel[1]
 
-    @staticmethod
-    def pays_off(in_channels: int) -> bool:
-        """Whether the blocks beat one im2col of the whole batch. A 1-channel input
-        (a first layer) has only kh*kw patch rows: its im2col is small enough to
-        stay in the cache, and its backward reuses it instead of copying again.
-        Measured on 2 cores (LeNet's 1-channel 5x5 convolution: 0.8 ms forward and
-        backward either way, 1.4 ms backward with blocks)."""
-        return in_channels > 1
+    def pays_off(self) -> bool:
+        """Whether the blocks beat one im2col of the whole batch, measured on 2 cores:
+
+        - a 1-channel input (a first layer) has only kh*kw patch rows: its im2col is
+          small enough to stay in the cache, and its backward reuses it instead of
+          copying again (LeNet's 5x5: 0.8 ms backward against 1.4 ms with blocks);
+        - the grid holds one column per *input* position, so a convolution whose
+          output is much smaller than its input (no padding, a large kernel on a
+          small map) multiplies mostly discarded columns: LeNet's second 5x5 on
+          12x12 maps computes 144 columns per 64 outputs and is no faster.
+          ResNet's 3x3 'same' convolutions compute 64 per 49 on 7x7 maps (1.3x) and
+          are 1.4x faster than im2col there, 2x on 28x28 maps.
+        """
+        grid_area = (self.height + self.top) * (self.width + self.left)
+        return self.channels > 1 and grid_area <= 1.5 * self.out_hw[0] * self.out_hw[1]
 
     @property
     def size(self) -> int:
@@ -197,7 +204,7 @@ class FlatImages:
     @property
     def block_columns(self) -> int:
         """Columns per block: :data:`BLOCK_VALUES` patch values."""
-        return max(BLOCK_VALUES // (len(self.offsets) * self.channels), 256)
+        return max(BLOCK_VALUES // (len(self.offsets) * self.channels), 1)
 
     def blocks(self) -> Iterator[tuple[int, int]]:
         """``(begin, end)`` of the column blocks the grid is computed in."""

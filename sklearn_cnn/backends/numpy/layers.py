@@ -68,8 +68,8 @@ class Conv2d(Layer):
         super().__init__(spec, in_shape, params, input_grad)
         self.padding = spec.resolve_padding(in_shape)
         self.kernel, self.stride = spec.kernel, spec.strides
-        self.shifted = (FlatImages.fits(self.kernel, self.stride, self.padding)
-                        and FlatImages.pays_off(in_shape[0]))
+        self.shifted = (FlatImages.fits(self.kernel, self.stride, self.padding) and
+                        FlatImages.for_conv((1, *in_shape), self.kernel, self.padding).pays_off())
 
     def _weight_rows(self) -> np.ndarray:
         # (O, C, kh, kw) -> (O, kh*kw*C): the order of the shifted patches' rows
@@ -332,8 +332,26 @@ class Activation(Layer):
         return dout * derivative(self.spec, *self.cache)
 
 
+def channel_rows(x: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) or (N, C) -> (C, M): one row per channel, every value of that
+    channel in it. A view when the memory is channel-major already (a convolution's
+    output is), a copy otherwise."""
+    by_channel = x.transpose(1, 0, *range(2, x.ndim))
+    return by_channel.reshape(len(by_channel), -1)
+
+
+def from_channel_rows(rows: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Inverse of :func:`channel_rows`: (C, M) -> a view of ``shape`` (N, C, ...)."""
+    by_channel = rows.reshape(shape[1], shape[0], *shape[2:])
+    return by_channel.transpose(1, 0, *range(2, len(shape)))
+
+
 class BatchNorm(Layer):
-    """Normalize per channel (maps) or feature (vectors), then scale and shift."""
+    """Normalize per channel (maps) or feature (vectors), then scale and shift.
+
+    Computed on :func:`channel_rows`, (C, M), so every statistic is a reduction along
+    contiguous rows and the per-channel constants broadcast as columns.
+    """
 
     def __init__(self, spec: specs.BatchNorm, in_shape: Shape, params, input_grad=True):
         params = dict(params)
@@ -341,24 +359,24 @@ class BatchNorm(Layer):
         super().__init__(spec, in_shape, params, input_grad)
         self.buffers = buffers
         self.eps, self.momentum = spec.eps, spec.momentum
-        # statistics over every axis but the channel one: (N, H, W) or (N,)
-        self.axes = (0, 2, 3) if len(in_shape) == 3 else (0,)
-        self.bshape = (1, -1, 1, 1) if len(in_shape) == 3 else (1, -1)
 
     def forward(self, x, training):
-        gamma, beta = (self.params[k].reshape(self.bshape) for k in ("weight", "bias"))
+        rows = channel_rows(x)                                     # (C, M)
         if training:
-            mean = x.mean(axis=self.axes, keepdims=True)
-            var = x.var(axis=self.axes, keepdims=True)
-            m = x.size // x.shape[1]
-            self._update_running(mean.ravel(), var.ravel() * m / max(m - 1, 1))
+            mean = rows.mean(axis=1)                               # (C,)
+            x_hat = rows - mean[:, None]
+            var = np.einsum("cm,cm->c", x_hat, x_hat) / rows.shape[1]
+            m = rows.shape[1]
+            self._update_running(mean, var * m / max(m - 1, 1))
         else:
-            mean = self.buffers["running_mean"].reshape(self.bshape)
-            var = self.buffers["running_var"].reshape(self.bshape)
-        inv_std = 1.0 / np.sqrt(var + self.eps)
-        x_hat = (x - mean) * inv_std
-        self.cache = (x_hat, inv_std, training)
-        return gamma * x_hat + beta
+            mean, var = self.buffers["running_mean"], self.buffers["running_var"]
+            x_hat = rows - mean[:, None]
+        inv_std = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype)
+        x_hat *= inv_std[:, None]                                  # (x - mean) / std
+        self.cache = (x_hat, inv_std, training, x.shape)
+        out = x_hat * self.params["weight"][:, None]
+        out += self.params["bias"][:, None]                        # gamma * x_hat + beta
+        return from_channel_rows(out, x.shape)
 
     def _update_running(self, mean, unbiased_var):
         for name, batch in (("running_mean", mean), ("running_var", unbiased_var)):
@@ -366,16 +384,20 @@ class BatchNorm(Layer):
             self.buffers[name] += self.momentum * batch
 
     def backward(self, dout):
-        x_hat, inv_std, training = self.cache
-        self.grads["weight"][...] = (dout * x_hat).sum(axis=self.axes)
-        self.grads["bias"][...] = dout.sum(axis=self.axes)
-        dx_hat = dout * self.params["weight"].reshape(self.bshape)
+        x_hat, inv_std, training, shape = self.cache
+        drows = channel_rows(dout)                                 # (C, M)
+        self.grads["weight"][...] = np.einsum("cm,cm->c", drows, x_hat)
+        self.grads["bias"][...] = drows.sum(axis=1)
+        scale = self.params["weight"] * inv_std                    # gamma / std, (C,)
         if not training:  # running statistics are constants
-            return dx_hat * inv_std
-        # batch statistics depend on x too: subtract their share of the gradient
-        mean_dx_hat = dx_hat.mean(axis=self.axes, keepdims=True)
-        mean_dx_hat_x_hat = (dx_hat * x_hat).mean(axis=self.axes, keepdims=True)
-        return inv_std * (dx_hat - mean_dx_hat - x_hat * mean_dx_hat_x_hat)
+            return from_channel_rows(drows * scale[:, None], shape)
+        # batch statistics depend on x too: subtract their share of the gradient,
+        # dx = gamma / std * (dout - mean(dout) - x_hat * mean(dout * x_hat))
+        m = drows.shape[1]
+        dx = x_hat * (-scale * self.grads["weight"] / m)[:, None]
+        dx += drows * scale[:, None]
+        dx -= (scale * self.grads["bias"] / m)[:, None]
+        return from_channel_rows(dx, shape)
 
 
 class Dropout(Layer):
