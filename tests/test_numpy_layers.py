@@ -7,6 +7,7 @@ import reference
 from sklearn_cnn import layers as S
 from sklearn_cnn._weights import init_weights
 from sklearn_cnn.backends.numpy import BUILDERS, Network
+from sklearn_cnn.backends.numpy import layers as L
 from sklearn_cnn.backends.numpy.functional import softmax_cross_entropy
 
 
@@ -248,46 +249,48 @@ STRIDE_ONE_CONVS = {
 
 
 @pytest.mark.parametrize("case", STRIDE_ONE_CONVS)
-@pytest.mark.parametrize("shifted", [True, False], ids=["shifted slices", "im2col"])
+@pytest.mark.parametrize("layer_class", [L.ShiftedConv2d, L.Conv2d])
 def test_both_convolution_kernels_match_the_loop_reference_and_differences(
-        case, shifted, monkeypatch):
-    """Stride-1 convolutions run as shifted slices of a flat buffer when that pays off
-    and as one im2col otherwise: each path, forced, gives the loop oracle's output and
-    the finite-difference gradients; blocks of 350 values make several blocks (and a
-    short last one) even on these small maps."""
+        case, layer_class, monkeypatch):
+    """Stride-1 convolutions run as shifted slices of a flat buffer where the builder
+    finds it pays off and as one im2col otherwise: each class, on every case, gives
+    the loop oracle's output and the finite-difference gradients; blocks of 350 values
+    make several blocks (and a short last one) even on these small maps."""
     from sklearn_cnn.backends.numpy import functional
 
     monkeypatch.setattr(functional, "BLOCK_VALUES", 7 * 2 * 25)
     spec, in_shape = STRIDE_ONE_CONVS[case]
     net = make_net([spec], in_shape)
-    layer = net.layers()[0]
-    layer.shifted = shifted
+    params = {name: p.copy() for name, p in net.layers()[0].params.items()}
+    layer = layer_class(spec, in_shape, params)
     x = np.random.default_rng(1).normal(size=(3, *in_shape))
-    bias = layer.params.get("bias", np.zeros(spec.out_channels))
-    expected = reference.conv2d(x, layer.params["weight"], bias, spec.strides,
+    bias = params.get("bias", np.zeros(spec.out_channels))
+    expected = reference.conv2d(x, params["weight"], bias, spec.strides,
                                 spec.resolve_padding(in_shape))
     for training in (False, True):
-        np.testing.assert_allclose(net.forward(x, training), expected, rtol=1e-10,
+        np.testing.assert_allclose(layer.forward(x, training), expected, rtol=1e-10,
                                    atol=1e-12)
     upstream = np.random.default_rng(2).normal(size=expected.shape)
 
     def loss():
-        return float(np.sum(net.forward(x, True) * upstream))
+        return float(np.sum(layer.forward(x, True) * upstream))
 
     loss()
-    dx = net.backward(upstream)
+    dx = layer.backward(upstream)
     np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-5, atol=1e-7)
     for name, param in layer.params.items():
         np.testing.assert_allclose(layer.grads[name].copy(), numeric_grad(loss, param),
                                    rtol=1e-5, atol=1e-7, err_msg=name)
 
 
-def test_the_shifted_kernel_is_chosen_where_it_pays_off():
-    def shifted(spec, in_shape):
-        return make_net([spec], in_shape).layers()[0].shifted
+def test_the_builder_picks_shifted_slices_where_they_pay_off():
+    def kernel(spec, in_shape):
+        return type(make_net([spec], in_shape).layers()[0])
 
-    assert shifted(S.Conv2d(16, 3, padding=1), (16, 28, 28))   # ResNet's 3x3 'same'
-    assert shifted(S.Conv2d(16, 3, padding=1), (64, 7, 7))
-    assert not shifted(S.Conv2d(6, 5), (1, 28, 28))           # one input channel
-    assert not shifted(S.Conv2d(16, 5), (6, 12, 12))          # output 8x8 of 12x12
-    assert not shifted(S.Conv2d(16, 3, stride=2, padding=1), (16, 28, 28))
+    assert kernel(S.Conv2d(16, 3, padding=1), (16, 28, 28)) is L.ShiftedConv2d  # ResNet
+    assert kernel(S.Conv2d(16, 3, padding=1), (64, 7, 7)) is L.ShiftedConv2d
+    assert kernel(S.Conv2d(6, 5), (1, 28, 28)) is L.Conv2d        # one input channel
+    assert kernel(S.Conv2d(16, 5), (6, 12, 12)) is L.Conv2d       # 8x8 out of 12x12
+    assert kernel(S.Conv2d(16, 3, stride=2, padding=1), (16, 28, 28)) is L.Conv2d
+    with pytest.raises(ValueError, match="stride-1"):
+        L.ShiftedConv2d(S.Conv2d(4, 3, stride=2), (2, 8, 8), {"weight": np.zeros((4, 2, 3, 3))})

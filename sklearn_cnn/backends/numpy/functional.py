@@ -3,7 +3,9 @@
 Convolution and pooling both look at the input through *windows*: for every output
 position, the ``kh x kw`` patch it is computed from. Instead of visiting the output
 positions one by one, the kernels here visit the ``kh * kw`` kernel offsets: at
-offset ``(i, j)`` every output reads one strided slice of the input at once.
+offset ``(i, j)`` every output reads one strided slice of the input at once
+(:func:`im2col`), or, for stride 1 on a flat padded layout, one contiguous slice
+(:class:`FlatImages`, :func:`shifted_conv`).
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ def kernel_offsets(kernel: tuple[int, int], stride: tuple[int, int],
     Output pixel ``(p, q)`` reads input pixel ``(p*sh + i, q*sw + j)`` at kernel offset
     ``(i, j)``; over all outputs that is ``x[..., i:i + sh*Ho:sh, j:j + sw*Wo:sw]``,
     one strided view. Yields ``(k, i, j, (rows, cols))`` with ``k = i * kw + j``.
-    This loop, over the ``kh * kw`` offsets, is the only one in the backend: none
-    runs over samples, pixels or channels.
+    This loop, over the ``kh * kw`` offsets, and the shifted convolution's loop over
+    cache-sized blocks of columns (:class:`FlatImages`) are the only ones in the
+    backend: none runs over samples, pixels or channels.
     """
     (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out_hw
     for i in range(kh):
@@ -158,18 +161,19 @@ class FlatImages:
     def pays_off(self) -> bool:
         """Whether the blocks beat one im2col of the whole batch, measured on 2 cores:
 
-        - a 1-channel input (a first layer) has only kh*kw patch rows: its im2col is
-          small enough to stay in the cache, and its backward reuses it instead of
-          copying again (LeNet's 5x5: 0.8 ms backward against 1.4 ms with blocks);
         - the grid holds one column per *input* position, so a convolution whose
           output is much smaller than its input (no padding, a large kernel on a
           small map) multiplies mostly discarded columns: LeNet's second 5x5 on
           12x12 maps computes 144 columns per 64 outputs and is no faster.
           ResNet's 3x3 'same' convolutions compute 64 per 49 on 7x7 maps (1.3x) and
-          are 1.4x faster than im2col there, 2x on 28x28 maps.
+          are 1.4x faster than im2col there, 2x on 28x28 maps;
+        - a 1-channel input (a first layer) has only kh*kw patch rows: its im2col
+          stays in the cache and its backward reuses it, where the blocks copy their
+          patches again (LeNet's 5x5: 0.8 ms backward against 1.4 ms).
         """
         grid_area = (self.height + self.top) * (self.width + self.left)
-        return self.channels > 1 and grid_area <= 1.5 * self.out_hw[0] * self.out_hw[1]
+        mostly_real = grid_area <= 1.5 * self.out_hw[0] * self.out_hw[1]
+        return mostly_real and self.channels > 1
 
     @property
     def size(self) -> int:

@@ -8,6 +8,7 @@ from ... import layers as specs
 from ..._weights import weight_shapes
 from ...layers import LayerSpec, Shape
 from . import layers as L
+from .functional import FlatImages
 
 
 def _own(spec, in_shape, weights, key):
@@ -34,6 +35,17 @@ def _max_pool(spec, in_shape, weights, key, input_grad, rng):
     return layer_class(spec, in_shape, input_grad=input_grad)
 
 
+def _conv(spec, in_shape, weights, key, input_grad, rng):
+    # stride-1 convolutions with many patch rows and few discarded grid columns run
+    # faster on shifted slices (see FlatImages.pays_off)
+    padding, kernel = spec.resolve_padding(in_shape), spec.kernel
+    shifted = (FlatImages.fits(kernel, spec.strides, padding) and
+               FlatImages.for_conv((1, *in_shape), kernel, padding).pays_off())
+    layer_class = L.ShiftedConv2d if shifted else L.Conv2d
+    return layer_class(spec, in_shape, _own(spec, in_shape, weights, key),
+                       input_grad=input_grad)
+
+
 def _residual(spec, in_shape, weights, key, input_grad, rng):
     body = _sequential(spec.body, in_shape, weights, input_grad, rng, f"{key}.body.")
     shortcut = _sequential(spec.shortcut, in_shape, weights, input_grad, rng,
@@ -43,7 +55,7 @@ def _residual(spec, in_shape, weights, key, input_grad, rng):
 
 #: spec type -> builder; a test asserts it covers exactly ``layers.SPEC_TYPES``.
 BUILDERS = {
-    specs.Conv2d: _plain(L.Conv2d),
+    specs.Conv2d: _conv,
     specs.MaxPool2d: _max_pool,
     specs.AvgPool2d: _plain(L.AvgPool2d),
     specs.AdaptiveAvgPool2d: _plain(L.AdaptiveAvgPool2d),
