@@ -100,10 +100,10 @@ def col2im(dcols: np.ndarray, x_shape: tuple[int, ...], kernel: tuple[int, int],
 #: patch values of the shifted-slice convolution unrolled at once: a block of columns
 #: (4 MB of float32) that stays in the CPU's cache while it is copied and multiplied,
 #: where a whole batch's patches (58 MB for 128 images of 28x28 and 16 channels) would
-#: go out to memory and back. Measured on 2 cores: 2**19 and 2**20 values (7,281 columns of a
-#: 16-channel 3x3 convolution) were the fastest of 2**18-2**21 for
-#: every resnet20 stage, and a 1-channel 5x5 one (LeNet) needs wide blocks not to be
-#: dominated by the per-block overhead.
+#: go out to memory and back. Measured on 2 cores, per layer and per resnet20 epoch
+#: (interleaved): 2**19 and 2**20 values (3,640 and 7,281 columns of a 16-channel 3x3
+#: convolution) tie as the fastest of 2**16-2**21; smaller blocks lose to the
+#: per-block overhead, larger ones to the cache.
 BLOCK_VALUES = 2**20
 
 
@@ -236,6 +236,8 @@ def shifted_conv(buffer: np.ndarray, weight_rows: np.ndarray, flat: FlatImages
     (``kh*kw`` contiguous slices) and multiplied while they are still in the cache.
     Returns the outputs as a new (O, N, Ho, Wo) array, channel-major.
     """
+    # fresh arrays, not ones kept between batches: the allocator hands back memory
+    # just freed, still in the cache (kept ones were no faster, measured interleaved)
     grid = np.empty((len(weight_rows), flat.size), dtype=buffer.dtype)      # (O, size)
     scratch = np.empty((len(flat.offsets), flat.channels, flat.block_columns),
                        buffer.dtype)
@@ -259,10 +261,10 @@ def shifted_conv_backward(buffer: np.ndarray, dout: np.ndarray, weight_rows: np.
     """
     dgrid = np.zeros((len(weight_rows), flat.size), dtype=buffer.dtype)     # (O, size)
     flat.valid(dgrid)[...] = dout
-    dweight = np.zeros_like(weight_rows)                                    # (O, K*C)
-    dbuffer = np.zeros_like(buffer) if input_grad else None                 # (C, length)
     scratch = np.empty((len(flat.offsets), flat.channels, flat.block_columns),
                        buffer.dtype)
+    dweight = np.zeros_like(weight_rows)                                    # (O, K*C)
+    dbuffer = np.zeros_like(buffer) if input_grad else None                 # (C, length)
     for begin, end in flat.blocks():
         cols = flat.patches(buffer, begin, end, scratch)                    # (K*C, m)
         dweight += dgrid[:, begin:end] @ cols.T
