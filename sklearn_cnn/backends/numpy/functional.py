@@ -205,26 +205,35 @@ class FlatImages:
         self.pixels(out)[...] = x.transpose(1, 0, 2, 3)
         return out
 
-    @property
-    def block_columns(self) -> int:
-        """Columns per block: :data:`BLOCK_VALUES` patch values."""
-        return max(BLOCK_VALUES // (len(self.offsets) * self.channels), 1)
+    def blocks(self, stop: int, channels: int) -> Iterator[tuple[int, int]]:
+        """``(begin, end)`` of the column blocks of ``range(stop)``, each holding
+        :data:`BLOCK_VALUES` patch values of ``channels`` channels."""
+        step = block_columns(len(self.offsets), channels)
+        for begin in range(0, stop, step):
+            yield begin, min(begin + step, stop)
 
-    def blocks(self) -> Iterator[tuple[int, int]]:
-        """``(begin, end)`` of the column blocks the grid is computed in."""
-        step = self.block_columns
-        for begin in range(0, self.size, step):
-            yield begin, min(begin + step, self.size)
 
-    def patches(self, buffer: np.ndarray, begin: int, end: int, out: np.ndarray
-                ) -> np.ndarray:
-        """im2col of one column block: (kh*kw*C, end - begin), rows ordered (i, j, c);
-        each kernel offset is one contiguous slice of every channel's row."""
-        m = end - begin
-        for k, offset in enumerate(self.offsets):
-            out[k, :, :m] = buffer[:, offset + begin:offset + end]    # (C, m)
-        # rows (k, c) of the first m columns: a view, also for a short last block
-        return out.reshape(-1, out.shape[2])[:, :m]                  # (kh*kw*C, m)
+def block_columns(n_offsets: int, channels: int) -> int:
+    """Columns per block: :data:`BLOCK_VALUES` patch values of ``channels`` channels."""
+    return max(BLOCK_VALUES // (n_offsets * channels), 1)
+
+
+def shifted_patches(source: np.ndarray, shifts: tuple[int, ...], begin: int, end: int,
+                    out: np.ndarray) -> np.ndarray:
+    """im2col of one column block of a flat layout: (len(shifts) * C, end - begin),
+    rows ordered (shift, channel); each shift is one contiguous slice of every
+    channel's row, ``source[:, shift + begin:shift + end]``. Written into ``out``, a
+    (len(shifts), C, columns) scratch array made once for all the blocks of a call
+    (one per block would fault its megabytes in every time)."""
+    m = end - begin
+    for k, shift in enumerate(shifts):
+        out[k, :, :m] = source[:, shift + begin:shift + end]         # (C, m)
+    # rows (k, c) of the first m columns: a view, also for a short last block
+    return out.reshape(-1, out.shape[2])[:, :m]                      # (K*C, m)
+
+
+def _scratch(n_offsets: int, channels: int, dtype) -> np.ndarray:
+    return np.empty((n_offsets, channels, block_columns(n_offsets, channels)), dtype=dtype)
 
 
 def shifted_conv(buffer: np.ndarray, weight_rows: np.ndarray, flat: FlatImages
@@ -236,13 +245,10 @@ def shifted_conv(buffer: np.ndarray, weight_rows: np.ndarray, flat: FlatImages
     (``kh*kw`` contiguous slices) and multiplied while they are still in the cache.
     Returns the outputs as a new (O, N, Ho, Wo) array, channel-major.
     """
-    # fresh arrays, not ones kept between batches: the allocator hands back memory
-    # just freed, still in the cache (kept ones were no faster, measured interleaved)
     grid = np.empty((len(weight_rows), flat.size), dtype=buffer.dtype)      # (O, size)
-    scratch = np.empty((len(flat.offsets), flat.channels, flat.block_columns),
-                       buffer.dtype)
-    for begin, end in flat.blocks():
-        cols = flat.patches(buffer, begin, end, scratch)                    # (K*C, m)
+    scratch = _scratch(len(flat.offsets), flat.channels, buffer.dtype)
+    for begin, end in flat.blocks(flat.size, flat.channels):
+        cols = shifted_patches(buffer, flat.offsets, begin, end, scratch)   # (K*C, m)
         np.matmul(weight_rows, cols, out=grid[:, begin:end])
     return np.ascontiguousarray(flat.valid(grid))                           # (O, N, Ho, Wo)
 
@@ -253,26 +259,35 @@ def shifted_conv_backward(buffer: np.ndarray, dout: np.ndarray, weight_rows: np.
     """Gradients of :func:`shifted_conv`: ``(dweight_rows, dbuffer)``.
 
     ``dout`` (O, N, Ho, Wo), channel-major, goes into a zero grid (its discarded
-    positions get no gradient). Per column block, the patches are copied again
-    (cheaper, in the cache, than keeping the whole batch's since the forward pass):
-    ``dweight += dgrid @ cols^T``, and ``dcols = weight^T @ dgrid`` is summed back,
-    slice by slice, into the buffer's gradient (the adjoint of the copies, as
-    :func:`col2im`). ``dbuffer`` is None when ``input_grad`` is False.
+    positions get no gradient). The weight gradient is ``dgrid @ cols^T``, block by
+    block, the patches copied again (cheaper, in the cache, than keeping the whole
+    batch's since the forward pass). The input gradient of a stride-1 convolution is
+    itself one: buffer position ``t`` received ``W_k @ buffer[t]`` at every output
+    ``t - s_k``, so ``dbuffer[t] = sum_k W_k^T @ dgrid[t - s_k]``, the output
+    gradient convolved with the flipped kernel, computed on shifted slices of the
+    grid (``reach = max s_k`` zeros before it) like the forward pass. ``dbuffer`` is
+    None when ``input_grad`` is False.
     """
-    dgrid = np.zeros((len(weight_rows), flat.size), dtype=buffer.dtype)     # (O, size)
+    o, c, n_offsets = len(weight_rows), flat.channels, len(flat.offsets)
+    reach = flat.offsets[-1]
+    padded = np.zeros((o, reach + flat.length), dtype=buffer.dtype)        # (O, reach+length)
+    dgrid = padded[:, reach:reach + flat.size]                              # (O, size)
     flat.valid(dgrid)[...] = dout
-    scratch = np.empty((len(flat.offsets), flat.channels, flat.block_columns),
-                       buffer.dtype)
     dweight = np.zeros_like(weight_rows)                                    # (O, K*C)
-    dbuffer = np.zeros_like(buffer) if input_grad else None                 # (C, length)
-    for begin, end in flat.blocks():
-        cols = flat.patches(buffer, begin, end, scratch)                    # (K*C, m)
+    scratch = _scratch(n_offsets, c, buffer.dtype)
+    for begin, end in flat.blocks(flat.size, c):
+        cols = shifted_patches(buffer, flat.offsets, begin, end, scratch)   # (K*C, m)
         dweight += dgrid[:, begin:end] @ cols.T
-        if input_grad:
-            dcols = (weight_rows.T @ dgrid[:, begin:end]).reshape(len(flat.offsets),
-                                                                  flat.channels, -1)
-            for k, offset in enumerate(flat.offsets):
-                dbuffer[:, offset + begin:offset + end] += dcols[k]
+    if not input_grad:
+        return dweight, None
+    # (O, K*C) -> (C, K*O): W_k^T side by side, ordered like the shifted grid's rows
+    flipped = weight_rows.reshape(o, n_offsets, c).transpose(2, 1, 0).reshape(c, -1)
+    back = tuple(reach - offset for offset in flat.offsets)
+    dbuffer = np.empty_like(buffer)                                         # (C, length)
+    scratch = _scratch(n_offsets, o, buffer.dtype)
+    for begin, end in flat.blocks(flat.length, o):
+        dcols = shifted_patches(padded, back, begin, end, scratch)          # (K*O, m)
+        np.matmul(flipped, dcols, out=dbuffer[:, begin:end])
     return dweight, dbuffer
 
 
