@@ -11,7 +11,9 @@ value of output ``target`` (in the targets' units).
 
 - :func:`input_gradient`: d score / d pixel, ``(n, C, H, W)``, signed.
 - :func:`saliency`: its absolute value, the largest over the channels (Simonyan et
-  al., "Deep Inside Convolutional Networks", 2014).
+  al., "Deep Inside Convolutional Networks", 2014); optionally times the input
+  (Shrikumar et al. 2016) and averaged over noisy copies (SmoothGrad, Smilkov et
+  al. 2017).
 - :func:`grad_cam`: the feature maps of a layer (by default the last convolution's,
   after its activation) weighted by the spatial mean of the score's gradient, summed
   over channels, clipped at 0 and upsampled bilinearly to the image (Selvaraju et
@@ -28,10 +30,11 @@ backend with autograd. Both give the same maps for the same weights.
 
 from __future__ import annotations
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import is_classifier
+from sklearn.utils import check_random_state
 
 from .augment import _bilinear
 from .layers import Conv2d, Residual
@@ -124,7 +127,8 @@ def input_gradient(estimator, X, target=None) -> np.ndarray:
     return backend.gradient(estimator.model_, images, weights.astype(images.dtype))[1]
 
 
-def saliency(estimator, X, target=None) -> np.ndarray:
+def saliency(estimator, X, target=None, *, times_input: bool = False,
+             smooth: int = 0, noise: float = 0.15, random_state=None) -> np.ndarray:
     """Saliency map: how strongly each pixel moves the score (Simonyan et al. 2014).
 
     Parameters
@@ -133,11 +137,27 @@ def saliency(estimator, X, target=None) -> np.ndarray:
     X : array-like of images, in any layout ``fit`` accepts
     target : class label, output index, array of one per image, or None
         See :func:`input_gradient`.
+    times_input : bool, default=False
+        Multiply the gradient by the input and sum over the channels ("input x
+        gradient", Shrikumar et al. 2016): each pixel's share of the score to first
+        order, so pixels near zero (a dark or flat background) get little of the map
+        even where the gradient is large.
+    smooth : int, default=0
+        SmoothGrad (Smilkov et al. 2017): average the gradient (or input x
+        gradient) over this many copies of each image with Gaussian noise added,
+        which removes the gradient's pixel-to-pixel jitter. 0: the plain gradient.
+    noise : float, default=0.15
+        SmoothGrad's noise standard deviation as a fraction of each image's value
+        range (max - min); the paper finds 0.1-0.2 best.
+    random_state : int, RandomState instance or None, default=None
+        Seeds SmoothGrad's noise.
 
     Returns
     -------
     ndarray of shape (n_samples, H, W)
-        ``max over channels of |d score / d pixel|``, non-negative.
+        ``max over channels of |d score / d pixel|`` (``|sum over channels of
+        pixel * d score / d pixel|`` with ``times_input``), averaged over the noisy
+        copies before the absolute value with ``smooth``; non-negative.
 
     Examples
     --------
@@ -148,8 +168,35 @@ def saliency(estimator, X, target=None) -> np.ndarray:
     >>> clf = CNNClassifier("lenet", max_iter=2, random_state=0).fit(X[:300], y[:300])
     >>> saliency(clf, X[:4]).shape
     (4, 8, 8)
+    >>> saliency(clf, X[:4], times_input=True, smooth=10, random_state=0).shape
+    (4, 8, 8)
     """
-    return np.abs(input_gradient(estimator, X, target)).max(axis=1)
+    if not isinstance(times_input, (bool, np.bool_)):
+        raise TypeError(f"times_input must be True or False, got {times_input!r}")
+    if not isinstance(smooth, Integral) or isinstance(smooth, bool) or smooth < 0:
+        raise ValueError(f"smooth must be a non-negative int (the number of noisy "
+                         f"copies; 0 for none), got {smooth!r}")
+    if isinstance(noise, bool) or not isinstance(noise, Real) or not 0 < noise < np.inf:
+        raise ValueError(f"noise must be a positive float (a fraction of each image's "
+                         f"value range), got {noise!r}")
+    backend, images = _fitted_images(estimator, X)
+    _, weights = _scores(estimator, backend, images, target)
+    weights = weights.astype(images.dtype)
+
+    def attribution(x):                                                # (n, C, H, W)
+        gradient = backend.gradient(estimator.model_, x, weights)[1]
+        return gradient * x if times_input else gradient
+
+    if smooth:
+        # the score stays the clean image's target: noise must not change what is explained
+        rng = check_random_state(random_state)
+        scale = np.ptp(images, axis=(1, 2, 3), keepdims=True) * noise    # (n, 1, 1, 1)
+        maps = sum(attribution(images + (rng.standard_normal(images.shape)
+                                         * scale).astype(images.dtype))
+                   for _ in range(smooth)) / smooth
+    else:
+        maps = attribution(images)
+    return np.abs(maps.sum(axis=1)) if times_input else np.abs(maps).max(axis=1)
 
 
 def default_cam_layer(specs) -> int:

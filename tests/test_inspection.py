@@ -106,6 +106,60 @@ def test_maps_point_at_the_mark(mark_task):
     assert np.median(inside / np.maximum(occluded, 0).sum(axis=(1, 2))) > 0.5
 
 
+def mass_near_mark(maps, rows, cols, within: int = 2) -> float:
+    """Median share of a map's mass within ``within`` pixels of the mark."""
+    near = distance_to_mark(maps.shape[1:], rows, cols) <= within
+    return float(np.median(np.where(near, maps, 0).sum(axis=(1, 2)) / maps.sum(axis=(1, 2))))
+
+
+#: the natural network for a mark anywhere: convolutions and a global pool (no
+#: position-specific dense weights that draw gradient from every background pixel)
+EQUIVARIANT_SPECS = [S.Conv2d(32, 3, padding="same", bias=False), S.BatchNorm(), S.ReLU(),
+                     S.MaxPool2d(2), S.Conv2d(64, 3, padding="same", bias=False),
+                     S.BatchNorm(), S.ReLU(), S.GlobalAvgPool2d(), S.Linear(2)]
+
+
+def test_saliency_variants_concentrate_on_the_mark(mark_task):
+    """The plain gradient is spread over the noise background (a fifth of its mass on
+    the 5x5 pixels around the bar); SmoothGrad steadies its peak and input x gradient
+    puts most of the mass on the bar, on a convolutional network with a global pool."""
+    clf, X, y, X_test, rows, cols = mark_task
+    plain = saliency(clf, X_test)
+    smooth = saliency(clf, X_test, smooth=20, noise=0.15, random_state=0)
+    assert peaks_on_mark(smooth, rows, cols) > max(0.95, peaks_on_mark(plain, rows, cols))
+    assert mass_near_mark(plain, rows, cols) < 0.3
+    assert mass_near_mark(saliency(clf, X_test, times_input=True), rows, cols) \
+        > mass_near_mark(plain, rows, cols) + 0.15
+    equivariant = CNNClassifier(EQUIVARIANT_SPECS, max_iter=10, random_state=0).fit(X, y)
+    assert mass_near_mark(saliency(equivariant, X_test, times_input=True), rows, cols) > 0.5
+
+
+def test_saliency_variants_by_hand():
+    clf, X = zoo_case("lenet")
+    gradient = input_gradient(clf, X[:3], target=1)
+    np.testing.assert_allclose(saliency(clf, X[:3], target=1, times_input=True),
+                               np.abs((gradient * X[:3]).sum(axis=1)), rtol=1e-6)
+    # SmoothGrad: the mean gradient over noisy copies, seeded; the target stays the
+    # clean image's prediction
+    noisy = [saliency(clf, X[:3], smooth=4, random_state=7) for _ in range(2)]
+    np.testing.assert_array_equal(*noisy)
+    rng = np.random.RandomState(7)
+    scale = np.ptp(X[:3], axis=(1, 2, 3), keepdims=True) * 0.15
+    target = clf.predict(X[:3])
+    mean = sum(input_gradient(clf, X[:3] + (rng.standard_normal(X[:3].shape) * scale)
+                              .astype(X.dtype), target=target) for _ in range(4)) / 4
+    np.testing.assert_allclose(noisy[0], np.abs(mean).max(axis=1), rtol=1e-5, atol=1e-7)
+    assert not np.allclose(noisy[0], saliency(clf, X[:3]))
+    for bad, match in ((dict(smooth=-1), "smooth must be a non-negative int"),
+                       (dict(smooth=2.5), "smooth must be a non-negative int"),
+                       (dict(noise=0), "noise must be a positive float"),
+                       (dict(noise=float("nan")), "noise must be a positive float")):
+        with pytest.raises(ValueError, match=match):
+            saliency(clf, X[:3], **bad)
+    with pytest.raises(TypeError, match="times_input must be True or False"):
+        saliency(clf, X[:3], times_input="yes")
+
+
 def test_sanity_checks_of_adebayo_et_al(mark_task):
     """Maps must depend on what the model learned: re-drawn random weights and a model
     trained on shuffled labels give maps unlike the trained model's, while a model
@@ -158,6 +212,9 @@ def test_every_architecture_on_both_backends(arch, backend):
             expected = method(numpy_clf, X[:3])
             scale = max(np.abs(expected).max(), 1e-30)
             assert np.abs(maps[name] - expected).max() <= 1e-4 * scale, name
+        for options in (dict(times_input=True), dict(smooth=2, random_state=0)):
+            ours, theirs = (saliency(model, X[:3], **options) for model in (clf, numpy_clf))
+            assert np.abs(ours - theirs).max() <= 1e-4 * max(np.abs(theirs).max(), 1e-30)
 
 
 def test_regressor_maps_and_targets():
