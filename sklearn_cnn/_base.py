@@ -164,6 +164,11 @@ default="onecycle"
     device : {"cpu", "cuda", "auto"} or str, default="cpu"
         Where the torch backend trains and predicts (any torch device string);
         ``"auto"`` picks CUDA when available. The NumPy backend runs on the CPU.
+    mixed_precision : {"bfloat16"} or None, default=None
+        Torch backend only: train under ``torch.autocast`` in bfloat16 (products
+        and convolutions in bfloat16, weights, optimizer and loss in float32): on
+        a CPU with AVX-512 BF16, or an Ampere or newer GPU, about twice the training
+        speed for an accuracy close to float32's. Prediction stays float32.
     filters : tuple of int, default=None
         Convolution widths, one per stage (LeNet: ``(6, 16)``; VGG and ResNet: the
         widths of their stages). None keeps the architecture's own.
@@ -254,7 +259,10 @@ class BaseCNN(TransformerMixin, BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "augment": [StrOptions(set(augmentations.AUGMENTATIONS)), callable, None],
+        "augment": [StrOptions(set(augmentations.AUGMENTATIONS)), callable, list, tuple,
+                    None],
+        "test_time_augment": [StrOptions({"flip"}), None],
+        "mixed_precision": [StrOptions({"bfloat16"}), None],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "init_from": [HasMethods(["get_weights"]), str, os.PathLike, None],
         "pretrained": ["boolean"],
@@ -362,6 +370,10 @@ class BaseCNN(TransformerMixin, BaseEstimator):
         """Validate everything, train, then set the fitted state in one step: a call
         that fails leaves the estimator exactly as it was."""
         backend = get_backend(self.backend)
+        if self.mixed_precision is not None and backend.name != "torch":
+            raise ValueError(f"mixed_precision={self.mixed_precision!r} is a torch "
+                             f"backend option; use backend='torch' or "
+                             f"mixed_precision=None (backend={self.backend!r})")
         resume = hasattr(self, "model_") and (partial or self.warm_start)
         if resume and self.specs_ is None and backend.name != self._backend_name:
             raise ValueError(f"this estimator was fitted with backend="
@@ -528,7 +540,7 @@ class BaseCNN(TransformerMixin, BaseEstimator):
             solver=self.solver, nesterovs_momentum=bool(self.nesterovs_momentum),
             max_grad_norm=None if self.max_grad_norm is None else float(self.max_grad_norm),
             frozen_layers=frozen_layers(to_python(self.freeze), specs),
-            **self._training_loss(), **numbers)
+            mixed_precision=self.mixed_precision, **self._training_loss(), **numbers)
 
     # -- prediction --------------------------------------------------------------------
 
@@ -602,7 +614,17 @@ class BaseCNN(TransformerMixin, BaseEstimator):
         check_consistent_length(images, y, sample_weight)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, images)
-        return self._output(backend, images), y, sample_weight
+        return self._predicted(backend, images), y, sample_weight
+
+    def _predicted(self, backend, images) -> np.ndarray:
+        """What ``predict`` reads, for validated images: the network's outputs,
+        averaged with those of the mirrored images with ``test_time_augment="flip"``
+        (a classifier averages probabilities instead)."""
+        outputs = self._output(backend, images)
+        if self.test_time_augment == "flip":
+            outputs += self._output(backend, np.ascontiguousarray(images[..., ::-1]))
+            outputs /= 2
+        return outputs
 
     @property
     def _n_features_out(self) -> int:

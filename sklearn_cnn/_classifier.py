@@ -84,8 +84,8 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseCNN):
     early_stopping : bool, default=False
         Hold out a stratified ``validation_fraction`` of the training data, stop on
         its accuracy and restore the weights of the best epoch at the end.
-    augment : {"auto", "small_shift", "flip", "shift", "rotate", "affine", \
-"standard"}, callable or None, default="auto"
+    augment : {"auto", "small_shift", "flip", "shift", "rotate", "affine", "erase", \
+"standard"}, callable, list of them or None, default="auto"
         Random changes to every training batch (never at predict time):
         ``"auto"`` is ``"small_shift"`` on images of at least 8x8 pixels and nothing
         on smaller ones (a 1 x F row of flat features has no room to move);
@@ -95,9 +95,15 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseCNN):
         for digits and text, which flips are not), horizontal flips, translations
         of up to 1/8 of the image by padding and cropping, rotations of up to 10
         degrees, rotation, shear, zoom and sub-pixel shift together (``"affine"``),
-        or shift and flip (``"standard"``). A callable receives and returns a float
-        batch ``(n, C, H, W)``. Seeded by ``random_state``; same meaning on both
-        backends.
+        a zeroed rectangle of 2-33 %% of the image in half the images (``"erase"``,
+        random erasing), or shift and flip (``"standard"``). A callable receives and
+        returns a float batch ``(n, C, H, W)``; a list applies its names and
+        callables in turn (``["shift", "flip", "erase"]``). Seeded by
+        ``random_state``; same meaning on both backends.
+    test_time_augment : {"flip"} or None, default=None
+        ``"flip"``: ``predict_proba`` (and so ``predict`` and ``score``) averages
+        the probabilities of each image and its left-right mirror, at twice the
+        cost; for classes that a mirror keeps (clothes, animals; not digits).
 %(transfer)s
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into ``sample_weight``; ``"balanced"``
@@ -145,6 +151,7 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseCNN):
                  random_state=None, verbose=0, warm_start=False, class_weight=None,
                  learning_rate="onecycle", power_t=0.5, tol=1e-4, n_iter_no_change=10,
                  early_stopping=False, validation_fraction=0.1, augment="auto",
+                 test_time_augment=None, mixed_precision=None,
                  max_grad_norm=None, init_from=None, pretrained=False, weights=None,
                  freeze=None, device="cpu", label_smoothing=0.1, filters=None,
                  kernel_size=None, hidden_units=None, activation=None, pooling=None,
@@ -233,7 +240,15 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseCNN):
         ndarray of shape (n_samples, n_classes)
             Rows sum to 1; columns follow ``classes_``.
         """
-        return softmax(self._output(*self._backend_and_images(X)))
+        return self._predicted(*self._backend_and_images(X))
+
+    def _predicted(self, backend, images) -> np.ndarray:
+        """Probabilities of validated images, with the test-time augmentation."""
+        proba = softmax(self._output(backend, images))
+        if self.test_time_augment == "flip":
+            proba += softmax(self._output(backend, np.ascontiguousarray(images[..., ::-1])))
+            proba /= 2
+        return proba
 
     def predict_log_proba(self, X) -> np.ndarray:
         """Logarithm of :meth:`predict_proba`."""

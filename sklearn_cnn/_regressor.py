@@ -93,11 +93,14 @@ class CNNRegressor(ClassNamePrefixFeaturesOutMixin, RegressorMixin, BaseCNN):
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data, stop on its R^2 (as
         MLPRegressor) and restore the weights of the best epoch at the end.
-    augment : {"auto", "small_shift", "flip", "shift", "rotate", "affine", \
-"standard"}, callable or None, default=None
+    augment : {"auto", "small_shift", "flip", "shift", "rotate", "affine", "erase", \
+"standard"}, callable, list of them or None, default=None
         Random changes to every training batch, as in :class:`CNNClassifier`;
         ``None`` by default, since most of them change positions and angles. Pass
         ``"small_shift"`` when the target does not depend on where things are.
+    test_time_augment : {"flip"} or None, default=None
+        ``"flip"``: ``predict`` averages the outputs for each image and its
+        left-right mirror; only for targets a mirror keeps (not an angle).
 %(transfer)s
 %(architecture)s
 
@@ -145,7 +148,8 @@ class CNNRegressor(ClassNamePrefixFeaturesOutMixin, RegressorMixin, BaseCNN):
                  beta_2=0.999, epsilon=1e-8, random_state=None, verbose=0,
                  warm_start=False, learning_rate="onecycle", power_t=0.5, tol=1e-4,
                  n_iter_no_change=10, early_stopping=False, validation_fraction=0.1,
-                 augment=None, max_grad_norm=None, init_from=None, pretrained=False,
+                 augment=None, test_time_augment=None, mixed_precision=None,
+                 max_grad_norm=None, init_from=None, pretrained=False,
                  weights=None, freeze=None, device="cpu", filters=None, kernel_size=None,
                  hidden_units=None, activation=None, pooling=None, dropout=None,
                  batch_norm=None, width=None):
@@ -231,7 +235,7 @@ class CNNRegressor(ClassNamePrefixFeaturesOutMixin, RegressorMixin, BaseCNN):
         ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Shaped as the ``y`` of ``fit``.
         """
-        return self._values(self._output(*self._backend_and_images(X)))
+        return self._values(self._predicted(*self._backend_and_images(X)))
 
     def score(self, X, y, sample_weight=None) -> float:
         """R^2 of :meth:`predict` on (X, y) (averaged over the outputs), as in

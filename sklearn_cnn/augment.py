@@ -143,6 +143,29 @@ def random_rotation(x: np.ndarray, rng: np.random.Generator, degrees: float = 10
                          translate=0.0)
 
 
+def random_erasing(x: np.ndarray, rng: np.random.Generator, p: float = 0.5,
+                   area: tuple[float, float] = (0.02, 0.33),
+                   aspect: tuple[float, float] = (0.3, 3.3)) -> np.ndarray:
+    """Set a random rectangle of a random ``p`` of the images to 0 (Zhong et al.,
+    "Random Erasing Data Augmentation", 2020; torchvision's ``RandomErasing``
+    defaults): its area a uniform fraction ``area`` of the image, its height/width
+    ratio log-uniform in ``aspect``, its place uniform; the network must then
+    recognise an object from a part of it. Where a rectangle would not fit, its
+    sides are cut to the image's."""
+    n, _, h, w = x.shape
+    erase = rng.random(n) < p                                          # (N,)
+    target = rng.uniform(*area, n) * h * w
+    ratio = np.exp(rng.uniform(np.log(aspect[0]), np.log(aspect[1]), n))
+    heights = np.clip(np.round(np.sqrt(target * ratio)), 1, h).astype(int)
+    widths = np.clip(np.round(np.sqrt(target / ratio)), 1, w).astype(int)
+    top = (rng.random(n) * (h - heights + 1)).astype(int)              # in [0, h - height]
+    left = (rng.random(n) * (w - widths + 1)).astype(int)
+    rows, cols = np.arange(h), np.arange(w)
+    inside = (((rows >= top[:, None]) & (rows < (top + heights)[:, None]))[:, :, None]
+              & ((cols >= left[:, None]) & (cols < (left + widths)[:, None]))[:, None, :])
+    return np.where((inside & erase[:, None, None])[:, None], 0, x).astype(x.dtype, copy=False)
+
+
 def compose(*steps: Augmentation) -> Augmentation:
     def augment(x, rng):
         for step in steps:
@@ -159,22 +182,34 @@ AUGMENTATIONS: dict[str, Augmentation] = {
     "small_shift": random_small_shift,
     "rotate": random_rotation,
     "affine": random_affine,
+    "erase": random_erasing,
     "standard": compose(random_shift, random_flip),
 }
 
 
 def resolve(augment) -> Augmentation | None:
-    """``None``, a name of ``AUGMENTATIONS``, or a callable ``f(batch) -> batch``."""
+    """``None``, a name of ``AUGMENTATIONS``, a callable ``f(batch) -> batch``, or a
+    list or tuple of those, applied in turn (``["shift", "flip", "erase"]``)."""
     if augment is None:
         return None
     if isinstance(augment, str):
         if augment not in AUGMENTATIONS:
-            raise ValueError(f"augment must be None, a callable or one of "
-                             f"{sorted(AUGMENTATIONS)}; got {augment!r}")
+            raise ValueError(f"augment must be None, a callable, one of "
+                             f"{sorted(AUGMENTATIONS)} or a list of them; got {augment!r}")
         return AUGMENTATIONS[augment]
+    if isinstance(augment, (list, tuple)):
+        if not augment:
+            raise ValueError("augment must not be an empty list; pass None for no "
+                             "augmentation")
+        steps = [resolve(step) for step in augment]
+        if any(step is None for step in steps):
+            raise ValueError(f"augment's list holds None; list only names and callables, "
+                             f"got {augment!r}")
+        return compose(*steps)
     if callable(augment):
         return _checked(augment)
-    raise TypeError(f"augment must be None, a string or a callable; got {type(augment)}")
+    raise TypeError(f"augment must be None, a string, a callable or a list of them; got "
+                    f"{type(augment).__name__}")
 
 
 def _checked(function: Callable[[np.ndarray], np.ndarray]) -> Augmentation:

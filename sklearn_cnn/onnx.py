@@ -178,8 +178,27 @@ def _network_output(scope, operator, container) -> tuple[_Graph, str, object]:
     weights = estimator.get_weights()
     graph = _Graph(scope, container, np.float32)
     images = _input_images(graph, estimator.input_shape_, operator.inputs[0])
+    if estimator.test_time_augment == "flip":  # the mirrored images after the images
+        w = estimator.input_shape_[2]
+        mirrored = graph.node("Slice", [images, graph.constant("start", [w - 1]),
+                                        graph.constant("end", [-w - 1]),
+                                        graph.constant("axis", [3]),
+                                        graph.constant("step", [-1])], "mirrored")
+        images = graph.node("Concat", [images, mirrored], "both", axis=0)
     return graph, _layers(graph, estimator.specs_, images, estimator.input_shape_,
                           weights), estimator
+
+
+def _averaged(graph: _Graph, estimator, values: str) -> str:
+    """With ``test_time_augment="flip"``: ``values`` (2N, k) of the images then their
+    mirrors, averaged to (N, k); else ``values`` itself."""
+    if estimator.test_time_augment != "flip":
+        return values
+    width = len(estimator.classes_) if hasattr(estimator, "classes_") \
+        else estimator.n_outputs_
+    pairs = graph.node("Reshape", [values, graph.constant("pairs", [2, -1, width])])
+    return graph.node("ReduceMean", [pairs, graph.constant("axes", [0])], "averaged",
+                      keepdims=0)  # opset 18: the axes are an input
 
 
 def _output_type(estimator):
@@ -197,7 +216,12 @@ def _classifier_shapes(operator) -> None:
 
 def _classifier(scope, operator, container) -> None:
     graph, logits, estimator = _network_output(scope, operator, container)
-    graph.node("Softmax", [logits], outputs=operator.outputs[1].full_name, axis=1)
+    if estimator.test_time_augment == "flip":
+        proba = _averaged(graph, estimator, graph.node("Softmax", [logits], axis=1))
+        graph.node("Identity", [proba], outputs=operator.outputs[1].full_name)
+        logits = proba  # the same argmax
+    else:
+        graph.node("Softmax", [logits], outputs=operator.outputs[1].full_name, axis=1)
     index = graph.node("ArgMax", [logits], "index", axis=1, keepdims=0)
     classes = estimator.classes_
     if classes.dtype.kind in "OUS":
@@ -217,6 +241,7 @@ def _regressor_shapes(operator) -> None:
 
 def _regressor(scope, operator, container) -> None:
     graph, outputs, estimator = _network_output(scope, operator, container)
+    outputs = _averaged(graph, estimator, outputs)
     scaled = graph.node("Mul", [outputs, graph.weight("scale", estimator.target_scale_)])
     graph.node("Add", [scaled, graph.weight("mean", estimator.target_mean_)],
                outputs=operator.outputs[0].full_name)

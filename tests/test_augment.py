@@ -6,6 +6,7 @@ import pytest
 from sklearn_cnn.augment import (
     AUGMENTATIONS,
     random_affine,
+    random_erasing,
     random_flip,
     random_rotation,
     random_shift,
@@ -119,3 +120,42 @@ def test_rotate_turns_images_clockwise_about_their_centre():
     assert quarter[1, 0, 2, 0] == pytest.approx(1.0)  # anticlockwise: to the left edge
     np.testing.assert_allclose(rotate(rotate(x, 90.0), -90.0), x, atol=1e-6)
     assert rotate(x, 45.0).dtype == np.float32
+
+
+def test_random_erasing_zeroes_one_rectangle_in_about_half_the_images():
+    x = np.ones((400, 2, 20, 10), dtype=np.float32)
+    out = random_erasing(x, np.random.default_rng(0))
+    zeroed = out[:, 0] == 0                                            # (N, H, W)
+    np.testing.assert_array_equal(zeroed, out[:, 1] == 0)  # every channel alike
+    erased = zeroed.any(axis=(1, 2))
+    assert 160 < erased.sum() < 240
+    areas = zeroed.sum(axis=(1, 2))[erased] / 200
+    assert areas.min() >= 0.005 and areas.max() <= 0.5
+    for mask in zeroed[erased]:  # a full rectangle: rows x columns it touches
+        rows, cols = mask.any(axis=1), mask.any(axis=0)
+        np.testing.assert_array_equal(mask, rows[:, None] & cols[None, :])
+        assert np.ptp(np.flatnonzero(rows)) == rows.sum() - 1  # contiguous
+        assert np.ptp(np.flatnonzero(cols)) == cols.sum() - 1
+    # the whole 20x10 image: 20 rows by 10 columns; a square of its area (14.1 px a
+    # side) is cut to the 10 columns
+    whole = random_erasing(x, np.random.default_rng(1), p=1.0, area=(1.0, 1.0),
+                           aspect=(2.0, 2.0))
+    assert np.all(whole == 0)
+    square = random_erasing(x, np.random.default_rng(1), p=1.0, area=(1.0, 1.0),
+                            aspect=(1.0, 1.0))
+    assert np.all((square[:, 0] == 0).sum(axis=(1, 2)) == 14 * 10)
+
+
+def test_a_list_applies_its_steps_in_turn():
+    x = np.random.default_rng(0).random((8, 1, 12, 12)).astype(np.float32)
+    both = resolve(["flip", "erase"])(x, np.random.default_rng(3))
+    rng = np.random.default_rng(3)
+    np.testing.assert_array_equal(both, random_erasing(random_flip(x, rng), rng))
+    mirrored = resolve([lambda batch: batch[..., ::-1], "flip"])
+    assert mirrored(x, np.random.default_rng(0)).shape == x.shape
+    with pytest.raises(ValueError, match="must not be an empty list"):
+        resolve([])
+    with pytest.raises(ValueError, match=r"one of .* or a list of them; got 'spin'"):
+        resolve(["flip", "spin"])
+    with pytest.raises(TypeError, match="a callable or a list of them; got int"):
+        resolve(["flip", 3])

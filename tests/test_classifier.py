@@ -218,3 +218,24 @@ def test_predict_reads_flat_rows_in_the_fitted_shape():
         clf.predict(np.zeros((3, 71)))
     with pytest.raises(ValueError, match=r"one image.*X\[None\]"):
         clf.predict(X[0])
+
+
+def test_test_time_flip_averages_the_mirrored_images(backend):
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 1, 8, 8)).astype(np.float32)
+    y = np.arange(40) % 3
+    clf = CNNClassifier("lenet", backend=backend, max_iter=2, random_state=0).fit(X, y)
+    plain, mirrored = clf.predict_proba(X), clf.predict_proba(X[..., ::-1])
+    clf.set_params(test_time_augment="flip")
+    averaged = clf.predict_proba(X)
+    np.testing.assert_allclose(averaged, (plain + mirrored) / 2, rtol=1e-6)
+    np.testing.assert_allclose(averaged.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[averaged.argmax(axis=1)])
+    assert clf.score(X, y) == np.mean(clf.predict(X) == y)
+    # a mirror-symmetric image gets what it got without the averaging
+    symmetric = (X + X[..., ::-1]) / 2
+    np.testing.assert_allclose(clf.predict_proba(symmetric),
+                               clf.set_params(test_time_augment=None).predict_proba(symmetric),
+                               rtol=1e-5)
+    with pytest.raises(ValueError, match="test_time_augment"):
+        CNNClassifier(test_time_augment="rotate").fit(X, y)

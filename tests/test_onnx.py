@@ -137,6 +137,16 @@ def test_regressor(images):
     np.testing.assert_allclose(out[:, 0], one.predict(X[:3]), rtol=1e-5, atol=1e-4)
 
 
+def test_test_time_flip_is_in_the_graph(images):
+    X, y = images
+    clf = CNNClassifier("lenet", max_iter=2, random_state=0, test_time_augment="flip").fit(X, y)
+    assert_same_predictions(clf, X)
+    Y = X.mean(axis=(1, 2, 3)) * 10
+    reg = CNNRegressor("lenet", max_iter=2, random_state=0, test_time_augment="flip").fit(X, Y)
+    (out,) = run(reg, X, X[:5])
+    np.testing.assert_allclose(out[:, 0], reg.predict(X[:5]), rtol=1e-5, atol=1e-4)
+
+
 def test_what_cannot_be_exported(images):
     X, y = images
     clf = CNNClassifier("lenet", max_iter=1, random_state=0).fit(X, y)

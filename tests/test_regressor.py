@@ -241,3 +241,13 @@ def test_not_fitted_and_wrong_images(positions):
         reg.predict(X[0, 0])
     with pytest.raises(ValueError, match="CNNRegressor was fitted on images of shape"):
         reg.predict(np.zeros((2, 1, 8, 8)))
+
+
+def test_test_time_flip_averages_the_outputs():
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 1, 8, 8)).astype(np.float32)
+    y = X.mean(axis=(1, 2, 3))
+    reg = CNNRegressor("lenet", max_iter=2, random_state=0).fit(X, y)
+    expected = (reg.predict(X) + reg.predict(X[..., ::-1])) / 2
+    np.testing.assert_allclose(reg.set_params(test_time_augment="flip").predict(X), expected,
+                               rtol=1e-6)

@@ -350,3 +350,31 @@ def test_custom_torch_module_regresses(digits):
     reg.fit(X_train, y_train.astype(float))
     assert reg.model_.module_.head.out_features == 1
     assert reg.score(X_test, y_test) > 0.5
+
+
+def test_bfloat16_training_follows_float32_and_predicts_in_float32(digits):
+    """Under autocast the products are rounded to bfloat16 (8 bits of mantissa): one
+    step of plain SGD on the whole set moves the weights as float32 does to within a
+    tenth of the move, training reaches float32's accuracy, and the weights and
+    predictions stay float32."""
+    X_train, X_test, y_train, y_test = digits
+    sgd = dict(arch="lenet", backend="torch", solver="sgd", learning_rate="constant",
+               learning_rate_init=0.05, momentum=0.0, max_iter=1, random_state=0,
+               batch_size=len(X_train))
+    start = CNNClassifier(**{**sgd, "learning_rate_init": 1e-12}).fit(X_train, y_train)
+    full = CNNClassifier(**sgd).fit(X_train, y_train)
+    half = CNNClassifier(mixed_precision="bfloat16", **sgd).fit(X_train, y_train)
+    assert all(w.dtype == np.float32 for w in half.get_weights().values())
+    def flat(clf):
+        return np.concatenate([w.ravel() for w in clf.get_weights().values()])
+    moved = np.linalg.norm(flat(full) - flat(start))
+    assert np.linalg.norm(flat(half) - flat(full)) <= 0.1 * moved
+    adam = dict(arch="lenet", backend="torch", max_iter=5, random_state=0)
+    full = CNNClassifier(**adam).fit(X_train, y_train)
+    half = CNNClassifier(mixed_precision="bfloat16", **adam).fit(X_train, y_train)
+    assert half.score(X_test, y_test) > full.score(X_test, y_test) - 0.03
+    # predictions are float32 computations, not autocast ones: the same as on NumPy
+    np.testing.assert_allclose(half.predict_proba(X_test),
+                               half.to_backend("numpy").predict_proba(X_test), atol=1e-5)
+    with pytest.raises(ValueError, match="mixed_precision='bfloat16' is a torch backend"):
+        CNNClassifier(mixed_precision="bfloat16").fit(X_train, y_train)

@@ -80,6 +80,8 @@ class TrainingConfig:
     #: regression loss, "squared_error", "huber" or "absolute_error" (``Batch.y``
     #: holds the standardized targets, (n, n_outputs))
     loss: str = "cross_entropy"
+    #: None, or "bfloat16": the forward pass of training under torch.autocast
+    mixed_precision: str | None = None
 
 
 @dataclass

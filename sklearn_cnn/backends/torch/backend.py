@@ -78,6 +78,16 @@ class SpecNet(NeuralNet):
             loss = loss + 0.5 * self.config.alpha * penalty / batch_weight
         return loss
 
+    def infer(self, x, **fit_params):
+        """The module's output; while training with ``config.mixed_precision``, computed
+        under ``torch.autocast`` (bfloat16 products, float32 weights) and returned as
+        float32, so the loss and its gradient are summed in float32."""
+        if not (self.config.mixed_precision and self.module_.training):
+            return super().infer(x, **fit_params)
+        with torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16):
+            output = super().infer(x, **fit_params)
+        return output.float()
+
     @property
     def _default_callbacks(self):
         # the estimator prints its own progress table; skorch's PrintLog and a
