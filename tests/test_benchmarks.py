@@ -53,3 +53,18 @@ def test_image_folder_benchmark_runs_on_random_images():
                           "--epochs", "1"], capture_output=True, text=True, check=True).stdout
     rows = [line for line in out.splitlines() if line.startswith("| ")]
     assert len(rows) == 5 and "wrote 60 PNG files" in out  # header, rule, three ways
+
+
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_fashion_mnist_best_runs_its_recipe_and_ends_with_the_figure(backend):
+    import re
+    import subprocess
+    import sys
+
+    script = Path(__file__).parents[1] / "benchmarks" / "fashion_mnist_best.py"
+    out = subprocess.run([sys.executable, str(script), "--data", "random", "--images", "128",
+                          "--epochs", "1", "--backend", backend, "--width", "0.25",
+                          "--verbose", "0"], capture_output=True, text=True,
+                         check=True).stdout
+    assert re.fullmatch(r"test accuracy 0\.\d{4} in \d+\.\d min", out.splitlines()[-1])
+    assert '"test_accuracy_without_tta"' in out and '"train_images": 128' in out
