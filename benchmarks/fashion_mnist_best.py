@@ -14,6 +14,13 @@ adds. It trains on all 60,000 training images, and only then loads and predicts 
 the parameters, the seconds of every epoch and the accuracy with and without the
 flip averaging goes to ``benchmarks/results/fashion_mnist_best.jsonl``.
 
+``--curve K`` also keeps a copy of the weights after every K-th epoch and, once the fit
+and the figure are done, scores each copy on the test images: the curve of test
+accuracy against minutes of training, from the same run. The copies are scored only
+after training ends, so the curve reads nothing of the test set while training. A
+copy from the middle of a one-cycle schedule has not yet had its learning rate
+annealed, so each point is below what a run of that length alone would reach.
+
 ``--data random --images N`` runs the same code on N random images (for the tests).
 Needs the Debian package ``dataset-fashion-mnist`` (or ``SKLEARN_CNN_DATA``) otherwise.
 """
@@ -31,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from sklearn_cnn import CNNClassifier
+from sklearn_cnn.backends import get_backend
 from sklearn_cnn.datasets import load_fashion_mnist
 
 RESULTS = Path(__file__).parent / "results" / "fashion_mnist_best.jsonl"
@@ -60,6 +68,54 @@ def recipe(epochs: int, seed: int, without=(), backend: str = "torch",
     return params
 
 
+class CurveClassifier(CNNClassifier):
+    """``CNNClassifier`` that keeps ``(seconds since fit began, weights)`` after every
+    ``curve_every``-th epoch in ``snapshots_`` (the benchmark's ``--curve``); training
+    itself is unchanged."""
+
+    curve_every = 1
+
+    def fit(self, X, y, sample_weight=None):
+        self.snapshots_ = []
+        self._fit_started = time.perf_counter()
+        return super().fit(X, y, sample_weight)
+
+    def _run_epochs(self, backend, model, *args):
+        train_epoch, epoch = backend.train_epoch, 0
+
+        def recorded(model, batches, seed, batch_end=None):
+            nonlocal epoch
+            loss = train_epoch(model, batches, seed, batch_end)
+            epoch += 1
+            if epoch % self.curve_every == 0:
+                self.snapshots_.append((epoch, time.perf_counter() - self._fit_started,
+                                        backend.get_weights(model)))
+            return loss
+
+        backend.train_epoch = recorded
+        try:
+            return super()._run_epochs(backend, model, *args)
+        finally:
+            del backend.train_epoch
+
+
+def curve(clf: CurveClassifier, X_test, y_test) -> list[dict]:
+    """Test accuracy (with the estimator's flip averaging) of every kept copy of the
+    weights, after training; the final weights are put back."""
+    backend, final = get_backend(clf.backend), clf.get_weights()
+    points = []
+    for epoch, seconds, weights in clf.snapshots_:
+        backend.set_weights(clf.model_, weights)
+        start = time.perf_counter()
+        accuracy = clf.score(X_test, y_test)
+        points.append({"epoch": epoch, "fit_minutes": round(seconds / 60, 2),
+                       "predict_minutes": round((time.perf_counter() - start) / 60, 2),
+                       "test_accuracy": round(float(accuracy), 4)})
+        print(json.dumps(points[-1]), flush=True)
+    backend.set_weights(clf.model_, final)
+    return points
+
+
 def data(which: str, subset: str, images: int | None):
     if which == "random":
         rng = np.random.default_rng(0 if subset == "train" else 1)
@@ -72,7 +128,11 @@ def data(which: str, subset: str, images: int | None):
 def run(args) -> dict:
     params = recipe(args.epochs, args.seed, args.without, args.backend, args.width)
     X_train, y_train = data(args.data, "train", args.images)
-    clf = CNNClassifier(verbose=args.verbose, **params)
+    if args.curve:
+        clf = CurveClassifier(verbose=args.verbose, **params)
+        clf.curve_every = args.curve
+    else:
+        clf = CNNClassifier(verbose=args.verbose, **params)
     start = time.perf_counter()
     clf.fit(X_train, y_train)
     fitted = time.perf_counter()
@@ -80,6 +140,7 @@ def run(args) -> dict:
     X_test, y_test = data(args.data, "test", args.images and max(args.images // 6, 64))
     accuracy = clf.score(X_test, y_test)
     seconds = time.perf_counter() - start
+    points = curve(clf, X_test, y_test) if args.curve else None
     plain = clf.set_params(test_time_augment=None).score(X_test, y_test)
     row = {"run": "fashion_mnist_best", "test_accuracy": round(float(accuracy), 4),
            "test_accuracy_without_tta": round(float(plain), 4),
@@ -90,6 +151,8 @@ def run(args) -> dict:
            "train_images": len(X_train), "test_images": len(X_test),
            "machine": platform.machine(), "cpus": os.cpu_count(),
            "command": " ".join(sys.argv)}
+    if points is not None:
+        row["curve"] = points
     if params["backend"] == "torch":
         import torch
 
@@ -114,6 +177,8 @@ def main(argv=None) -> None:
     parser.add_argument("--data", default="fashion-mnist", choices=["fashion-mnist", "random"])
     parser.add_argument("--images", type=int, default=None,
                         help="train on the first N images (and N/6 test images)")
+    parser.add_argument("--curve", type=int, default=0, metavar="K",
+                        help="score the weights of every K-th epoch after training")
     parser.add_argument("--verbose", type=int, default=1)
     run(parser.parse_args(argv))
 

@@ -2,6 +2,7 @@
 images); the figures themselves are the suite's business, not the tests'."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -63,8 +64,14 @@ def test_fashion_mnist_best_runs_its_recipe_and_ends_with_the_figure(backend):
 
     script = Path(__file__).parents[1] / "benchmarks" / "fashion_mnist_best.py"
     out = subprocess.run([sys.executable, str(script), "--data", "random", "--images", "128",
-                          "--epochs", "1", "--backend", backend, "--width", "0.25",
-                          "--verbose", "0"], capture_output=True, text=True,
+                          "--epochs", "2", "--backend", backend, "--width", "0.25",
+                          "--curve", "1", "--verbose", "0"], capture_output=True, text=True,
                          check=True).stdout
     assert re.fullmatch(r"test accuracy 0\.\d{4} in \d+\.\d min", out.splitlines()[-1])
-    assert '"test_accuracy_without_tta"' in out and '"train_images": 128' in out
+    row = json.loads(out.splitlines()[-2])
+    assert row["train_images"] == 128 and "test_accuracy_without_tta" in row
+    # the curve: one point per epoch, in order, scored after training; the last point
+    # is the final weights (put back before the figure's own score)
+    assert [point["epoch"] for point in row["curve"]] == [1, 2]
+    assert row["curve"][0]["fit_minutes"] <= row["curve"][1]["fit_minutes"]
+    assert row["curve"][-1]["test_accuracy"] == row["test_accuracy"]
