@@ -616,15 +616,21 @@ class BaseCNN(TransformerMixin, BaseEstimator):
             sample_weight = _check_sample_weight(sample_weight, images)
         return self._predicted(backend, images), y, sample_weight
 
-    def _predicted(self, backend, images) -> np.ndarray:
-        """What ``predict`` reads, for validated images: the network's outputs,
-        averaged with those of the mirrored images with ``test_time_augment="flip"``
-        (a classifier averages probabilities instead)."""
-        outputs = self._output(backend, images)
-        if self.test_time_augment == "flip":
-            outputs += self._output(backend, np.ascontiguousarray(images[..., ::-1]))
-            outputs /= 2
+    def _link(self, outputs: np.ndarray) -> np.ndarray:
+        """What the network's outputs are averaged as: themselves here (a classifier:
+        their probabilities)."""
         return outputs
+
+    def _predicted(self, backend, images) -> np.ndarray:
+        """What ``predict`` reads, for validated images: ``_link`` of the network's
+        outputs, averaged with that of the mirrored images with
+        ``test_time_augment="flip"``."""
+        predicted = self._link(self._output(backend, images))
+        if self.test_time_augment == "flip":
+            mirrored = np.ascontiguousarray(images[..., ::-1])
+            predicted += self._link(self._output(backend, mirrored))
+            predicted /= 2
+        return predicted
 
     @property
     def _n_features_out(self) -> int:

@@ -242,13 +242,9 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseCNN):
         """
         return self._predicted(*self._backend_and_images(X))
 
-    def _predicted(self, backend, images) -> np.ndarray:
-        """Probabilities of validated images, with the test-time augmentation."""
-        proba = softmax(self._output(backend, images))
-        if self.test_time_augment == "flip":
-            proba += softmax(self._output(backend, np.ascontiguousarray(images[..., ::-1])))
-            proba /= 2
-        return proba
+    def _link(self, outputs: np.ndarray) -> np.ndarray:
+        """Probabilities: what ``predict_proba`` returns and flip averaging averages."""
+        return softmax(outputs)
 
     def predict_log_proba(self, X) -> np.ndarray:
         """Logarithm of :meth:`predict_proba`."""

@@ -194,9 +194,10 @@ def _averaged(graph: _Graph, estimator, values: str) -> str:
     mirrors, averaged to (N, k); else ``values`` itself."""
     if estimator.test_time_augment != "flip":
         return values
-    width = len(estimator.classes_) if hasattr(estimator, "classes_") \
-        else estimator.n_outputs_
-    pairs = graph.node("Reshape", [values, graph.constant("pairs", [2, -1, width])])
+    shape = estimator.input_shape_  # the network's output width, from its specs
+    for spec in estimator.specs_:
+        shape = spec.output_shape(shape)
+    pairs = graph.node("Reshape", [values, graph.constant("pairs", [2, -1, *shape])])
     return graph.node("ReduceMean", [pairs, graph.constant("axes", [0])], "averaged",
                       keepdims=0)  # opset 18: the axes are an input
 
