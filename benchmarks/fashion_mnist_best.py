@@ -69,9 +69,10 @@ def recipe(epochs: int, seed: int, without=(), backend: str = "torch",
 
 
 class CurveClassifier(CNNClassifier):
-    """``CNNClassifier`` that keeps ``(seconds since fit began, weights)`` after every
-    ``curve_every``-th epoch in ``snapshots_`` (the benchmark's ``--curve``); training
-    itself is unchanged."""
+    """``CNNClassifier`` that keeps ``(epoch, seconds since fit began, weights)`` after
+    every ``curve_every``-th epoch in ``snapshots_`` (the benchmark's ``--curve``), by
+    wrapping the backend's ``train_epoch`` for the length of the fit; training itself
+    is unchanged."""
 
     curve_every = 1
 
