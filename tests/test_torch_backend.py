@@ -183,8 +183,11 @@ def test_to_backend_round_trips_keep_predictions(arch, digits):
     back = as_numpy.to_backend("torch")
     assert as_numpy.backend == "numpy" and clf.backend == "torch"
     expected = clf.predict_proba(X_test)
-    np.testing.assert_allclose(as_numpy.predict_proba(X_test), expected, atol=1e-5)
-    np.testing.assert_allclose(back.predict_proba(X_test), expected, atol=1e-5)
+    # across backends, float32 rounding through resnet18's 18 layers: measured up to
+    # 1.2e-5 on one CPU (its oneDNN and BLAS kernels), so 1e-4; back on torch, the same
+    # kernels on the same weights
+    np.testing.assert_allclose(as_numpy.predict_proba(X_test), expected, atol=1e-4)
+    np.testing.assert_allclose(back.predict_proba(X_test), expected, atol=1e-6)
     assert as_numpy.loss_curve_ == clf.loss_curve_
 
 
