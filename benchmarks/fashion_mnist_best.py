@@ -157,7 +157,11 @@ def run(args) -> dict:
     if params["backend"] == "torch":
         import torch
 
+        from sklearn_cnn.backends.torch.backend import cpu_has_bfloat16
+
         row["torch_threads"] = torch.get_num_threads()
+        # without it PyTorch emulates bfloat16, several times slower than float32
+        row["cpu_bfloat16"] = cpu_has_bfloat16()
         row["epoch_seconds"] = [round(s, 1) for s in clf.model_.history[:, "dur"]]
     if args.data != "random":
         RESULTS.parent.mkdir(exist_ok=True)

@@ -168,7 +168,9 @@ default="onecycle"
         Torch backend only: train under ``torch.autocast`` in bfloat16 (products
         and convolutions in bfloat16, weights, optimizer and loss in float32): on
         a CPU with AVX-512 BF16, or an Ampere or newer GPU, about twice the training
-        speed for an accuracy close to float32's. Prediction stays float32.
+        speed for an accuracy close to float32's. A CPU without AVX-512 BF16 or
+        AMX can only emulate bfloat16, several times slower than float32 (6.4x on
+        an AVX2 CPU): the fit warns there. Prediction stays float32.
     filters : tuple of int, default=None
         Convolution widths, one per stage (LeNet: ``(6, 16)``; VGG and ResNet: the
         widths of their stages). None keeps the architecture's own.

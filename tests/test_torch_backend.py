@@ -381,3 +381,23 @@ def test_bfloat16_training_follows_float32_and_predicts_in_float32(digits):
                                half.to_backend("numpy").predict_proba(X_test), atol=1e-5)
     with pytest.raises(ValueError, match="mixed_precision='bfloat16' is a torch backend"):
         CNNClassifier(mixed_precision="bfloat16").fit(X_train, y_train)
+
+
+def test_bfloat16_on_a_cpu_that_emulates_it_warns(digits, monkeypatch):
+    """Where the CPU lacks AVX-512 BF16 and AMX, autocast to bfloat16 is emulated
+    (6.4x slower than float32 on an AVX2 CPU): the fit says so, and still trains;
+    a CPU that has it, or float32 training, gets no warning."""
+    from sklearn_cnn.backends.torch import backend as torch_backend
+
+    X_train, _, y_train, _ = digits
+    params = dict(arch="lenet", backend="torch", max_iter=1, random_state=0)
+    monkeypatch.setattr(torch_backend, "cpu_has_bfloat16", lambda: False)
+    with pytest.warns(UserWarning, match="emulates bfloat16"):
+        clf = CNNClassifier(mixed_precision="bfloat16", **params).fit(X_train, y_train)
+    assert clf.n_iter_ == 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        CNNClassifier(**params).fit(X_train, y_train)
+        monkeypatch.setattr(torch_backend, "cpu_has_bfloat16", lambda: True)
+        CNNClassifier(mixed_precision="bfloat16", **params).fit(X_train, y_train)
+    assert not [w for w in caught if "bfloat16" in str(w.message)]
