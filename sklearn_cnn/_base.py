@@ -639,10 +639,15 @@ class BaseCNN(TransformerMixin, BaseEstimator):
         """Width of :meth:`transform`'s output (``get_feature_names_out`` names
         them ``cnnclassifier0``, ``cnnclassifier1``...)."""
         self._require_specs("get_feature_names_out()")
+        return math.prod(self._shape_after(len(self.specs_) - 1))
+
+    def _shape_after(self, n_layers: int | None = None) -> tuple[int, ...]:
+        """Shape of one sample after the network's first ``n_layers`` top-level layers
+        (all of them when None: the output's)."""
         shape = self.input_shape_
-        for spec in self.specs_[:-1]:
+        for spec in self.specs_[:n_layers]:
             shape = spec.output_shape(shape)
-        return math.prod(shape)
+        return tuple(shape)
 
     def fit_transform(self, X, y, sample_weight=None) -> np.ndarray:
         """Fit, then return the penultimate features of X (see :meth:`transform`)."""

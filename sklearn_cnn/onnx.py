@@ -194,9 +194,7 @@ def _averaged(graph: _Graph, estimator, values: str) -> str:
     mirrors, averaged to (N, k); else ``values`` itself."""
     if estimator.test_time_augment != "flip":
         return values
-    shape = estimator.input_shape_  # the network's output width, from its specs
-    for spec in estimator.specs_:
-        shape = spec.output_shape(shape)
+    shape = estimator._shape_after()  # the network's output width, from its specs
     pairs = graph.node("Reshape", [values, graph.constant("pairs", [2, -1, *shape])])
     return graph.node("ReduceMean", [pairs, graph.constant("axes", [0])], "averaged",
                       keepdims=0)  # opset 18: the axes are an input
