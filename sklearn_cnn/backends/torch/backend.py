@@ -137,9 +137,11 @@ def cpu_has_bfloat16() -> bool:
     """Whether this CPU computes in bfloat16 natively (AVX-512 BF16 or AMX), as
     oneDNN's bfloat16 kernels need; elsewhere PyTorch emulates them in float32."""
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    probes = [getattr(torch.cpu, name) for name in checks if hasattr(torch.cpu, name)]
     try:
-        return any(getattr(torch.cpu, name)() for name in checks if hasattr(torch.cpu, name))
-    except RuntimeError:  # a build without these probes: assume the hardware has it
+        # a torch without the probes (they are private) makes no claim: no warning
+        return not probes or any(probe() for probe in probes)
+    except RuntimeError:
         return True
 
 
