@@ -52,7 +52,10 @@ def test_col2im_is_the_adjoint_of_im2col():
 def test_im2col_rows_are_patches():
     x = np.arange(2 * 1 * 4 * 4, dtype=float).reshape(2, 1, 4, 4)
     cols = im2col(x, (2, 2), (2, 2))  # (1*2*2, 2*2*2): one column per output position
+    # columns ordered (Ho, Wo, N): the batch innermost
     np.testing.assert_array_equal(cols[:, 0], [0, 1, 4, 5])      # sample 0, top left
+    np.testing.assert_array_equal(cols[:, 1], [16, 17, 20, 21])  # sample 1, top left
+    np.testing.assert_array_equal(cols[:, 2], [2, 3, 6, 7])      # sample 0, top right
     np.testing.assert_array_equal(cols[:, 7], [26, 27, 30, 31])  # sample 1, bottom right
 
 
@@ -70,7 +73,8 @@ def test_shifted_conv_is_im2col_conv_and_its_backward_the_adjoint(kernel, paddin
     rows = weight.transpose(0, 2, 3, 1).reshape(4, -1)
     out = functional.shifted_conv(buffer, rows, flat)                    # (O, N, Ho, Wo)
     cols = im2col(pad(x, padding), kernel, (1, 1))
-    expected = (weight.reshape(4, -1) @ cols).reshape(4, 3, *flat.out_hw)
+    # im2col's columns are ordered (Ho, Wo, N)
+    expected = (weight.reshape(4, -1) @ cols).reshape(4, *flat.out_hw, 3).transpose(0, 3, 1, 2)
     np.testing.assert_allclose(out, expected, rtol=1e-12)
     # <conv(buffer), g> == <buffer, dbuffer> and == <weight, dweight>: the backward is
     # the adjoint of the forward in both arguments

@@ -74,20 +74,20 @@ class Conv2d(Layer):
         # no fresh megabytes per batch. Prediction may run in several threads at once,
         # so it always unrolls into a new array.
         reuse = self.cache[0] if training and self.cache is not None else None
-        cols = im2col(xp, self.kernel, self.stride, out=reuse)     # (C*kh*kw, N*Ho*Wo)
+        cols = im2col(xp, self.kernel, self.stride, out=reuse)     # (C*kh*kw, Ho*Wo*N)
         weight = self.params["weight"].reshape(len(self.params["weight"]), -1)
-        out = weight @ cols                                        # (O, N*Ho*Wo)
+        out = weight @ cols                                        # (O, Ho*Wo*N)
         if "bias" in self.params:
             out += self.params["bias"][:, None]
         self.cache = (cols, xp.shape)
-        # a view in NCHW order; memory stays (O, N, Ho, Wo), which is what the next
+        # a view in NCHW order; memory stays (O, Ho, Wo, N), which is what the next
         # convolution's im2col and this layer's backward read fastest
-        return out.reshape(-1, n, ho, wo).transpose(1, 0, 2, 3)    # (N, O, Ho, Wo)
+        return out.reshape(-1, ho, wo, n).transpose(3, 0, 1, 2)    # (N, O, Ho, Wo)
 
     def backward(self, dout):
         cols, xp_shape = self.cache
         n, o, ho, wo = dout.shape
-        dout2 = dout.transpose(1, 0, 2, 3).reshape(o, n * ho * wo)  # (O, N*Ho*Wo)
+        dout2 = dout.transpose(1, 2, 3, 0).reshape(o, ho * wo * n)  # (O, Ho*Wo*N)
         weight = self.params["weight"].reshape(o, -1)               # (O, C*kh*kw)
         self.grads["weight"][...] = (dout2 @ cols.T).reshape(self.params["weight"].shape)
         if "bias" in self.params:
@@ -162,8 +162,8 @@ class MaxPool2d(Layer):
         for k, _, _, (rows, cols) in kernel_offsets(self.kernel, self.stride, out_hw):
             candidate = x[:, :, rows, cols]                        # (N, C, Ho, Wo)
             if k == 0:
-                # order="K" keeps x's memory layout, (C, N, H, W) after a convolution,
-                # which the next convolution's im2col copies from fastest
+                # order="K" keeps x's memory layout, channel-major after a
+                # convolution, which the next convolution copies from fastest
                 out = candidate.copy(order="K")
                 argmax = np.zeros_like(out, dtype=np.uint8)
                 better = np.empty_like(out, dtype=bool)
@@ -353,18 +353,30 @@ class Activation(Layer):
         return dout * derivative(self.spec, *self.cache)
 
 
-def channel_rows(x: np.ndarray) -> np.ndarray:
+def channel_axes(x: np.ndarray) -> tuple[int, ...]:
+    """Axes of ``x`` (N, C, H, W) or (N, C) with the channel first and the rest in
+    the order its memory holds them: (1, 2, 3, 0) for the (C, H, W, N) layout an
+    im2col convolution writes, (1, 0, 2, 3) otherwise (a shifted convolution's
+    (C, N, H, W), or plain NCHW)."""
+    batch_minor = (1, *range(2, x.ndim), 0)
+    if x.ndim > 2 and x.transpose(batch_minor).flags.c_contiguous:
+        return batch_minor
+    return (1, 0, *range(2, x.ndim))
+
+
+def channel_rows(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     """(N, C, H, W) or (N, C) -> (C, M): one row per channel, every value of that
-    channel in it. A view when the memory is channel-major already (a convolution's
-    output is), a copy otherwise."""
-    by_channel = x.transpose(1, 0, *range(2, x.ndim))
+    channel in it, in the order of ``axes`` (:func:`channel_axes`). A view when the
+    memory is laid out that way already, a copy otherwise."""
+    by_channel = x.transpose(axes)
     return by_channel.reshape(len(by_channel), -1)
 
 
-def from_channel_rows(rows: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+def from_channel_rows(rows: np.ndarray, shape: tuple[int, ...], axes: tuple[int, ...]
+                      ) -> np.ndarray:
     """Inverse of :func:`channel_rows`: (C, M) -> a view of ``shape`` (N, C, ...)."""
-    by_channel = rows.reshape(shape[1], shape[0], *shape[2:])
-    return by_channel.transpose(1, 0, *range(2, len(shape)))
+    by_channel = rows.reshape([shape[a] for a in axes])
+    return by_channel.transpose(np.argsort(axes))
 
 
 class BatchNorm(Layer):
@@ -382,7 +394,8 @@ class BatchNorm(Layer):
         self.eps, self.momentum = spec.eps, spec.momentum
 
     def forward(self, x, training):
-        rows = channel_rows(x)                                     # (C, M)
+        axes = channel_axes(x)                 # the order of x's memory, channel first
+        rows = channel_rows(x, axes)                               # (C, M)
         if training:
             mean = rows.mean(axis=1)                               # (C,)
             x_hat = rows - mean[:, None]
@@ -395,10 +408,10 @@ class BatchNorm(Layer):
             x_hat = rows - mean[:, None]
         inv_std = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype)
         x_hat *= inv_std[:, None]                                  # (x - mean) / std
-        self.cache = (x_hat, inv_std, training, x.shape)
+        self.cache = (x_hat, inv_std, training, x.shape, axes)
         out = x_hat * self.params["weight"][:, None]
         out += self.params["bias"][:, None]                        # gamma * x_hat + beta
-        return from_channel_rows(out, x.shape)
+        return from_channel_rows(out, x.shape, axes)
 
     def _update_running(self, mean, unbiased_var):
         for name, batch in (("running_mean", mean), ("running_var", unbiased_var)):
@@ -406,20 +419,20 @@ class BatchNorm(Layer):
             self.buffers[name] += self.momentum * batch
 
     def backward(self, dout):
-        x_hat, inv_std, training, shape = self.cache
-        drows = channel_rows(dout)                                 # (C, M)
+        x_hat, inv_std, training, shape, axes = self.cache
+        drows = channel_rows(dout, axes)            # (C, M), ordered like x_hat's rows
         self.grads["weight"][...] = (drows * x_hat).sum(axis=1)
         self.grads["bias"][...] = drows.sum(axis=1)
         scale = self.params["weight"] * inv_std                    # gamma / std, (C,)
         if not training:  # running statistics are constants
-            return from_channel_rows(drows * scale[:, None], shape)
+            return from_channel_rows(drows * scale[:, None], shape, axes)
         # batch statistics depend on x too: subtract their share of the gradient,
         # dx = gamma / std * (dout - mean(dout) - x_hat * mean(dout * x_hat))
         m = drows.shape[1]
         dx = x_hat * (-scale * self.grads["weight"] / m)[:, None]
         dx += drows * scale[:, None]
         dx -= (scale * self.grads["bias"] / m)[:, None]
-        return from_channel_rows(dx, shape)
+        return from_channel_rows(dx, shape, axes)
 
 
 class Dropout(Layer):
