@@ -69,12 +69,12 @@ def test_shifted_conv_is_im2col_conv_and_its_backward_the_adjoint(kernel, paddin
     weight = rng.normal(size=(4, 2, *kernel))
     flat = FlatImages.for_conv(x.shape, kernel, padding)
     buffer = flat.to_buffer(x)
-    np.testing.assert_array_equal(flat.pixels(buffer), x.transpose(1, 0, 2, 3))
+    np.testing.assert_array_equal(flat.pixels(buffer), x.transpose(1, 2, 3, 0))
     rows = weight.transpose(0, 2, 3, 1).reshape(4, -1)
-    out = functional.shifted_conv(buffer, rows, flat)                    # (O, N, Ho, Wo)
+    out = functional.shifted_conv(buffer, rows, flat)                    # (O, Ho, Wo, N)
     cols = im2col(pad(x, padding), kernel, (1, 1))
-    # im2col's columns are ordered (Ho, Wo, N)
-    expected = (weight.reshape(4, -1) @ cols).reshape(4, *flat.out_hw, 3).transpose(0, 3, 1, 2)
+    # im2col's columns are ordered (Ho, Wo, N), like the grid's real positions
+    expected = (weight.reshape(4, -1) @ cols).reshape(4, *flat.out_hw, 3)
     np.testing.assert_allclose(out, expected, rtol=1e-12)
     # <conv(buffer), g> == <buffer, dbuffer> and == <weight, dweight>: the backward is
     # the adjoint of the forward in both arguments

@@ -290,7 +290,9 @@ def test_the_builder_picks_shifted_slices_where_they_pay_off():
     assert kernel(S.Conv2d(16, 3, padding=1), (16, 28, 28)) is L.ShiftedConv2d  # ResNet
     assert kernel(S.Conv2d(16, 3, padding=1), (64, 7, 7)) is L.ShiftedConv2d
     assert kernel(S.Conv2d(6, 5), (1, 28, 28)) is L.Conv2d        # one input channel
+    assert kernel(S.Conv2d(16, 3, padding=1), (8, 28, 28)) is L.Conv2d  # 72 patch rows
     assert kernel(S.Conv2d(16, 5), (6, 12, 12)) is L.Conv2d       # 8x8 out of 12x12
     assert kernel(S.Conv2d(16, 3, stride=2, padding=1), (16, 28, 28)) is L.Conv2d
     with pytest.raises(ValueError, match="stride-1"):
         L.ShiftedConv2d(S.Conv2d(4, 3, stride=2), (2, 8, 8), {"weight": np.zeros((4, 2, 3, 3))})
+

@@ -122,24 +122,28 @@ class FlatImages:
 
     For a convolution with stride 1 a kernel offset ``(i, j)`` is a *shift*: output
     ``(p, q)`` reads input ``(p + i, q + j)``. Lay each channel of the batch out as
-    one long row, image after image and image row after image row, with ``top`` zero
-    rows before every image and ``left`` zero columns before every image row; then a
-    shift by ``(i, j)`` is a shift by ``i * row + j`` along the flat row, and the
-    patches at kernel offset ``(i, j)`` for *all* outputs are one contiguous slice,
+    one long row, image row after image row and, within a row, pixel after pixel
+    with the batch innermost, as im2col's columns are: (rows, row, N). Put ``top``
+    zero rows before the images, ``bottom`` after them and ``left`` zero columns
+    before every image row; then a shift by ``(i, j)`` is a shift by
+    ``(i * row + j) * N`` along the flat row, and the patches at kernel offset
+    ``(i, j)`` for *all* outputs are one contiguous slice,
     ``buffer[:, offset:offset + size]``. The zero columns before the next row serve
-    as this row's right padding and the zero rows before the next image as this
-    image's bottom padding, so each gap is ``max`` of the two sides, not their sum.
+    as this row's right padding, so that gap is ``max`` of the two sides, not their
+    sum.
 
-    Output ``(p, q)`` of image ``n`` lands at flat position ``n*rows*row + p*row + q``
-    of a grid of the same ``(N, rows, row)`` geometry; the positions with ``p >= Ho``
-    or ``q >= Wo`` straddle a gap and are discarded (:meth:`valid`).
+    Output ``(p, q)`` of image ``n`` lands at flat position ``(p*row + q)*N + n`` of
+    a grid of the geometry ``(Ho, row, N)``; the positions with ``q >= Wo`` straddle
+    a gap and are discarded (:meth:`valid`): ``left / row`` of the grid, 1/29 on
+    28x28 maps padded by 1.
     """
 
     n: int
     channels: int
     height: int
     width: int
-    top: int          # zero rows before each image: max(pad top, pad bottom)
+    top: int          # zero rows before the images: the top padding
+    bottom: int       # zero rows after them: the bottom padding
     left: int         # zero columns before each image row: max(pad left, pad right)
     out_hw: tuple[int, int]
     offsets: tuple[int, ...]  # flat shift of each kernel offset, row-major (i, j)
@@ -149,15 +153,16 @@ class FlatImages:
                  padding: tuple[int, int, int, int]) -> FlatImages:
         n, c, h, w = x_shape
         pad_top, pad_bottom, pad_left, pad_right = padding
-        top, left = max(pad_top, pad_bottom), max(pad_left, pad_right)
+        left = max(pad_left, pad_right)
         out_hw = (h + pad_top + pad_bottom - kernel[0] + 1,
                   w + pad_left + pad_right - kernel[1] + 1)
         row = w + left
-        # window (0, 0) of output (0, 0) starts pad_top rows and pad_left columns
-        # before the first pixel, which sits at (top, left)
-        start = (top - pad_top) * row + (left - pad_left)
-        offsets = tuple(start + i * row + j for i in range(kernel[0]) for j in range(kernel[1]))
-        return cls(n, c, h, w, top, left, out_hw, offsets)
+        # window (0, 0) of output (0, 0) starts pad_left columns before the first
+        # pixel of its row, which sits at column left
+        start = left - pad_left
+        offsets = tuple((start + i * row + j) * n
+                        for i in range(kernel[0]) for j in range(kernel[1]))
+        return cls(n, c, h, w, pad_top, pad_bottom, left, out_hw, offsets)
 
     @staticmethod
     def fits(kernel: tuple[int, int], stride: tuple[int, int],
@@ -168,50 +173,55 @@ class FlatImages:
         return stride == (1, 1) and min(top, bottom) < kernel[0] and min(left, right) < kernel[1]
 
     def pays_off(self) -> bool:
-        """Whether the blocks beat one im2col of the whole batch, measured on 2 cores:
+        """Whether the blocks beat one im2col of the whole batch, measured on 2 cores
+        (one layer's training step on 128 images, after im2col's columns went batch
+        innermost too):
 
-        - the grid holds one column per *input* position, so a convolution whose
-          output is much smaller than its input (no padding, a large kernel on a
-          small map) multiplies mostly discarded columns: LeNet's second 5x5 on
-          12x12 maps computes 144 columns per 64 outputs and is no faster.
-          ResNet's 3x3 'same' convolutions compute 64 per 49 on 7x7 maps (1.3x) and
-          are 1.4x faster than im2col there, 2x on 28x28 maps;
-        - a 1-channel input (a first layer) has only kh*kw patch rows: its im2col
-          stays in the cache and its backward reuses it, where the blocks copy their
-          patches again (LeNet's 5x5: 0.8 ms backward against 1.4 ms).
+        - few patch rows (few input channels): im2col's columns stay small, and its
+          backward reuses them where the blocks copy their patches again. 8 channels
+          of 3x3 (72 rows) on 28x28: 28 against 30 ms alone, and the simple net's
+          training step 51-65 against 53-88 ms; 16 channels (144 rows): the blocks
+          win, 48 against 56 ms. A first layer's 1 channel: im2col, always;
+        - the grid holds ``row / Wo`` columns per output: a convolution whose output
+          is much narrower than its input (no padding, a large kernel on a small
+          map) multiplies many discarded columns. LeNet's second 5x5 on 12x12 maps
+          would compute 12 columns per 8 outputs; ResNet's 3x3 'same' convolutions
+          compute 8 per 7 on 7x7 maps.
         """
-        grid_area = (self.height + self.top) * (self.width + self.left)
-        mostly_real = grid_area <= 1.5 * self.out_hw[0] * self.out_hw[1]
-        return mostly_real and self.channels > 1
+        row = self.width + self.left
+        return len(self.offsets) * self.channels > 100 and row <= 1.25 * self.out_hw[1]
 
     @property
     def size(self) -> int:
-        """Flat positions of the grid: ``N * rows * row``."""
-        return self.n * (self.height + self.top) * (self.width + self.left)
+        """Flat positions of the grid: ``Ho * row * N``."""
+        return self.out_hw[0] * (self.width + self.left) * self.n
 
     @property
     def length(self) -> int:
-        """Flat length of a buffer: the grid, then zeros the last shifts read."""
+        """Flat length of a buffer: the grid, then the values the last shifts read."""
         return self.offsets[-1] + self.size
 
+    def _rows(self, buffer: np.ndarray) -> np.ndarray:
+        """(C, top + H + bottom, row, N) view of a (C, length) buffer's padded rows."""
+        rows = self.top + self.height + self.bottom
+        row = self.width + self.left
+        return buffer[:, :rows * row * self.n].reshape(len(buffer), rows, row, self.n)
+
     def pixels(self, buffer: np.ndarray) -> np.ndarray:
-        """(C, N, H, W) view of the image pixels inside a (C, length) buffer."""
-        grid = buffer[:, :self.size].reshape(len(buffer), self.n, self.height + self.top,
-                                             self.width + self.left)
-        return grid[:, :, self.top:, self.left:]
+        """(C, H, W, N) view of the image pixels inside a (C, length) buffer."""
+        return self._rows(buffer)[:, self.top:self.top + self.height, self.left:]
 
     def valid(self, grid: np.ndarray) -> np.ndarray:
-        """(O, N, Ho, Wo) view of the real outputs inside an (O, size) grid."""
+        """(O, Ho, Wo, N) view of the real outputs inside an (O, size) grid."""
         ho, wo = self.out_hw
-        return grid.reshape(len(grid), self.n, self.height + self.top,
-                            self.width + self.left)[:, :, :ho, :wo]
+        return grid.reshape(len(grid), ho, self.width + self.left, self.n)[:, :, :wo]
 
     def to_buffer(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Copy images (N, C, H, W) into a zero-padded (C, length) buffer; ``out``, a
         buffer of this layout filled before (whose gaps are still zero), is reused."""
         if out is None or out.shape != (self.channels, self.length) or out.dtype != x.dtype:
             out = np.zeros((self.channels, self.length), dtype=x.dtype)
-        self.pixels(out)[...] = x.transpose(1, 0, 2, 3)
+        self.pixels(out)[...] = x.transpose(1, 2, 3, 0)
         return out
 
     def blocks(self, stop: int, channels: int) -> Iterator[tuple[int, int]]:
@@ -252,14 +262,14 @@ def shifted_conv(buffer: np.ndarray, weight_rows: np.ndarray, flat: FlatImages
     ``weight_rows`` is the weight as (O, kh*kw*C), ordered like the patch rows. The
     grid is computed one block of columns at a time: the block's patches are copied
     (``kh*kw`` contiguous slices) and multiplied while they are still in the cache.
-    Returns the outputs as a new (O, N, Ho, Wo) array, channel-major.
+    Returns the outputs as a new (O, Ho, Wo, N) array, laid out like im2col's.
     """
     grid = np.empty((len(weight_rows), flat.size), dtype=buffer.dtype)      # (O, size)
     scratch = _scratch(len(flat.offsets), flat.channels, buffer.dtype)
     for begin, end in flat.blocks(flat.size, flat.channels):
         cols = shifted_patches(buffer, flat.offsets, begin, end, scratch)   # (K*C, m)
         np.matmul(weight_rows, cols, out=grid[:, begin:end])
-    return np.ascontiguousarray(flat.valid(grid))                           # (O, N, Ho, Wo)
+    return np.ascontiguousarray(flat.valid(grid))                           # (O, Ho, Wo, N)
 
 
 def shifted_conv_backward(buffer: np.ndarray, dout: np.ndarray, weight_rows: np.ndarray,
@@ -267,8 +277,8 @@ def shifted_conv_backward(buffer: np.ndarray, dout: np.ndarray, weight_rows: np.
                           ) -> tuple[np.ndarray, np.ndarray | None]:
     """Gradients of :func:`shifted_conv`: ``(dweight_rows, dbuffer)``.
 
-    ``dout`` (O, N, Ho, Wo), channel-major, goes into a zero grid (its discarded
-    positions get no gradient). The weight gradient is ``dgrid @ cols^T``, block by
+    ``dout`` (O, Ho, Wo, N) goes into a zero grid (its discarded positions get
+    no gradient). The weight gradient is ``dgrid @ cols^T``, block by
     block, the patches copied again (cheaper, in the cache, than keeping the whole
     batch's since the forward pass). The input gradient of a stride-1 convolution is
     itself one: buffer position ``t`` received ``W_k @ buffer[t]`` at every output
