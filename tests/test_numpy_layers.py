@@ -296,3 +296,30 @@ def test_the_builder_picks_shifted_slices_where_they_pay_off():
     with pytest.raises(ValueError, match="stride-1"):
         L.ShiftedConv2d(S.Conv2d(4, 3, stride=2), (2, 8, 8), {"weight": np.zeros((4, 2, 3, 3))})
 
+
+def test_prediction_threads_each_fill_their_own_scratch():
+    """Convolutions refill the previous batch's columns and buffers instead of fresh
+    ones, but only those their own thread made: networks predicted from several
+    threads at once give each thread exactly its serial answer."""
+    import threading
+
+    specs = [S.Conv2d(4, 5, padding=2), S.ReLU(), S.Conv2d(6, 5), S.ReLU(),
+             S.GlobalAvgPool2d(), S.Linear(3)]
+    net = make_net(specs, (5, 10, 10))
+    assert {type(layer) for layer in net.layers()} >= {L.Conv2d, L.ShiftedConv2d}
+    inputs = [np.random.default_rng(seed).normal(size=(16, 5, 10, 10)) for seed in range(4)]
+    serial = [net.forward(x, training=False).copy() for x in inputs]
+    results = [[] for _ in inputs]
+
+    def predict(i):
+        for _ in range(30):
+            results[i].append(net.forward(inputs[i], training=False).copy())
+
+    threads = [threading.Thread(target=predict, args=(i,)) for i in range(len(inputs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for expected, outputs in zip(serial, results, strict=True):
+        for output in outputs:
+            np.testing.assert_array_equal(output, expected)

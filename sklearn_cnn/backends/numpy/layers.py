@@ -15,6 +15,7 @@ Ho x Wo output, kh x kw kernel.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -53,6 +54,15 @@ class Layer:
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         raise NotImplementedError
 
+    def scratch(self) -> np.ndarray | None:
+        """The big array of the previous batch's cache (``cache[0]``), to be filled
+        again instead of faulting in fresh megabytes each batch; None unless this
+        thread made it (prediction may run in several threads at once; the cache's
+        last item is the thread that set it)."""
+        if self.cache is not None and self.cache[-1] == threading.get_ident():
+            return self.cache[0]
+        return None
+
 
 class Conv2d(Layer):
     """Convolution as one matrix product over unrolled patches (im2col).
@@ -70,22 +80,19 @@ class Conv2d(Layer):
     def forward(self, x, training):
         xp = pad(x, self.padding)                                  # (N, C, Hp, Wp)
         n, (ho, wo) = len(x), output_hw(xp.shape, self.kernel, self.stride)
-        # in training, the previous batch's columns (no longer needed) are overwritten:
-        # no fresh megabytes per batch. Prediction may run in several threads at once,
-        # so it always unrolls into a new array.
-        reuse = self.cache[0] if training and self.cache is not None else None
-        cols = im2col(xp, self.kernel, self.stride, out=reuse)     # (C*kh*kw, Ho*Wo*N)
+        # the previous batch's columns (no longer needed) are overwritten
+        cols = im2col(xp, self.kernel, self.stride, out=self.scratch())  # (C*kh*kw, Ho*Wo*N)
         weight = self.params["weight"].reshape(len(self.params["weight"]), -1)
         out = weight @ cols                                        # (O, Ho*Wo*N)
         if "bias" in self.params:
             out += self.params["bias"][:, None]
-        self.cache = (cols, xp.shape)
+        self.cache = (cols, xp.shape, threading.get_ident())
         # a view in NCHW order; memory stays (O, Ho, Wo, N), which is what the next
         # convolution's im2col and this layer's backward read fastest
         return out.reshape(-1, ho, wo, n).transpose(3, 0, 1, 2)    # (N, O, Ho, Wo)
 
     def backward(self, dout):
-        cols, xp_shape = self.cache
+        cols, xp_shape, _ = self.cache
         n, o, ho, wo = dout.shape
         dout2 = dout.transpose(1, 2, 3, 0).reshape(o, ho * wo * n)  # (O, Ho*Wo*N)
         weight = self.params["weight"].reshape(o, -1)               # (O, C*kh*kw)
@@ -122,17 +129,16 @@ class ShiftedConv2d(Conv2d):
 
     def forward(self, x, training):
         flat = FlatImages.for_conv(x.shape, self.kernel, self.padding)
-        # in training the previous batch's buffer is refilled (its zero gaps stay)
-        reuse = self.cache[0] if training and self.cache is not None else None
-        buffer = flat.to_buffer(x, out=reuse)                          # (C, length)
+        # the previous batch's buffer is refilled (its zero gaps stay)
+        buffer = flat.to_buffer(x, out=self.scratch())                 # (C, length)
         out = shifted_conv(buffer, self._weight_rows(), flat)          # (O, Ho, Wo, N)
         if "bias" in self.params:
             out += self.params["bias"][:, None, None, None]
-        self.cache = (buffer, flat)
+        self.cache = (buffer, flat, threading.get_ident())
         return out.transpose(3, 0, 1, 2)                               # (N, O, Ho, Wo)
 
     def backward(self, dout):
-        buffer, flat = self.cache
+        buffer, flat, _ = self.cache
         dout_c = dout.transpose(1, 2, 3, 0)                            # (O, Ho, Wo, N)
         if "bias" in self.params:
             self.grads["bias"][...] = dout_c.sum(axis=(1, 2, 3))
