@@ -409,21 +409,24 @@ class BatchNorm(Layer):
     def forward(self, x, training):
         axes = channel_axes(x)                 # the order of x's memory, channel first
         rows = channel_rows(x, axes)                               # (C, M)
-        if training:
-            mean = rows.mean(axis=1)                               # (C,)
-            x_hat = rows - mean[:, None]
-            # (pairwise sums along each row: as accurate as np.var in float32)
-            var = np.square(x_hat).mean(axis=1)
-            m = rows.shape[1]
-            self._update_running(mean, var * m / max(m - 1, 1))
-        else:
+        if not training:  # running statistics: one affine map per channel
             mean, var = self.buffers["running_mean"], self.buffers["running_var"]
-            x_hat = rows - mean[:, None]
+            scale = self.params["weight"] / np.sqrt(var + self.eps)  # gamma / std, (C,)
+            self.cache = (rows, None, training, x.shape, axes)  # x_hat made if needed
+            out = rows * scale[:, None]
+            out += (self.params["bias"] - mean * scale)[:, None]
+            return from_channel_rows(out, x.shape, axes)
+        mean = rows.mean(axis=1)                                   # (C,)
+        centered = rows - mean[:, None]
+        # (pairwise sums along each row: as accurate as np.var in float32)
+        var = np.square(centered).mean(axis=1)
+        m = rows.shape[1]
+        self._update_running(mean, var * m / max(m - 1, 1))
         inv_std = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype)
-        x_hat *= inv_std[:, None]                                  # (x - mean) / std
-        self.cache = (x_hat, inv_std, training, x.shape, axes)
-        out = x_hat * self.params["weight"][:, None]
-        out += self.params["bias"][:, None]                        # gamma * x_hat + beta
+        # x_hat = centered * inv_std is never stored: one pass over the maps fewer
+        self.cache = (centered, inv_std, training, x.shape, axes)
+        out = centered * (self.params["weight"] * inv_std)[:, None]  # gamma * x_hat
+        out += self.params["bias"][:, None]                        # ... + beta
         return from_channel_rows(out, x.shape, axes)
 
     def _update_running(self, mean, unbiased_var):
@@ -432,17 +435,21 @@ class BatchNorm(Layer):
             self.buffers[name] += self.momentum * batch
 
     def backward(self, dout):
-        x_hat, inv_std, training, shape, axes = self.cache
-        drows = channel_rows(dout, axes)            # (C, M), ordered like x_hat's rows
-        self.grads["weight"][...] = (drows * x_hat).sum(axis=1)
+        centered, inv_std, training, shape, axes = self.cache
+        drows = channel_rows(dout, axes)            # (C, M), ordered like the cached rows
+        if not training:  # running statistics are constants; the input rows cached
+            mean, var = self.buffers["running_mean"], self.buffers["running_var"]
+            centered, inv_std = centered - mean[:, None], 1.0 / np.sqrt(var + self.eps)
+        # sums over x_hat = centered * inv_std: inv_std (per row) after the sum
+        self.grads["weight"][...] = (drows * centered).sum(axis=1) * inv_std
         self.grads["bias"][...] = drows.sum(axis=1)
         scale = self.params["weight"] * inv_std                    # gamma / std, (C,)
-        if not training:  # running statistics are constants
+        if not training:
             return from_channel_rows(drows * scale[:, None], shape, axes)
         # batch statistics depend on x too: subtract their share of the gradient,
         # dx = gamma / std * (dout - mean(dout) - x_hat * mean(dout * x_hat))
         m = drows.shape[1]
-        dx = x_hat * (-scale * self.grads["weight"] / m)[:, None]
+        dx = centered * (-scale * inv_std * self.grads["weight"] / m)[:, None]
         dx += drows * scale[:, None]
         dx -= (scale * self.grads["bias"] / m)[:, None]
         return from_channel_rows(dx, shape, axes)
