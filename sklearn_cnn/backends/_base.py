@@ -17,7 +17,7 @@ def predict_batch_size(image_shape: tuple[int, ...], values: int = 2**20) -> int
 
     About ``values`` input values per pass (activations grow with them), a power of
     two between 8 and 512: with a million, 512 for 28x28, 256 for 3x32x32, 8 for
-    3x224x224. The NumPy backend asks for 2**17 (128 images of 28x28): its
+    3x224x224. The NumPy backend asks for 2**16 (64 images of 28x28): its
     im2col columns then stay small enough to be reused from the cache.
     """
     per_image = math.prod(image_shape)

@@ -112,9 +112,11 @@ class NumpyBackend(Backend):
         return np.dtype(model.dtype)
 
 
-#: input values per prediction pass: 128 images of 28x28 (see predict_batch_size); a
-#: quarter of the torch backend's, measured 1.5x faster on LeNet than 512 images
-PREDICT_VALUES = 2**17
+#: input values per prediction pass: 64 images of 28x28 (see predict_batch_size); an
+#: eighth of the torch backend's. Measured on LeNet: 128 images 1.5x faster than 512;
+#: 64 (now that columns are refilled, not fresh) 437-517 against 568-573 ms on 10,000
+#: images (median of 5, two alternating rounds), simple and ResNet20 unchanged
+PREDICT_VALUES = 2**16
 
 
 def _same_optimizer(old: TrainingConfig | None, new: TrainingConfig) -> bool:
