@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 
@@ -59,11 +61,14 @@ def test_im2col_rows_are_patches():
     np.testing.assert_array_equal(cols[:, 7], [26, 27, 30, 31])  # sample 1, bottom right
 
 
+@pytest.mark.parametrize("workers", [1, 3])
 @pytest.mark.parametrize("kernel,padding", [((3, 3), (1, 1, 1, 1)), ((5, 5), (0, 0, 0, 0)),
                                             ((2, 3), (1, 0, 0, 2)), ((1, 1), (0, 0, 0, 0))])
-def test_shifted_conv_is_im2col_conv_and_its_backward_the_adjoint(kernel, padding,
+def test_shifted_conv_is_im2col_conv_and_its_backward_the_adjoint(kernel, padding, workers,
                                                                   monkeypatch):
     monkeypatch.setattr(functional, "BLOCK_VALUES", 100)  # many blocks, a short last one
+    # with 3 workers the blocks are shared out to 3 threads (uneven shares)
+    monkeypatch.setattr(functional._local, "workers", workers, raising=False)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(3, 2, 6, 7))
     weight = rng.normal(size=(4, 2, *kernel))
@@ -83,6 +88,35 @@ def test_shifted_conv_is_im2col_conv_and_its_backward_the_adjoint(kernel, paddin
     np.testing.assert_allclose(np.sum(out * g), np.sum(buffer * dbuffer))
     np.testing.assert_allclose(np.sum(out * g), np.sum(rows * drows))
     assert functional.shifted_conv_backward(buffer, g, rows, flat, input_grad=False)[1] is None
+
+
+def test_blocks_give_every_worker_a_share_and_cover_the_range_once():
+    flat = FlatImages.for_conv((2, 3, 5, 5), (3, 3), (1, 1, 1, 1))
+    for workers, stop in [(1, flat.size), (4, flat.size), (8, 5), (3, 1)]:
+        with functional.block_threads(workers):
+            blocks = flat.blocks(stop, 3)
+            shares = functional.map_blocks(lambda share: share, blocks)
+        assert [b for b, _ in blocks] == sorted({b for b, _ in blocks})
+        assert blocks[0][0] == 0 and blocks[-1][1] == stop
+        assert all(end == begin for (_, end), (begin, _) in itertools.pairwise(blocks))
+        assert len(shares) == min(workers, stop)
+        assert sorted(b for share in shares for b in share) == blocks
+    assert functional._workers() == 1  # the context is left as it was
+
+
+def test_map_blocks_runs_shares_on_threads_and_raises_their_errors():
+    import threading
+
+    blocks = [(i, i + 1) for i in range(6)]
+    with functional.block_threads(2):
+        idents = functional.map_blocks(lambda share: threading.get_ident(), blocks)
+        assert threading.get_ident() not in idents
+
+        def fail(share):
+            raise ValueError("a worker failed")
+
+        with pytest.raises(ValueError, match="a worker failed"):
+            functional.map_blocks(fail, blocks)
 
 
 @pytest.mark.parametrize("weighted", [False, True])

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 
 import numpy as np
 
+# a dependency of scikit-learn's own, which limits BLAS threads with it too
+from threadpoolctl import ThreadpoolController
+
 from ..._weights import decayed_keys
 from .._base import Backend, TrainingConfig, fixed_size_batches, mean_loss, predict_batch_size
-from .functional import regression_loss, softmax_cross_entropy
+from .functional import block_threads, regression_loss, softmax_cross_entropy
+from .layers import ShiftedConv2d
 from .network import Network
 from .optim import OPTIMIZERS
 
@@ -44,16 +51,17 @@ class NumpyBackend(Backend):
     def train_epoch(self, model: Network, batches, seed, batch_end=None) -> float:
         model.seed_dropout(seed)
         losses, sizes = [], []
-        for batch in batches:
-            model.optimizer.learning_rate = batch.learning_rate
-            # a diverging run overflows to inf/nan: the estimator checks every
-            # epoch's loss and weights and reports it, so numpy need not warn too
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                loss = _train_step(model, batch)
-            losses.append(loss)
-            sizes.append(len(batch.y))
-            if batch_end is not None:
-                batch_end(loss)
+        with _threads_over_blocks(model):
+            for batch in batches:
+                model.optimizer.learning_rate = batch.learning_rate
+                # a diverging run overflows to inf/nan: the estimator checks every
+                # epoch's loss and weights and reports it, so numpy need not warn too
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    loss = _train_step(model, batch)
+                losses.append(loss)
+                sizes.append(len(batch.y))
+                if batch_end is not None:
+                    batch_end(loss)
         model.clear_cache()
         return mean_loss(losses, sizes)
 
@@ -117,6 +125,31 @@ class NumpyBackend(Backend):
 #: 64 (now that columns are refilled, not fresh) 437-517 against 568-573 ms on 10,000
 #: images (median of 5, two alternating rounds), simple and ResNet20 unchanged
 PREDICT_VALUES = 2**16
+
+
+@contextmanager
+def _threads_over_blocks(model: Network) -> Iterator[None]:
+    """A network with shifted convolutions trains with their column blocks on as
+    many threads as BLAS had, and BLAS single-threaded meanwhile (see
+    ``functional.map_blocks``); other networks keep BLAS's own threads, which serve
+    their im2col products best.
+
+    Only in the main thread: BLAS's thread count is one for the whole process, and
+    OpenBLAS refuses to raise it again from another thread (measured: set to 1 in
+    one thread, 2 from another stays 1). Fits in other threads (a GridSearchCV on
+    threads, say) therefore leave BLAS as they found it and run the blocks serially.
+    """
+    shifted = any(isinstance(layer, ShiftedConv2d) for layer in model.all_layers())
+    if not shifted or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    blas = ThreadpoolController().select(user_api="blas")
+    workers = max([library["num_threads"] for library in blas.info()], default=1)
+    if workers <= 1:
+        yield
+        return
+    with blas.limit(limits=1), block_threads(workers):
+        yield
 
 
 def _same_optimizer(old: TrainingConfig | None, new: TrainingConfig) -> bool:

@@ -10,7 +10,10 @@ offset ``(i, j)`` every output reads one strided slice of the input at once
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -224,17 +227,63 @@ class FlatImages:
         self.pixels(out)[...] = x.transpose(1, 2, 3, 0)
         return out
 
-    def blocks(self, stop: int, channels: int) -> Iterator[tuple[int, int]]:
+    def blocks(self, stop: int, channels: int) -> list[tuple[int, int]]:
         """``(begin, end)`` of the column blocks of ``range(stop)``, each holding
-        :data:`BLOCK_VALUES` patch values of ``channels`` channels."""
+        :data:`BLOCK_VALUES` patch values of ``channels`` channels, or fewer, so that
+        every :func:`block_threads` worker gets at least one."""
         step = block_columns(len(self.offsets), channels)
-        for begin in range(0, stop, step):
-            yield begin, min(begin + step, stop)
+        step = max(min(step, -(-stop // _workers())), 1)
+        return [(begin, min(begin + step, stop)) for begin in range(0, stop, step)]
 
 
 def block_columns(n_offsets: int, channels: int) -> int:
     """Columns per block: :data:`BLOCK_VALUES` patch values of ``channels`` channels."""
     return max(BLOCK_VALUES // (n_offsets * channels), 1)
+
+
+# ------------------------------------------------------------- threads over blocks
+# The column blocks of a shifted convolution are independent, so they can be shared
+# out to threads: NumPy's copies and a single-threaded BLAS product release the GIL.
+# Each thread then multiplies the patches it copied itself, from its own core's
+# cache, where a two-threaded BLAS product on patches the main thread copied pulls
+# half of them over from the other core (ResNet20 training steps on 2 cores, the
+# two kinds interleaved in one process: medians 0.78-0.91 of the plain ones). It
+# pays only with BLAS itself single-threaded throughout: BLAS's idle threads spin a
+# while after each product and would take the cores from these threads (limiting
+# BLAS around each convolution only: 1.05-1.28 of the plain steps). So the backend
+# turns it on for a whole epoch (:func:`block_threads`), not for one call.
+_local = threading.local()
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _workers() -> int:
+    return getattr(_local, "workers", 1)
+
+
+@contextmanager
+def block_threads(workers: int) -> Iterator[None]:
+    """Within this block, shifted convolutions called from this thread share their
+    column blocks out to ``workers`` threads (the caller keeps BLAS single-threaded
+    meanwhile: see the backend's ``blas_threads``)."""
+    previous, _local.workers = _workers(), max(int(workers), 1)
+    try:
+        yield
+    finally:
+        _local.workers = previous
+
+
+def map_blocks(work: Callable[[list[tuple[int, int]]], object],
+               blocks: list[tuple[int, int]]) -> list:
+    """``work(share)`` for each worker's share of ``blocks`` (every ``workers``-th
+    block), run on that many threads; one share, in this thread, without
+    :func:`block_threads`. Returns the results in share order."""
+    workers = min(_workers(), len(blocks))
+    if workers <= 1:
+        return [work(blocks)]
+    with _pools_lock:
+        pool = _pools.get(workers) or _pools.setdefault(workers, ThreadPoolExecutor(workers))
+    return list(pool.map(work, [blocks[i::workers] for i in range(workers)]))
 
 
 def shifted_patches(source: np.ndarray, shifts: tuple[int, ...], begin: int, end: int,
@@ -265,10 +314,14 @@ def shifted_conv(buffer: np.ndarray, weight_rows: np.ndarray, flat: FlatImages
     Returns the outputs as a new (O, Ho, Wo, N) array, laid out like im2col's.
     """
     grid = np.empty((len(weight_rows), flat.size), dtype=buffer.dtype)      # (O, size)
-    scratch = _scratch(len(flat.offsets), flat.channels, buffer.dtype)
-    for begin, end in flat.blocks(flat.size, flat.channels):
-        cols = shifted_patches(buffer, flat.offsets, begin, end, scratch)   # (K*C, m)
-        np.matmul(weight_rows, cols, out=grid[:, begin:end])
+
+    def work(share):
+        scratch = _scratch(len(flat.offsets), flat.channels, buffer.dtype)
+        for begin, end in share:
+            cols = shifted_patches(buffer, flat.offsets, begin, end, scratch)  # (K*C, m)
+            np.matmul(weight_rows, cols, out=grid[:, begin:end])
+
+    map_blocks(work, flat.blocks(flat.size, flat.channels))
     return np.ascontiguousarray(flat.valid(grid))                           # (O, Ho, Wo, N)
 
 
@@ -294,22 +347,29 @@ def shifted_conv_backward(buffer: np.ndarray, dout: np.ndarray, weight_rows: np.
     flat.valid(dgrid)[...] = dout
     # dweight^T += cols @ dgrid^T: the same sums, the long dimension m as the
     # product's rows, which BLAS runs 15-20 % faster for 16-32 output channels
-    dweight_t = np.zeros(weight_rows.shape[::-1], dtype=weight_rows.dtype)  # (K*C, O)
-    scratch = _scratch(n_offsets, c, buffer.dtype)
-    for begin, end in flat.blocks(flat.size, c):
-        cols = shifted_patches(buffer, flat.offsets, begin, end, scratch)   # (K*C, m)
-        dweight_t += cols @ dgrid[:, begin:end].T
-    dweight = dweight_t.T                                                   # (O, K*C)
+    def weight_work(share):
+        dweight_t = np.zeros(weight_rows.shape[::-1], dtype=weight_rows.dtype)  # (K*C, O)
+        scratch = _scratch(n_offsets, c, buffer.dtype)
+        for begin, end in share:
+            cols = shifted_patches(buffer, flat.offsets, begin, end, scratch)  # (K*C, m)
+            dweight_t += cols @ dgrid[:, begin:end].T
+        return dweight_t
+
+    dweight = sum(map_blocks(weight_work, flat.blocks(flat.size, c))).T     # (O, K*C)
     if not input_grad:
         return dweight, None
     # (O, K*C) -> (C, K*O): W_k^T side by side, ordered like the shifted grid's rows
     flipped = weight_rows.reshape(o, n_offsets, c).transpose(2, 1, 0).reshape(c, -1)
     back = tuple(reach - offset for offset in flat.offsets)
     dbuffer = np.empty_like(buffer)                                         # (C, length)
-    scratch = _scratch(n_offsets, o, buffer.dtype)
-    for begin, end in flat.blocks(flat.length, o):
-        dcols = shifted_patches(padded, back, begin, end, scratch)          # (K*O, m)
-        np.matmul(flipped, dcols, out=dbuffer[:, begin:end])
+
+    def input_work(share):
+        scratch = _scratch(n_offsets, o, buffer.dtype)
+        for begin, end in share:
+            dcols = shifted_patches(padded, back, begin, end, scratch)     # (K*O, m)
+            np.matmul(flipped, dcols, out=dbuffer[:, begin:end])
+
+    map_blocks(input_work, flat.blocks(flat.length, o))
     return dweight, dbuffer
 
 

@@ -111,7 +111,8 @@ class ShiftedConv2d(Conv2d):
     The same products as ``Conv2d``, but the patches are copied from contiguous
     slices (:class:`~.functional.FlatImages`) and unrolled one cache-sized block of
     columns at a time (:func:`~.functional.shifted_conv`), where im2col unrolls the
-    whole batch into memory at once. The builder table picks it where that was
+    whole batch into memory at once (in training, the blocks are shared out to
+    threads: :func:`~.functional.map_blocks`). The builder table picks it where that was
     measured to pay off (:meth:`~.functional.FlatImages.pays_off`): ResNet's and
     VGG's 3x3 convolutions of 16 channels or more. Its output is laid out like
     im2col's, (O, Ho, Wo, N), so the two kinds mix without transposes.
