@@ -282,38 +282,47 @@ def test_a_failing_fit_leaves_no_half_fitted_estimator(backend, digits):
     assert not [name for name in vars(clf) if name.endswith("_")]
 
 
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return frozenset(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+
+
+def _spy_on_steps(monkeypatch, record):
+    """Call ``record()`` at every NumPy training step; returns the list of results."""
+    from sklearn_cnn.backends.numpy import backend as numpy_backend
+
+    seen, step = [], numpy_backend._train_step
+
+    def spying_step(model, batch):
+        seen.append(record())
+        return step(model, batch)
+
+    monkeypatch.setattr(numpy_backend, "_train_step", spying_step)
+    return seen
+
+
 def test_shifted_convolutions_train_on_threads_with_blas_single_threaded(digits, monkeypatch):
     """A network with shifted convolutions trains with their blocks on as many threads
     as BLAS had and BLAS at one thread meanwhile; afterwards BLAS has its threads
     back, and the fit is the one a single thread makes, up to rounding."""
-    from threadpoolctl import threadpool_info, threadpool_limits
+    from threadpoolctl import threadpool_limits
 
     from sklearn_cnn import layers as S
-    from sklearn_cnn.backends.numpy import backend as numpy_backend
     from sklearn_cnn.backends.numpy import functional
 
     X, X_test, y, _ = digits
     arch = [S.Conv2d(16, 3, padding=1), S.ReLU(), S.Conv2d(16, 3, padding=1), S.ReLU(),
             S.GlobalAvgPool2d(), S.Linear(10)]
-    seen = []
-    step = numpy_backend._train_step
-
-    def spying_step(model, batch):
-        seen.append((functional._workers(), blas_threads()))
-        return step(model, batch)
-
-    monkeypatch.setattr(numpy_backend, "_train_step", spying_step)
-    def blas_threads():
-        return frozenset(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
-
+    seen = _spy_on_steps(monkeypatch, lambda: (functional._workers(), _blas_threads()))
     fits = {}
     for threads in (2, 1):
         seen.clear()
         with threadpool_limits(limits=threads, user_api="blas"):
-            if blas_threads() != {threads}:
+            if _blas_threads() != {threads}:
                 pytest.skip(f"this BLAS does not run {threads} threads")
             fits[threads] = lenet(arch=arch, max_iter=2, random_state=0).fit(X, y)
-            assert blas_threads() == {threads}  # given back
+            assert _blas_threads() == {threads}  # given back
         assert set(seen) == {(threads, frozenset({1}))}
     np.testing.assert_allclose(fits[2].predict_proba(X_test), fits[1].predict_proba(X_test),
                                atol=1e-4)
@@ -325,26 +334,18 @@ def test_fits_in_other_threads_leave_blas_alone(digits, monkeypatch):
     threads as they were."""
     import threading
 
-    from threadpoolctl import threadpool_info, threadpool_limits
+    from threadpoolctl import threadpool_limits
 
     from sklearn_cnn import layers as S
-    from sklearn_cnn.backends.numpy import backend as numpy_backend
     from sklearn_cnn.backends.numpy import functional
 
     X, _, y, _ = digits
     arch = [S.Conv2d(16, 3, padding=1), S.ReLU(), S.GlobalAvgPool2d(), S.Linear(10)]
-    seen = []
-    step = numpy_backend._train_step
-
-    def spying_step(model, batch):
-        seen.append(functional._workers())
-        return step(model, batch)
-
-    monkeypatch.setattr(numpy_backend, "_train_step", spying_step)
+    seen = _spy_on_steps(monkeypatch, functional._workers)
     with threadpool_limits(limits=2, user_api="blas"):
         thread = threading.Thread(
             target=lambda: lenet(arch=arch, max_iter=1, random_state=0).fit(X, y))
         thread.start()
         thread.join()
         assert seen and set(seen) == {1}
-        assert {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"} == {2}
+        assert _blas_threads() == {2}

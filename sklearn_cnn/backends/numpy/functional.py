@@ -265,7 +265,7 @@ def _workers() -> int:
 def block_threads(workers: int) -> Iterator[None]:
     """Within this block, shifted convolutions called from this thread share their
     column blocks out to ``workers`` threads (the caller keeps BLAS single-threaded
-    meanwhile: see the backend's ``blas_threads``)."""
+    meanwhile: see the backend's ``_threads_over_blocks``)."""
     previous, _local.workers = _workers(), max(int(workers), 1)
     try:
         yield
@@ -282,7 +282,9 @@ def map_blocks(work: Callable[[list[tuple[int, int]]], object],
     if workers <= 1:
         return [work(blocks)]
     with _pools_lock:
-        pool = _pools.get(workers) or _pools.setdefault(workers, ThreadPoolExecutor(workers))
+        if workers not in _pools:
+            _pools[workers] = ThreadPoolExecutor(workers)
+        pool = _pools[workers]
     return list(pool.map(work, [blocks[i::workers] for i in range(workers)]))
 
 
