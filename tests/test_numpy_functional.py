@@ -119,6 +119,33 @@ def test_map_blocks_runs_shares_on_threads_and_raises_their_errors():
             functional.map_blocks(fail, blocks)
 
 
+def test_map_passes_keeps_order_and_runs_every_pass_on_one_thread():
+    """Passes come back in order, on the pool's threads when there are workers and
+    passes for them; each pass sees one block thread, in the caller too, so its
+    shifted convolutions cut the same blocks whatever the number of workers."""
+    import threading
+
+    def work(item):
+        return item, threading.get_ident(), functional._workers()
+
+    items = list(range(9))
+    with functional.block_threads(2):  # a caller inside an epoch's block threads
+        for workers, ones in [(1, items), (2, items), (4, [7])]:
+            results = functional.map_passes(work, ones, workers)
+            assert [item for item, _, _ in results] == ones
+            assert {seen for _, _, seen in results} == {1}
+            on_caller = {ident for _, ident, _ in results} == {threading.get_ident()}
+            assert on_caller == (workers == 1 or len(ones) == 1)
+        assert functional._workers() == 2  # the caller's own context is left as it was
+    assert functional.map_passes(work, [], 2) == []
+
+    def fail(item):
+        raise ValueError("a pass failed")
+
+    with pytest.raises(ValueError, match="a pass failed"):
+        functional.map_passes(fail, items, 2)
+
+
 @pytest.mark.parametrize("weighted", [False, True])
 def test_label_smoothing_loss_and_gradient(weighted):
     rng = np.random.default_rng(0)

@@ -323,3 +323,30 @@ def test_prediction_threads_each_fill_their_own_scratch():
     for expected, outputs in zip(serial, results, strict=True):
         for output in outputs:
             np.testing.assert_array_equal(output, expected)
+
+
+def test_each_thread_keeps_its_own_cache_and_clearing_drops_them_all():
+    """A layer's cache is per thread (prediction passes share layers across threads);
+    the network's clear_cache drops every thread's; pickles carry none, nor does a
+    layer pickled with the one cache of earlier versions load with it."""
+    import pickle
+    import threading
+
+    net = make_net([S.Conv2d(2, 3), S.ReLU(), S.Flatten(), S.Linear(3)], (1, 6, 6))
+    conv = net.root.layers[0]
+    x = np.random.default_rng(0).normal(size=(4, 1, 6, 6))
+    net.forward(x, training=True)
+    mine = conv.cache
+    thread = threading.Thread(target=lambda: net.forward(x[:2], training=False))
+    thread.start()
+    thread.join()
+    assert conv.cache is mine and len(conv._caches) == 2  # the other thread's is apart
+    net.clear_cache()
+    assert conv.cache is None and conv.scratch() is None and not conv._caches
+    net.forward(x, training=True)
+    restored = pickle.loads(pickle.dumps(net))
+    assert all(layer.cache is None for layer in restored.all_layers())
+    np.testing.assert_array_equal(restored.forward(x, False), net.forward(x, False))
+    old = L.Conv2d.__new__(L.Conv2d)
+    old.__setstate__({**conv.__getstate__(), "cache": conv.cache})
+    assert old.cache is None and old.params["weight"] is conv.params["weight"]

@@ -349,3 +349,72 @@ def test_fits_in_other_threads_leave_blas_alone(digits, monkeypatch):
         thread.join()
         assert seen and set(seen) == {1}
         assert _blas_threads() == {2}
+
+
+def _spy_on_passes(monkeypatch, record):
+    """Call ``record()`` at every NumPy prediction pass; returns the list of results."""
+    from sklearn_cnn.backends.numpy import backend as numpy_backend
+
+    seen, map_passes = [], numpy_backend.map_passes
+
+    def spying_map(work, items, workers):
+        def spying_work(item):
+            seen.append(record())
+            return work(item)
+        return map_passes(spying_work, items, workers)
+
+    monkeypatch.setattr(numpy_backend, "map_passes", spying_map)
+    return seen
+
+
+def test_prediction_passes_run_on_threads_with_blas_single_threaded(digits, monkeypatch):
+    """Prediction shares its passes out to as many threads as BLAS had, with BLAS at
+    one thread meanwhile and given back afterwards; the scores are the ones serial
+    passes make with BLAS at one thread, bit for bit, whether one pass is predicted
+    or several."""
+    import threading
+
+    from threadpoolctl import threadpool_limits
+
+    X, X_test, y, _ = digits
+    clf = lenet(max_iter=1, random_state=0).fit(X, y)
+    many = np.concatenate([X_test] * 5)  # 2,250 digits: 5 passes of 512
+    seen = _spy_on_passes(monkeypatch, lambda: (threading.get_ident(), _blas_threads()))
+    with threadpool_limits(limits=2, user_api="blas"):
+        if _blas_threads() != {2}:
+            pytest.skip("this BLAS does not run 2 threads")
+        threaded = clf.predict_proba(many)
+        assert _blas_threads() == {2}  # given back
+    assert len(seen) == 5 and {blas for _, blas in seen} == {frozenset({1})}
+    assert len({ident for ident, _ in seen}) == 2
+    seen.clear()
+    with threadpool_limits(limits=1, user_api="blas"):
+        serial = clf.predict_proba(many)
+    assert {ident for ident, _ in seen} == {threading.get_ident()}
+    np.testing.assert_array_equal(threaded, serial)
+    np.testing.assert_array_equal(clf.predict_proba(many[:1]), threaded[:1])
+    # whole passes predicted alone (an image's place in its pass may change its last
+    # bits: BLAS's kernels treat the columns at a tile's edge apart)
+    np.testing.assert_array_equal(clf.predict_proba(many[512:1536]), threaded[512:1536])
+
+
+def test_predictions_in_other_threads_leave_blas_alone(digits, monkeypatch):
+    """From another thread, prediction runs its passes there, serially, and leaves
+    BLAS's threads as they were (OpenBLAS would not take them back)."""
+    import threading
+
+    from threadpoolctl import threadpool_limits
+
+    X, X_test, y, _ = digits
+    clf = lenet(max_iter=1, random_state=0).fit(X, y)
+    expected = clf.predict(X_test)
+    seen = _spy_on_passes(monkeypatch, threading.get_ident)
+    results = {}
+    with threadpool_limits(limits=2, user_api="blas"):
+        thread = threading.Thread(target=lambda: results.update(
+            labels=clf.predict(np.concatenate([X_test] * 3)), ident=threading.get_ident()))
+        thread.start()
+        thread.join()
+        assert _blas_threads() == {2}
+    assert set(seen) == {results["ident"]} and len(seen) == 3
+    np.testing.assert_array_equal(results["labels"], np.concatenate([expected] * 3))

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from functools import cache
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from threadpoolctl import ThreadpoolController
 
 from ..._weights import decayed_keys
 from .._base import Backend, TrainingConfig, fixed_size_batches, mean_loss, predict_batch_size
-from .functional import block_threads, regression_loss, softmax_cross_entropy
+from .functional import block_threads, map_passes, regression_loss, softmax_cross_entropy
 from .layers import ShiftedConv2d
 from .network import Network
 from .optim import OPTIMIZERS
@@ -76,16 +77,11 @@ class NumpyBackend(Backend):
             model.optimizer.load_state_dict(optimizer)
 
     def predict_output(self, model: Network, X):
-        chunks = [model.forward(batch, training=False)[:n_real]
-                  for batch, n_real in fixed_size_batches(X, PREDICT_VALUES)]
-        model.clear_cache()
+        chunks = _passes(model, X, lambda batch: model.forward(batch, training=False))
         return np.concatenate(chunks).astype(np.float64)
 
     def forward(self, model: Network, X, key):
-        chunks = [model.forward_to(batch, key)[:n_real]
-                  for batch, n_real in fixed_size_batches(X, PREDICT_VALUES)]
-        model.clear_cache()
-        return np.concatenate(chunks)
+        return np.concatenate(_passes(model, X, lambda batch: model.forward_to(batch, key)))
 
     def gradient(self, model: Network, X, output_grad, key=None):
         # a twin of the network whose first layer returns the input gradient too
@@ -127,28 +123,56 @@ class NumpyBackend(Backend):
 PREDICT_VALUES = 2**16
 
 
+def _passes(model: Network, X: np.ndarray, run) -> list[np.ndarray]:
+    """``run(batch)[:n_real]`` for each fixed-size prediction pass over X, the passes
+    shared out to as many threads as BLAS had (``functional.map_passes``)."""
+    try:
+        with _blas_on_one_thread() as workers:
+            return map_passes(lambda item: run(item[0])[:item[1]],
+                              list(fixed_size_batches(X, PREDICT_VALUES)), workers)
+    finally:
+        model.clear_cache()
+
+
+@cache
+def _blas() -> ThreadpoolController:
+    # made once: inspecting the loaded libraries takes 0.4-2 ms, a limit 0.04 ms
+    return ThreadpoolController().select(user_api="blas")
+
+
+@contextmanager
+def _blas_on_one_thread() -> Iterator[int]:
+    """BLAS held at one thread within the block; yields how many it had, the
+    threads the caller may run its own work on instead.
+
+    Only in the main thread: BLAS's thread count is one for the whole process, and
+    OpenBLAS refuses to raise it again from another thread (measured: set to 1 in
+    one thread, 2 from another stays 1). Elsewhere (a GridSearchCV on threads, say)
+    BLAS is left as it was found, and the block is told it has one thread.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield 1
+        return
+    workers = max([library["num_threads"] for library in _blas().info()], default=1)
+    if workers <= 1:
+        yield 1
+        return
+    with _blas().limit(limits=1):
+        yield workers
+
+
 @contextmanager
 def _threads_over_blocks(model: Network) -> Iterator[None]:
     """A network with shifted convolutions trains with their column blocks on as
     many threads as BLAS had, and BLAS single-threaded meanwhile (see
     ``functional.map_blocks``); other networks keep BLAS's own threads, which serve
-    their im2col products best.
-
-    Only in the main thread: BLAS's thread count is one for the whole process, and
-    OpenBLAS refuses to raise it again from another thread (measured: set to 1 in
-    one thread, 2 from another stays 1). Fits in other threads (a GridSearchCV on
-    threads, say) therefore leave BLAS as they found it and run the blocks serially.
+    their im2col products best. In the main thread only: see
+    :func:`_blas_on_one_thread` (fits in other threads run the blocks serially).
     """
-    shifted = any(isinstance(layer, ShiftedConv2d) for layer in model.all_layers())
-    if not shifted or threading.current_thread() is not threading.main_thread():
+    if not any(isinstance(layer, ShiftedConv2d) for layer in model.all_layers()):
         yield
         return
-    blas = ThreadpoolController().select(user_api="blas")
-    workers = max([library["num_threads"] for library in blas.info()], default=1)
-    if workers <= 1:
-        yield
-        return
-    with blas.limit(limits=1), block_threads(workers):
+    with _blas_on_one_thread() as workers, block_threads(workers):
         yield
 
 

@@ -46,7 +46,7 @@ class Layer:
         self.params: dict[str, np.ndarray] = dict(params or {})
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
         self.buffers: dict[str, np.ndarray] = {}
-        self.cache = None
+        self._caches: dict[int, object] = {}
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         raise NotImplementedError
@@ -54,14 +54,34 @@ class Layer:
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         raise NotImplementedError
 
+    # Prediction runs its passes on several threads through the same layers, so
+    # each thread keeps a cache of its own: what its last forward kept for backward.
+    @property
+    def cache(self):
+        """What this thread's last ``forward`` kept for ``backward`` (None before)."""
+        return self._caches.get(threading.get_ident())
+
+    @cache.setter
+    def cache(self, value) -> None:
+        self._caches[threading.get_ident()] = value
+
+    def clear_cache(self) -> None:
+        """Drop every thread's cache."""
+        self._caches.clear()
+
     def scratch(self) -> np.ndarray | None:
-        """The big array of the previous batch's cache (``cache[0]``), to be filled
-        again instead of faulting in fresh megabytes each batch; None unless this
-        thread made it (prediction may run in several threads at once; the cache's
-        last item is the thread that set it)."""
-        if self.cache is not None and self.cache[-1] == threading.get_ident():
-            return self.cache[0]
-        return None
+        """The big array of this thread's previous cache (``cache[0]``), to be filled
+        again instead of faulting in fresh megabytes each batch (None before)."""
+        cache = self.cache
+        return None if cache is None else cache[0]
+
+    # a cache belongs to a thread of this process: pickles and copies carry none
+    def __getstate__(self) -> dict:
+        return {name: value for name, value in vars(self).items() if name != "_caches"}
+
+    def __setstate__(self, state: dict) -> None:
+        # (layers pickled before the caches were per thread carry one ``cache``)
+        self.__dict__.update({k: v for k, v in state.items() if k != "cache"}, _caches={})
 
 
 class Conv2d(Layer):
@@ -86,13 +106,13 @@ class Conv2d(Layer):
         out = weight @ cols                                        # (O, Ho*Wo*N)
         if "bias" in self.params:
             out += self.params["bias"][:, None]
-        self.cache = (cols, xp.shape, threading.get_ident())
+        self.cache = (cols, xp.shape)
         # a view in NCHW order; memory stays (O, Ho, Wo, N), which is what the next
         # convolution's im2col and this layer's backward read fastest
         return out.reshape(-1, ho, wo, n).transpose(3, 0, 1, 2)    # (N, O, Ho, Wo)
 
     def backward(self, dout):
-        cols, xp_shape, _ = self.cache
+        cols, xp_shape = self.cache
         n, o, ho, wo = dout.shape
         dout2 = dout.transpose(1, 2, 3, 0).reshape(o, ho * wo * n)  # (O, Ho*Wo*N)
         weight = self.params["weight"].reshape(o, -1)               # (O, C*kh*kw)
@@ -135,11 +155,11 @@ class ShiftedConv2d(Conv2d):
         out = shifted_conv(buffer, self._weight_rows(), flat)          # (O, Ho, Wo, N)
         if "bias" in self.params:
             out += self.params["bias"][:, None, None, None]
-        self.cache = (buffer, flat, threading.get_ident())
+        self.cache = (buffer, flat)
         return out.transpose(3, 0, 1, 2)                               # (N, O, Ho, Wo)
 
     def backward(self, dout):
-        buffer, flat, _ = self.cache
+        buffer, flat = self.cache
         dout_c = dout.transpose(1, 2, 3, 0)                            # (O, Ho, Wo, N)
         if "bias" in self.params:
             self.grads["bias"][...] = dout_c.sum(axis=(1, 2, 3))

@@ -165,9 +165,10 @@ class Network:
             layer.rng = np.random.default_rng([int(seed), position])
 
     def clear_cache(self) -> None:
-        """Drop what forward kept for backward (a fitted model need not carry it)."""
+        """Drop what forward kept for backward, in every thread (a fitted model need
+        not carry it)."""
         for layer in self.all_layers():
-            layer.cache = None
+            layer.clear_cache()
 
     def get_weights(self) -> dict[str, np.ndarray]:
         """Canonical weights (copies, in the network's dtype), parameters and buffers."""
