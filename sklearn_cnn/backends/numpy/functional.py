@@ -291,8 +291,9 @@ def map_passes(work: Callable[[object], object], items: list, workers: int) -> l
     through the network (NumPy's kernels and a single-threaded BLAS product release
     the GIL) instead of splitting every product in two: LeNet, simple and ResNet20
     predicted 10,000 / 10,000 / 2,500 images in 0.73-0.98 / 0.70-0.71 / 0.58-0.59 of
-    the time of serial passes with two-threaded BLAS (medians of 7, in one process). Every pass runs on one thread, its shifted
-    convolutions' blocks included, with the same blocks whatever ``workers`` is, so
+    the time of serial passes with two-threaded BLAS (medians of 7, in one process).
+    Every pass runs on one thread, its shifted convolutions' blocks included, with
+    the same blocks whatever ``workers`` is, so
     an image's scores do not depend on how many passes there were (with BLAS held
     at one thread by the caller: OpenBLAS's sums differ with its thread count).
     """
