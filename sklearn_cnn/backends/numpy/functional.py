@@ -293,9 +293,9 @@ def map_passes(work: Callable[[object], object], items: list, workers: int) -> l
     predicted 10,000 / 10,000 / 2,500 images in 0.73-0.98 / 0.70-0.71 / 0.58-0.59 of
     the time of serial passes with two-threaded BLAS (medians of 7, in one process).
     Every pass runs on one thread, its shifted convolutions' blocks included, with
-    the same blocks whatever ``workers`` is, so
-    an image's scores do not depend on how many passes there were (with BLAS held
-    at one thread by the caller: OpenBLAS's sums differ with its thread count).
+    the same blocks whatever ``workers`` is, so an image's scores do not depend on
+    how many passes there were (with BLAS held at one thread by the caller:
+    OpenBLAS's sums differ with its thread count).
     """
     with block_threads(1):  # the caller's own passes, when it runs them, as a worker's
         if workers <= 1 or len(items) <= 1:
