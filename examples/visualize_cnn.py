@@ -23,11 +23,11 @@ from sklearn.model_selection import train_test_split
 from sklearn_cnn import CNNClassifier
 from sklearn_cnn.datasets import load_digits_images
 from sklearn_cnn.plotting import (
-    plot_convolution,
-    plot_feature_maps,
-    plot_filters,
-    plot_loss_curve,
-    plot_misclassified,
+    ConvolutionDisplay,
+    FeatureMapsDisplay,
+    FiltersDisplay,
+    LossCurveDisplay,
+    MisclassifiedDisplay,
 )
 
 DPI = 80  # small files for the docs
@@ -52,13 +52,15 @@ def main(epochs: int = 30, out: str | None = None) -> float:
     # a vertical-edge kernel: +1 left, -1 right; it answers the square's left and
     # right sides with opposite signs and ignores its top and bottom
     vertical_edges = np.array([[1.0, 0.0, -1.0]] * 3)
-    figures = {
-        "convolution": plot_convolution(edge_image(), vertical_edges),
-        "filters": plot_filters(clf, layer=0),
-        "feature_maps": plot_feature_maps(clf, X_test[0], layer="1"),  # after the ReLU
-        "loss_curve": plot_loss_curve(clf),
-        "misclassified": plot_misclassified(clf, X_test, y_test, max_images=16),
+    displays = {
+        "convolution": ConvolutionDisplay.from_arrays(edge_image(), vertical_edges),
+        "filters": FiltersDisplay.from_estimator(clf, layer=0),
+        "feature_maps": FeatureMapsDisplay.from_estimator(clf, X_test[0], layer="1"),  # after ReLU
+        "loss_curve": LossCurveDisplay.from_estimator(clf),
+        "misclassified": MisclassifiedDisplay.from_estimator(clf, X_test, y_test,
+                                                             max_images=16),
     }
+    figures = {name: display.figure_ for name, display in displays.items()}
     fig, ax = plt.subplots(figsize=(5.5, 5), layout="constrained")
     ConfusionMatrixDisplay.from_estimator(clf, X_test, y_test, ax=ax, colorbar=False)
     ax.set_title(f"LeNet on digits: test accuracy {accuracy:.3f}")

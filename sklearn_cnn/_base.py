@@ -11,7 +11,7 @@ here. A subclass says only what is particular to its targets:
 - ``_training_loss()``: the :class:`~sklearn_cnn.backends.TrainingConfig` loss
   and label smoothing;
 - ``_validation_score(outputs, y)``: what early stopping watches (accuracy, R^2);
-- ``_fitted_targets()``: the current target attributes, for copies and files;
+- ``_fitted_targets()``: the current target attributes, for copies;
 - the prediction methods, which turn the network's outputs into labels or values.
 """
 
@@ -42,10 +42,14 @@ from ._fitting import (
     build_specs,
     frozen_layers,
     initial_weights,
+    is_fitted_source,
     is_torch_module,
     print_epoch,
+    starting_weights,
 )
+from ._format import save
 from ._input import to_images, warn_if_unscaled
+from ._network import FittedNetwork
 from ._training import (
     History,
     LoopSettings,
@@ -60,176 +64,7 @@ from ._training import (
 from .architectures._blocks import ACTIVATIONS, POOLS
 from .backends import TrainingConfig, get_backend
 from .layers import to_python
-from .summary import Summary, summarize_specs
-
-#: the parameters both estimators take, documented once (``%(name)s`` in a class
-#: docstring is replaced by the entry ``name`` of this table)
-PARAMETER_DOCS = {
-    "network": """\
-    backend : {"numpy", "torch"}, default="numpy"
-        What trains and runs the network: ``"numpy"``, written from scratch with no
-        other dependency, or ``"torch"``, PyTorch through skorch (``pip install
-        'sklearn-cnn[torch]'``). Both build the same network from the same specs
-        and start from the same initial weights for the same ``random_state``.
-    input_shape : tuple of int, default=None
-        ``(C, H, W)`` (or ``(H, W)``) of one image. Needed to read flat ``(n, F)``
-        input as images when ``F`` is not a square (rows of fewer than 64 values
-        are read as one ``1 x F`` row of features); checked against image input.
-    channels : {"auto", "first", "last"}, default="auto"
-        Where the channel axis of 4-D input is. ``"auto"`` takes the last axis as
-        channels when it has 1, 3 or 4 entries and the second axis has not.""",
-    "optimizer": """\
-    solver : {"adam", "sgd"}, default="adam"
-        ``"sgd"`` uses ``momentum`` and ``nesterovs_momentum``.
-    learning_rate_init : float, default=0.01
-        Step size (with ``learning_rate="onecycle"``, the peak step size).
-    alpha : float, default=0.0001
-        L2 penalty on convolution and dense weights, added to the loss as
-        ``0.5 * alpha * ||W||^2 / batch_size`` (as in the MLP estimators).
-    batch_size : int or "auto", default="auto"
-        Mini-batch size; ``"auto"``: 128 images, fewer on small sets so that an
-        epoch has at least 40 steps (``n_samples // 40``, at least 32, at most
-        ``n_samples``): 35 on 1,437 digits.
-    max_iter : int or "auto", default="auto"
-        Number of epochs (passes over the training data). ``"auto"``: enough for
-        about 2,500 optimizer steps, at least 15 and at most 50 epochs (50 on the
-        1,797 digits, 32 on 10,000 images, 15 on 60,000).
-    shuffle : bool, default=True
-        Reshuffle the training data every epoch.
-    momentum : float, default=0.9
-        SGD momentum.
-    nesterovs_momentum : bool, default=True
-        Use Nesterov's momentum with SGD.
-    beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
-        Adam's moment decay rates and numerical guard.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, data order and dropout.
-    verbose : int, default=0
-        1 prints the network's summary, then one table row per epoch (epoch,
-        training loss, validation score, learning rate, seconds); 2 adds a tqdm
-        progress bar over each epoch's batches with the running loss (on stderr).
-    warm_start : bool, default=False
-        When True, ``fit`` continues from the fitted weights and optimizer state
-        instead of starting afresh (same targets and image shape required). Unlike
-        the MLP estimators, which restart their optimizer, a warm fit picks up where
-        the last one stopped, as ``partial_fit`` does.
-    learning_rate : {"constant", "invscaling", "adaptive", "cosine", "onecycle"}, \
-default="onecycle"
-        Learning-rate schedule over the epochs of ``fit`` (``partial_fit`` uses
-        ``learning_rate_init``): the MLP estimators' three, plus a cosine decay to 0
-        and Smith's one-cycle (warm-up to ``learning_rate_init`` over 30 % of the
-        batches, then cosine decay), both updated every batch. Cosine and one-cycle
-        plan to end at ``max_iter``, so reaching it raises no ConvergenceWarning.
-    power_t : float, default=0.5
-        Exponent of ``"invscaling"``.""",
-    "stopping": """\
-    n_iter_no_change : int, default=10
-        Training stops after this many epochs without progress; if ``max_iter`` is
-        reached first, a ConvergenceWarning says so (as in the MLP estimators).
-    validation_fraction : float, default=0.1
-        Share of the training data held out for early stopping (only with
-        ``early_stopping=True``).""",
-    "transfer": """\
-    max_grad_norm : float, default=None
-        Clip the global L2 norm of the gradients to this before each update.
-    init_from : fitted estimator, FrozenEstimator, str or path-like, default=None
-        Start from this model's weights for every layer whose key and shape match
-        (the others start fresh): fine-tune a trained network on new targets or
-        data, on either backend (train with torch, fine-tune with NumPy); a
-        classifier's convolutions can start a regressor. Inside ``GridSearchCV``
-        (which clones parameters, so a fitted model arrives unfitted) pass
-        ``sklearn.frozen.FrozenEstimator(model)`` or the path of a file written by
-        :meth:`save`.
-    pretrained : bool, default=False
-        Start from torchvision's ImageNet weights (``arch`` in ``"alexnet"``,
-        ``"resnet18"``, ``"resnet34"``, ``"vgg11"``, ``"vgg16"``; VGG with
-        ``batch_norm=True`` loads the ``_bn`` weights). The network is then
-        torchvision's exact ImageNet form; the weights file is read from the torch
-        hub cache (never downloaded), a missing one raises an error saying where it
-        was looked for and how to get it. The output layer is replaced for the
-        targets of ``y``; grayscale images work as if repeated to 3 channels. The
-        weights expect images in [0, 1] normalised with ImageNet's channel means and
-        standard deviations (``sklearn_cnn.pretrained.IMAGENET_MEAN`` / ``_STD``).
-        See :mod:`sklearn_cnn.pretrained`. Reading the file needs torch; training
-        runs on either backend.
-    weights : str or path-like, default=None
-        A torchvision-format ``state_dict`` file (``.pth``) to start from instead of
-        the hub cache; implies ``pretrained=True``. Read with
-        ``torch.load(weights_only=True)``: a file holding pickled objects is refused.
-    freeze : "features", int or None, default=None
-        Keep leading layers fixed while training: ``"features"`` freezes every
-        layer before the first dense one (fine-tune only the head of an
-        ``init_from`` model), an int that many top-level layers.""",
-    "architecture": """\
-    device : {"cpu", "cuda", "auto"} or str, default="cpu"
-        Where the torch backend trains and predicts (any torch device string);
-        ``"auto"`` picks CUDA when available. The NumPy backend runs on the CPU.
-    mixed_precision : {"bfloat16"} or None, default=None
-        Torch backend only: train under ``torch.autocast`` in bfloat16 (products
-        and convolutions in bfloat16, weights, optimizer and loss in float32): on
-        a CPU with AVX-512 BF16, or an Ampere or newer GPU, about twice the training
-        speed for an accuracy close to float32's. A CPU without AVX-512 BF16 or
-        AMX can only emulate bfloat16, several times slower than float32 (6.4x on
-        an AVX2 CPU): the fit warns there. Prediction stays float32.
-    filters : tuple of int, default=None
-        Convolution widths, one per stage (LeNet: ``(6, 16)``; VGG and ResNet: the
-        widths of their stages). None keeps the architecture's own.
-    kernel_size : int, default=None
-        Convolution kernel size (``"lenet"``, ``"simple"``).
-    hidden_units : tuple of int, default=None
-        Widths of the dense layers before the output layer.
-    activation : {"relu", "leaky_relu", "tanh", "sigmoid"}, default=None
-    pooling : {"max", "avg"}, default=None
-    dropout : float, default=None
-        Dropout rate in the dense head.
-    batch_norm : bool, default=None
-        BatchNorm after every convolution.
-    width : float, default=None
-        Multiplier of every convolution and dense width (``0.25`` for a narrow net).
-
-        Each of these eight is passed to the architecture when set; one that the
-        architecture does not take raises a ValueError that lists those it takes
-        (``sklearn_cnn.architectures.architecture_parameters(name)``).""",
-    "attributes": """\
-    n_features_in_ : int
-        Values per sample (``C * H * W``).
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Column names, when X was a DataFrame with string column names.
-    input_shape_ : tuple of int
-        ``(C, H, W)`` of the images the network was built for.
-    specs_ : tuple of LayerSpec or None
-        The network that was built, after adaptation to ``input_shape_`` (None for
-        a custom ``torch.nn.Module``).
-    model_ : object
-        The backend's trained network: a ``Network`` for the NumPy backend, the
-        skorch ``NeuralNet`` (with its ``history`` and ``module_``) for torch.
-    loss_curve_ : list of float
-        Mean training loss (L2 penalty included) of each epoch.
-    best_loss_ : float or None
-        Lowest training loss (without early stopping).
-    n_iter_ : int
-        Epochs run.
-    t_ : int
-        Training samples seen by the solver.""",
-}
-
-
-def fill_docstring(cls: type) -> type:
-    """Class decorator: put the shared parameter descriptions into ``cls.__doc__``."""
-    cls.__doc__ = cls.__doc__ % PARAMETER_DOCS
-    return cls
-
-
-def _shape_of(X) -> tuple:
-    """X's array shape, or () when it has none (a ragged list, say). Array-likes
-    are asked through ``__array__`` only (as check_array asks them)."""
-    shape = getattr(X, "shape", None)
-    if isinstance(shape, tuple):
-        return shape
-    try:
-        return tuple(np.shape(X) if isinstance(X, (list, tuple)) else np.asarray(X).shape)
-    except (ValueError, TypeError):
-        return ()
+from .summary import Summary
 
 
 class BaseCNN(TransformerMixin, BaseEstimator):
@@ -316,24 +151,6 @@ class BaseCNN(TransformerMixin, BaseEstimator):
         """
         return self._fit(X, y, sample_weight, partial=False)
 
-    def __getstate__(self):
-        """Pickle's (and skops') state. A torch-backend network built from specs is
-        stored as NumPy arrays and plain values (weights, optimizer state, history),
-        not as torch objects: skops can then write it safely, and the file does not
-        depend on the torch version or the device it was trained on."""
-        state = super().__getstate__()
-        if state.get("_backend_name") == "torch" and state.get("specs_") is not None \
-                and "model_" in state:
-            state = {**state, "model_": get_backend("torch").to_portable(self.model_)}
-        return state
-
-    def __setstate__(self, state):
-        if state.get("_backend_name") == "torch" and isinstance(state.get("model_"), dict):
-            model = get_backend("torch").from_portable(state["specs_"], state["input_shape_"],
-                                                       state["model_"])
-            state = {**state, "model_": model}
-        super().__setstate__(state)
-
     # -- what a subclass says about its targets --------------------------------------
 
     def _encode_targets(self, y, images, sample_weight, resume: bool, classes
@@ -372,49 +189,47 @@ class BaseCNN(TransformerMixin, BaseEstimator):
         """Validate everything, train, then set the fitted state in one step: a call
         that fails leaves the estimator exactly as it was."""
         backend = get_backend(self.backend)
-        if self.mixed_precision is not None and backend.name != "torch":
+        if self.mixed_precision is not None and not backend.mixed_precision:
             raise ValueError(f"mixed_precision={self.mixed_precision!r} is a torch "
                              f"backend option; use backend='torch' or "
                              f"mixed_precision=None (backend={self.backend!r})")
-        resume = hasattr(self, "model_") and (partial or self.warm_start)
-        if resume and self.specs_ is None and backend.name != self._backend_name:
+        resume = hasattr(self, "network_") and (partial or self.warm_start)
+        fitted = self.network_ if resume else None
+        if resume and fitted.specs is None and backend is not fitted.backend:
             raise ValueError(f"this estimator was fitted with backend="
-                             f"{self._backend_name!r} on a custom torch.nn.Module, which "
+                             f"{fitted.backend_name!r} on a custom torch.nn.Module, which "
                              f"cannot move to backend={self.backend!r}")
         images = to_images(X, input_shape=self.input_shape, channels=self.channels,
-                           dtype=self._model_dtype() if resume else None)
+                           dtype=fitted.dtype if resume else None)
         if resume:
-            self._check_image_shape(images)
+            fitted.check_image_shape(images, type(self).__name__)
             _check_feature_names(self, X, reset=False)
         warn_if_unscaled(images)
         encoded, targets, weights = self._encode_targets(y, images, sample_weight, resume,
                                                          classes)
         if encoded.dtype.kind == "f":
             encoded = encoded.astype(images.dtype)
-        n_outputs = self._n_outputs(targets)
         init_seed, train_seed = check_random_state(self.random_state).randint(
             0, 2**31 - 1, size=2)
         if resume:
-            model, specs, notes = self._resumed_model(backend), self.specs_, self._notes
-            history = self._history()
+            network, history = self._resumed_network(backend), self._history()
         else:
-            specs, notes, model = self._new_model(backend, images.shape[1:], images.dtype,
-                                                  n_outputs, init_seed)
+            network = self._new_network(backend, images.shape[1:], images.dtype,
+                                        self._n_outputs(targets), init_seed)
             history = History()
-        rollback = backend.snapshot(model) if resume else None
+        rollback = backend.snapshot(network.model) if resume else None
         try:
             records, stopped, epochs = self._run_epochs(
-                backend, model, TrainingData(images, encoded, weights,
-                                             self._baseline_loss(encoded, weights)),
+                backend, network.model, TrainingData(images, encoded, weights,
+                                                     self._baseline_loss(encoded, weights)),
                 partial, history, train_seed)
         except BaseException:
             if rollback is not None:  # nothing of a failed call stays behind
-                backend.restore(model, rollback)
+                backend.restore(network.model, rollback)
             raise
         early = self.early_stopping and not partial
-        self._set_fitted(model, backend.name, history.extended(records, len(encoded), early),
-                         targets=targets, input_shape=images.shape[1:], specs=specs,
-                         notes=notes, feature_names=_get_feature_names(X))
+        self._set_fitted(network, history.extended(records, len(encoded), early),
+                         targets=targets, feature_names=_get_feature_names(X))
         # cosine and one-cycle plan their decay to end at the last epoch: reaching it is
         # the plan, not a failure to converge
         open_ended = self.learning_rate in ("constant", "invscaling", "adaptive")
@@ -455,45 +270,46 @@ class BaseCNN(TransformerMixin, BaseEstimator):
         rng = np.random.default_rng([int(seed), history.n_iter])
         return (*run_epochs(backend, model, data, settings, rng), epochs)
 
-    def _new_model(self, backend, input_shape, dtype, n_outputs, init_seed):
-        """``(specs, notes, model)`` of a fresh network for images of ``input_shape``."""
+    def _new_network(self, backend, input_shape, dtype, n_outputs, init_seed
+                     ) -> FittedNetwork:
+        """A fresh network for images of ``input_shape``, from its starting weights."""
         if is_torch_module(self.arch):
-            config = self._training_config(None)
-            return None, [], self._build_torch_module(backend, input_shape, n_outputs,
-                                                      init_seed, dtype, config)
-        specs, notes = build_specs(self, input_shape, n_outputs,
+            if arch_params(self):
+                raise ValueError(f"architecture parameters {sorted(arch_params(self))} "
+                                 "apply to named architectures, not to a torch.nn.Module")
+            return FittedNetwork.from_module(backend, self.arch, input_shape, n_outputs,
+                                             init_seed, config=self._training_config(None),
+                                             dtype=dtype, device=self.device)
+        start = starting_weights(self)
+        specs, notes = build_specs(self, input_shape, n_outputs, start,
                                    outputs="classes" if is_classifier(self) else "outputs")
-        config = self._training_config(specs)
-        weights, more_notes = initial_weights(self, specs, input_shape, init_seed)
-        model = backend.build(specs, input_shape, weights, config=config, dtype=dtype,
-                              device=self.device)
+        weights, more_notes = initial_weights(self, specs, input_shape, init_seed, start)
+        network = FittedNetwork.build(backend, specs, input_shape, weights,
+                                      config=self._training_config(specs), dtype=dtype,
+                                      device=self.device, notes=[*notes, *more_notes])
         if self.verbose:
-            print(summarize_specs(specs, input_shape, [*notes, *more_notes]))
-        return specs, [*notes, *more_notes], model
+            print(network.summary())
+        return network
 
-    def _resumed_model(self, backend):
-        """The fitted model, configured to go on training with the current parameters;
-        a model of another backend (``set_params(backend=...)`` since) is converted,
-        with a fresh optimizer. The fitted model itself is changed only by training."""
+    def _resumed_network(self, backend) -> FittedNetwork:
+        """The fitted network, configured to go on training with the current
+        parameters; moved to another backend (``set_params(backend=...)`` since) with
+        a fresh optimizer. The fitted network itself is changed only by training."""
         config = self._training_config(self.specs_)
-        if backend.name != self._backend_name:
-            return backend.build(self.specs_, self.input_shape_, self.get_weights(),
-                                 config=config, dtype=self._model_dtype(),
-                                 device=self.device)
-        backend.configure(self.model_, config, keep_state=True)
-        return self.model_
+        if backend is not self.network_.backend:
+            return self.network_.to(backend, config=config, device=self.device)
+        self.network_.configure(config, keep_state=True)
+        return self.network_
 
-    def _set_fitted(self, model, backend_name: str, history: History, *, targets: dict,
-                    input_shape, specs, notes, feature_names) -> None:
-        """Set every fitted attribute: the one place that does (fit, partial_fit,
-        load and to_backend all come here). ``targets``: the subclass's target
-        attributes, by name."""
+    def _set_fitted(self, network: FittedNetwork, history: History, *, targets: dict,
+                    feature_names) -> None:
+        """Set every fitted attribute: the one place that does (fit, partial_fit and
+        to_backend come here; a model file or a pickle restores what it set).
+        ``targets``: the subclass's target attributes, by name."""
         for name, value in targets.items():
             setattr(self, name, value)
-        self.n_features_in_ = math.prod(input_shape)
-        self.input_shape_ = tuple(input_shape)
-        self.specs_, self._notes = specs, list(notes)
-        self.model_, self._backend_name = model, backend_name
+        self.network_ = network
+        self.n_features_in_ = math.prod(network.input_shape)
         self.loss_curve_ = list(history.loss_curve)
         self.n_iter_, self.t_ = history.n_iter, history.t
         scores = history.validation_scores
@@ -506,14 +322,19 @@ class BaseCNN(TransformerMixin, BaseEstimator):
         else:
             self.feature_names_in_ = feature_names
 
+    # the network's description, as attributes of their own
+    model_ = property(lambda self: self.network_.model,
+                      doc="The backend's model (``network_.model``).")
+    specs_ = property(lambda self: self.network_.specs,
+                      doc="The network's layer specs (None for a custom torch module).")
+    input_shape_ = property(lambda self: self.network_.input_shape,
+                            doc="``(C, H, W)`` of the images the network was built for.")
+
     def _history(self) -> History:
         """The fitted training record, as :class:`History`."""
         scores = self.validation_scores_
         return History(tuple(self.loss_curve_), None if scores is None else tuple(scores),
                        self.t_)
-
-    def _model_dtype(self) -> np.dtype:
-        return get_backend(self._backend_name).dtype(self.model_)
 
     def _sample_weight(self, sample_weight, images) -> np.ndarray | None:
         """``sample_weight`` checked (finite, non-negative, one per image), or None."""
@@ -521,16 +342,6 @@ class BaseCNN(TransformerMixin, BaseEstimator):
             return None
         return _check_sample_weight(sample_weight, images, dtype=np.float64,
                                     ensure_non_negative=True)
-
-    def _build_torch_module(self, backend, input_shape, n_outputs, seed, dtype, config):
-        if backend.name != "torch":
-            raise ValueError("arch given as a torch.nn.Module needs backend='torch'; "
-                             f"got backend={self.backend!r}")
-        if arch_params(self):
-            raise ValueError(f"architecture parameters {sorted(arch_params(self))} "
-                             "apply to named architectures, not to a torch.nn.Module")
-        return backend.build_module(self.arch, input_shape, n_outputs, seed, config=config,
-                                    dtype=dtype, device=self.device)
 
     def _training_config(self, specs) -> TrainingConfig:
         """How the optimizer steps, from the estimator's parameters (``specs``: the
@@ -544,6 +355,15 @@ class BaseCNN(TransformerMixin, BaseEstimator):
             frozen_layers=frozen_layers(to_python(self.freeze), specs),
             mixed_precision=self.mixed_precision, **self._training_loss(), **numbers)
 
+    def __sklearn_clone__(self):
+        """scikit-learn's clone, except that a fitted ``init_from`` is shared, not
+        cloned: a clone of it would arrive unfitted (so ``GridSearchCV`` can search
+        around a fitted source as it is)."""
+        copy = super().__sklearn_clone__()
+        if is_fitted_source(self.init_from):
+            copy.init_from = self.init_from
+        return copy
+
     # -- prediction --------------------------------------------------------------------
 
     def __sklearn_tags__(self):
@@ -553,84 +373,36 @@ class BaseCNN(TransformerMixin, BaseEstimator):
         tags.input_tags.three_d_array = True  # images (n, H, W) and (n, C, H, W)
         return tags
 
-    def _backend_and_images(self, X):
-        """The backend that fitted the model, and X validated as images of the fitted
-        shape, in the dtype its model computes in."""
+    def _images(self, X) -> np.ndarray:
+        """X validated as images of the fitted shape, in the network's dtype."""
         check_is_fitted(self)
         _check_feature_names(self, X, reset=False)
-        shape = _shape_of(X)
-        try:
-            images = to_images(X, input_shape=self._predict_input_shape(shape),
-                               channels=self.channels, dtype=self._model_dtype())
-            self._check_image_shape(images)
-        except ValueError:
-            c, h, w = self.input_shape_
-            if shape in ((h, w), (c, h, w), (h, w, c)):
-                raise ValueError(f"X has the shape of one image, {shape}; the "
-                                 "estimator takes a batch of images: pass X[None] (or "
-                                 "[image]) for one image") from None
-            raise
-        return get_backend(self._backend_name), images
-
-    def _predict_input_shape(self, shape: tuple) -> tuple | None:
-        """The shape flat rows are read in after fit: ``input_shape`` when given, else
-        the fitted image shape when it has one channel (a flat row of several channels
-        could be channels first or last, and is read as ``fit`` reads it)."""
-        if self.input_shape is not None or len(shape) != 2:
-            return self.input_shape
-        if shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {shape[1]} features, but {type(self).__name__} is expecting "
-                f"{self.n_features_in_} features as input: flat rows of images of shape "
-                f"{self.input_shape_} (C, H, W)")
-        return self.input_shape_ if self.input_shape_[0] == 1 else None
-
-    def _check_image_shape(self, images: np.ndarray) -> None:
-        if images.shape[1:] != self.input_shape_:
-            name = type(self).__name__
-            n_features = math.prod(images.shape[1:])
-            counts = (f"X has {n_features} features, but {name} is expecting "
-                      f"{self.n_features_in_} features as input: "
-                      if n_features != self.n_features_in_ else "")
-            raise ValueError(
-                f"{counts}X holds images of shape {images.shape[1:]} (C, H, W), but this "
-                f"{name} was fitted on images of shape {self.input_shape_}"
-            )
-
-    def _output(self, backend, images) -> np.ndarray:
-        """The network's output on validated images (N, n_outputs), float64, finite."""
-        with np.errstate(over="ignore", invalid="ignore"):  # reported below, if at all
-            outputs = backend.predict_output(self.model_, images)
-        broken = ~np.isfinite(outputs).all(axis=1)
-        if broken.any():  # never NaN rows, which predict would read as the first class
-            raise ValueError(f"The network's output overflowed to inf or NaN for "
-                             f"{broken.sum()} of the {len(outputs)} images; their values "
-                             "are too large for it: scale the images as at fit time")
-        return outputs
+        return self.network_.images(X, channels=self.channels, input_shape=self.input_shape,
+                                    owner=type(self).__name__)
 
     def _score_inputs(self, X, y, sample_weight, check_y):
         """``(outputs, y, sample_weight)`` for ``score``: X, y (``check_y(y)``) and
         sample_weight all checked before the network runs."""
-        backend, images = self._backend_and_images(X)
+        images = self._images(X)
         y = check_y(y)
         check_consistent_length(images, y, sample_weight)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, images)
-        return self._predicted(backend, images), y, sample_weight
+        return self._predicted(images), y, sample_weight
 
     def _link(self, outputs: np.ndarray) -> np.ndarray:
         """What the network's outputs are averaged as: themselves here (a classifier:
         their probabilities)."""
         return outputs
 
-    def _predicted(self, backend, images) -> np.ndarray:
+    def _predicted(self, images) -> np.ndarray:
         """What ``predict`` reads, for validated images: ``_link`` of the network's
         outputs, averaged with that of the mirrored images with
         ``test_time_augment="flip"``."""
-        predicted = self._link(self._output(backend, images))
+        predicted = self._link(self.network_.outputs(images))
         if self.test_time_augment == "flip":
             mirrored = np.ascontiguousarray(images[..., ::-1])
-            predicted += self._link(self._output(backend, mirrored))
+            predicted += self._link(self.network_.outputs(mirrored))
             predicted /= 2
         return predicted
 
@@ -638,16 +410,8 @@ class BaseCNN(TransformerMixin, BaseEstimator):
     def _n_features_out(self) -> int:
         """Width of :meth:`transform`'s output (``get_feature_names_out`` names
         them ``cnnclassifier0``, ``cnnclassifier1``...)."""
-        self._require_specs("get_feature_names_out()")
-        return math.prod(self._shape_after(len(self.specs_) - 1))
-
-    def _shape_after(self, n_layers: int | None = None) -> tuple[int, ...]:
-        """Shape of one sample after the network's first ``n_layers`` top-level layers
-        (all of them when None: the output's)."""
-        shape = self.input_shape_
-        for spec in self.specs_[:n_layers]:
-            shape = spec.output_shape(shape)
-        return tuple(shape)
+        self.network_.require_specs("get_feature_names_out()")
+        return math.prod(self.network_.shape_after(len(self.specs_) - 1))
 
     def fit_transform(self, X, y, sample_weight=None) -> np.ndarray:
         """Fit, then return the penultimate features of X (see :meth:`transform`)."""
@@ -669,34 +433,23 @@ class BaseCNN(TransformerMixin, BaseEstimator):
         ndarray of shape (n_samples, n_features)
             For LeNet, the 84 activations before the output layer.
         """
-        backend, images = self._backend_and_images(X)
-        if self.specs_ is None:
-            raise ValueError("transform() needs an architecture made of sklearn_cnn.layers "
-                             "specs; a custom torch.nn.Module has no known last layer")
-        penultimate = str(len(self.specs_) - 2)
-        return backend.forward(self.model_, images, penultimate).reshape(len(images), -1)
+        images = self._images(X)
+        self.network_.require_specs("transform()")
+        penultimate = len(self.specs_) - 2
+        return self.network_.forward(images, penultimate).reshape(len(images), -1)
 
     # -- the fitted network ------------------------------------------------------------
 
     def summary(self) -> Summary:
         """Layer table of the fitted network: output shapes and parameter counts."""
         check_is_fitted(self)
-        self._require_specs("summary()")
-        return summarize_specs(self.specs_, self.input_shape_, self._notes)
+        return self.network_.summary()
 
     def save(self, path) -> None:
         """Write the fitted estimator to ``path`` as an ``.npz`` file: weights as
         plain arrays and a JSON description, loadable with
         :func:`sklearn_cnn.load` without unpickling (so without running code)."""
-        from .persistence import save
-
         save(self, path)
-
-    def _require_specs(self, what: str) -> None:
-        if self.specs_ is None:
-            raise ValueError(f"{what} needs an architecture made of sklearn_cnn.layers "
-                             "specs; this estimator was fitted with a custom "
-                             "torch.nn.Module")
 
     def get_weights(self) -> dict[str, np.ndarray]:
         """Canonical weights of the fitted network, by layer key.
@@ -710,7 +463,7 @@ class BaseCNN(TransformerMixin, BaseEstimator):
             The same keys on every backend.
         """
         check_is_fitted(self)
-        return get_backend(self._backend_name).get_weights(self.model_)
+        return self.network_.get_weights()
 
     def to_backend(self, backend: str):
         """A fitted copy of this estimator running on another backend.
@@ -730,14 +483,12 @@ class BaseCNN(TransformerMixin, BaseEstimator):
             one is unchanged.
         """
         check_is_fitted(self)
-        self._require_specs("to_backend()")
+        self.network_.require_specs("to_backend()")
         target = get_backend(backend)
-        device = self.device if backend != "numpy" else "cpu"
+        device = target.device_for(self.device)
         copy = clone(self).set_params(backend=backend, device=device)
-        model = target.build(self.specs_, self.input_shape_, self.get_weights(),
-                             config=copy._training_config(self.specs_),
-                             dtype=self._model_dtype(), device=device)
-        copy._set_fitted(model, target.name, self._history(), targets=self._fitted_targets(),
-                         input_shape=self.input_shape_, specs=self.specs_, notes=self._notes,
+        network = self.network_.to(target, config=copy._training_config(self.specs_),
+                                   device=device)
+        copy._set_fitted(network, self._history(), targets=self._fitted_targets(),
                          feature_names=getattr(self, "feature_names_in_", None))
         return copy

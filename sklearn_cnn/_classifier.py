@@ -15,9 +15,10 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
-from ._base import BaseCNN, fill_docstring
+from ._base import BaseCNN
+from ._docs import fill_docstring
 from ._training import accuracy
-from .backends._base import softmax
+from .backends import softmax
 
 
 def _check_targets(y, *, warn: bool) -> np.ndarray:
@@ -240,7 +241,7 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseCNN):
         ndarray of shape (n_samples, n_classes)
             Rows sum to 1; columns follow ``classes_``.
         """
-        return self._predicted(*self._backend_and_images(X))
+        return self._predicted(self._images(X))
 
     def _link(self, outputs: np.ndarray) -> np.ndarray:
         """Probabilities: what ``predict_proba`` returns and flip averaging averages."""

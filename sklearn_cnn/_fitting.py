@@ -1,15 +1,18 @@
 """How the estimator turns its parameters into a network and a training setup:
-the architecture's specs, the starting weights (fresh, pretrained, or another
+the architecture's specs, the starting weights (fresh, ImageNet's, or another
 model's), the frozen layers, the per-epoch report."""
 
 from __future__ import annotations
 
 import os
+import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from ._format import is_model_file, read_weights
 from ._weights import init_weights
 from .architectures import build_architecture
 from .layers import LayerSpec, Linear, Shape
@@ -35,47 +38,93 @@ def arch_params(estimator) -> dict:
             if getattr(estimator, name) is not None}
 
 
-def wants_pretrained(estimator) -> bool:
-    return bool(estimator.pretrained) or estimator.weights is not None
+@dataclass(frozen=True)
+class StartingWeights:
+    """Where a fresh network's weights come from, ``init_from`` resolved: ImageNet's
+    (``imagenet``: ``"hub"`` for torchvision's cache, or a ``.pth`` path) and then
+    another model's (``model``: a fitted estimator or a model file's path), each
+    wherever its layers fit. Both None: fresh weights only."""
+
+    imagenet: str | os.PathLike | None = None
+    model: object = None
 
 
-def build_specs(estimator, input_shape: Shape, n_outputs: int, outputs: str = "classes"
-                ) -> tuple[tuple[LayerSpec, ...], list[str]]:
+def starting_weights(estimator) -> StartingWeights:
+    """The estimator's ``init_from`` (and the deprecated ``pretrained`` and
+    ``weights``, with a FutureWarning saying what to write instead), resolved."""
+    init_from, imagenet, model = estimator.init_from, None, None
+    if estimator.weights is not None:
+        warnings.warn("weights=path is deprecated and will be removed in a future "
+                      f"release; write init_from={os.fspath(estimator.weights)!r}",
+                      FutureWarning, stacklevel=5)
+        imagenet = estimator.weights
+    elif estimator.pretrained:
+        warnings.warn("pretrained=True is deprecated and will be removed in a future "
+                      "release; write init_from='imagenet'", FutureWarning, stacklevel=5)
+        imagenet = "hub"
+    if isinstance(init_from, str) and init_from == "imagenet":
+        imagenet = "hub"
+    elif isinstance(init_from, (str, os.PathLike)):
+        if not os.path.isfile(init_from):
+            raise ValueError(f"init_from={os.fspath(init_from)!r} names no file; pass "
+                             "'imagenet', a file written by save(), a torchvision "
+                             ".pth file, or a fitted estimator")
+        if is_model_file(init_from):
+            model = init_from
+        else:  # a torchvision state_dict
+            imagenet = init_from
+    elif init_from is not None:
+        model = init_from
+    return StartingWeights(imagenet, model)
+
+
+def build_specs(estimator, input_shape: Shape, n_outputs: int, start: StartingWeights,
+                outputs: str = "classes") -> tuple[tuple[LayerSpec, ...], list[str]]:
     """The estimator's architecture for images of ``input_shape`` with ``n_outputs``
     outputs (``outputs`` says what they are, for messages), and its notes;
-    torchvision's ImageNet form when pretrained weights are wanted."""
+    torchvision's ImageNet form when ImageNet's weights are the start."""
     extra = {}
-    if wants_pretrained(estimator):
+    if start.imagenet is not None:
         torchvision_name(estimator.arch)  # a ValueError naming those that have weights
         extra["imagenet"] = True
     return build_architecture(estimator.arch, input_shape, n_outputs, outputs=outputs,
                               **arch_params(estimator), **extra)
 
 
-def initial_weights(estimator, specs, input_shape: Shape, seed: int
+def initial_weights(estimator, specs, input_shape: Shape, seed: int, start: StartingWeights
                     ) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Fresh weights (He/Glorot, seeded), overwritten by the pretrained file's and
-    then by ``init_from``'s wherever those fit; with notes on what was loaded."""
+    """Fresh weights (He/Glorot, seeded), overwritten by ImageNet's and then by
+    another model's wherever those fit; with notes on what was loaded."""
     weights = init_weights(specs, input_shape, np.random.default_rng(seed))
     notes = []
-    if wants_pretrained(estimator):
-        loaded, notes = load_pretrained(estimator.arch, specs, input_shape,
-                                        estimator.weights, estimator.batch_norm)
+    if start.imagenet is not None:
+        path = None if start.imagenet == "hub" else start.imagenet
+        loaded, notes = load_pretrained(estimator.arch, specs, input_shape, path,
+                                        estimator.batch_norm)
         weights.update(loaded)
-    if estimator.init_from is not None:
-        weights.update(reusable_weights(source_weights(estimator.init_from), weights))
+    if start.model is not None:
+        weights.update(reusable_weights(source_weights(start.model), weights))
     return weights, notes
 
 
-def source_weights(init_from) -> dict[str, np.ndarray]:
-    """The weights ``init_from`` names: a fitted estimator (or one wrapped in
-    ``sklearn.frozen.FrozenEstimator``, which ``clone`` and ``GridSearchCV`` leave
-    fitted), or the path of a model file written by ``save``."""
-    if isinstance(init_from, (str, os.PathLike)):
-        from .persistence import load
+def is_fitted_source(init_from) -> bool:
+    """Whether ``init_from`` is a fitted estimator (which ``clone`` must share rather
+    than copy, or the copy would arrive unfitted)."""
+    if init_from is None or isinstance(init_from, (str, os.PathLike)):
+        return False
+    try:
+        check_is_fitted(init_from)
+    except (NotFittedError, TypeError):
+        return False
+    return True
 
+
+def source_weights(init_from) -> dict[str, np.ndarray]:
+    """The weights of a fitted estimator (or one wrapped in
+    ``sklearn.frozen.FrozenEstimator``), or of a model file written by ``save``."""
+    if isinstance(init_from, (str, os.PathLike)):
         try:
-            return load(init_from, backend="numpy").get_weights()
+            return read_weights(init_from)
         except (OSError, ValueError) as exc:
             raise ValueError(f"init_from={os.fspath(init_from)!r} is not a model file "
                              f"written by CNNClassifier.save: {exc}") from None
@@ -83,10 +132,8 @@ def source_weights(init_from) -> dict[str, np.ndarray]:
         check_is_fitted(init_from)
     except NotFittedError:
         raise NotFittedError(
-            f"init_from={type(init_from).__name__}(...) is not fitted. clone() and "
-            "GridSearchCV hand every fit an unfitted copy of an estimator parameter: pass "
-            "sklearn.frozen.FrozenEstimator(model) or the path of model.save(path) "
-            "instead") from None
+            f"init_from={type(init_from).__name__}(...) is not fitted; fit it first, or "
+            "pass the path of model.save(path)") from None
     return init_from.get_weights()
 
 

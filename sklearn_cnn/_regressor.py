@@ -10,8 +10,9 @@ from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_array, check_consistent_length
 
-from ._base import BaseCNN, fill_docstring
-from .backends.numpy.functional import REGRESSION_LOSSES, regression_loss
+from ._base import BaseCNN
+from ._docs import fill_docstring
+from .backends import REGRESSION_LOSSES
 
 
 def _check_regression_targets(y) -> np.ndarray:
@@ -204,7 +205,9 @@ class CNNRegressor(ClassNamePrefixFeaturesOutMixin, RegressorMixin, BaseCNN):
 
     def _baseline_loss(self, encoded, sample_weight) -> float:
         """The loss of predicting the centre (0 on the standardized scale)."""
-        return regression_loss(np.zeros_like(encoded), encoded, sample_weight, self.loss)[0]
+        losses = REGRESSION_LOSSES[self.loss](-encoded).mean(axis=1)
+        weighted = sample_weight is not None and sample_weight.sum() > 0
+        return float(np.average(losses, weights=sample_weight if weighted else None))
 
     def _training_loss(self) -> dict:
         return {"loss": self.loss, "label_smoothing": 0.0}
@@ -235,7 +238,7 @@ class CNNRegressor(ClassNamePrefixFeaturesOutMixin, RegressorMixin, BaseCNN):
         ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Shaped as the ``y`` of ``fit``.
         """
-        return self._values(self._predicted(*self._backend_and_images(X)))
+        return self._values(self._predicted(self._images(X)))
 
     def score(self, X, y, sample_weight=None) -> float:
         """R^2 of :meth:`predict` on (X, y) (averaged over the outputs), as in

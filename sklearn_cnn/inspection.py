@@ -35,7 +35,9 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import is_classifier
 from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
 
+from ._base import BaseCNN
 from .augment import _bilinear
 from .layers import Conv2d, Residual
 
@@ -48,17 +50,19 @@ _ELEMENTWISE = ("BatchNorm", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Dropout")
 OCCLUSION_BATCH = 2048
 
 
-def _fitted_images(estimator, X):
-    """The estimator's backend and X as validated images (the estimator's own checks:
-    NotFittedError, shape and dtype)."""
-    from ._base import BaseCNN
-
+def fitted_images(estimator, X):
+    """The estimator's fitted network and X as validated images (the estimator's own
+    checks: NotFittedError, shape and dtype)."""
     if not isinstance(estimator, BaseCNN):
         raise TypeError(f"sklearn_cnn.inspection explains a fitted CNNClassifier or "
                         f"CNNRegressor, got {type(estimator).__name__}; for a Pipeline, "
                         "explain its last step on the transformed images: "
                         "saliency(pipe[-1], pipe[:-1].transform(X))")
-    return estimator._backend_and_images(X)
+    check_is_fitted(estimator)
+    network = estimator.network_
+    return network, network.images(X, channels=estimator.channels,
+                                   input_shape=estimator.input_shape,
+                                   owner=type(estimator).__name__)
 
 
 def _score_weights(estimator, outputs: np.ndarray, target) -> np.ndarray:
@@ -100,9 +104,9 @@ def _score_weights(estimator, outputs: np.ndarray, target) -> np.ndarray:
     return weights
 
 
-def _scores(estimator, backend, images, target):
+def _scores(estimator, network, images, target):
     """The network's outputs on ``images`` and the score weights of ``target``."""
-    outputs = estimator._output(backend, images)
+    outputs = network.outputs(images)
     return outputs, _score_weights(estimator, outputs, target)
 
 
@@ -122,9 +126,9 @@ def input_gradient(estimator, X, target=None) -> np.ndarray:
     ndarray of shape (n_samples, C, H, W)
         Signed, in the model's dtype.
     """
-    backend, images = _fitted_images(estimator, X)
-    _, weights = _scores(estimator, backend, images, target)
-    return backend.gradient(estimator.model_, images, weights.astype(images.dtype))[1]
+    network, images = fitted_images(estimator, X)
+    _, weights = _scores(estimator, network, images, target)
+    return network.gradient(images, weights)[1]
 
 
 def saliency(estimator, X, target=None, *, times_input: bool = False,
@@ -179,12 +183,11 @@ def saliency(estimator, X, target=None, *, times_input: bool = False,
     if isinstance(noise, bool) or not isinstance(noise, Real) or not 0 < noise < np.inf:
         raise ValueError(f"noise must be a positive float (a fraction of each image's "
                          f"value range), got {noise!r}")
-    backend, images = _fitted_images(estimator, X)
-    _, weights = _scores(estimator, backend, images, target)
-    weights = weights.astype(images.dtype)
+    network, images = fitted_images(estimator, X)
+    _, weights = _scores(estimator, network, images, target)
 
     def attribution(x):                                                # (n, C, H, W)
-        gradient = backend.gradient(estimator.model_, x, weights)[1]
+        gradient = network.gradient(x, weights)[1]
         return gradient * x if times_input else gradient
 
     if smooth:
@@ -212,19 +215,14 @@ def default_cam_layer(specs) -> int:
     return index
 
 
-def _cam_layer(estimator, layer) -> int:
+def _cam_layer(network, layer) -> int:
     """The top-level layer index Grad-CAM reads, checked: its output must be a map."""
-    estimator._require_specs("grad_cam")
-    specs = estimator.specs_
+    network.require_specs("grad_cam")
     if layer is None:
-        return default_cam_layer(specs)
+        return default_cam_layer(network.specs)
     if isinstance(layer, str) and layer.isdigit():
         layer = int(layer)
-    shapes, shape = [], estimator.input_shape_
-    for spec in specs:
-        shape = spec.output_shape(shape)
-        shapes.append(shape)
-    maps = [i for i, s in enumerate(shapes) if len(s) == 3]
+    maps = [i for i in range(len(network.specs)) if len(network.shape_after(i + 1)) == 3]
     if not isinstance(layer, Integral) or isinstance(layer, bool) or layer not in maps:
         raise ValueError(f"layer must be the index of a top-level layer whose output is a "
                          f"(C, H, W) map: one of {maps}; got {layer!r}")
@@ -262,11 +260,10 @@ def grad_cam(estimator, X, target=None, layer=None) -> np.ndarray:
         ``ReLU(sum_k alpha_k A_k)`` with ``alpha_k`` the spatial mean of
         ``d score / d A_k``, upsampled from the layer's resolution; non-negative.
     """
-    backend, images = _fitted_images(estimator, X)
-    index = _cam_layer(estimator, layer)
-    _, weights = _scores(estimator, backend, images, target)
-    activations, gradients = backend.gradient(estimator.model_, images,
-                                              weights.astype(images.dtype), key=str(index))
+    network, images = fitted_images(estimator, X)
+    index = _cam_layer(network, layer)
+    _, weights = _scores(estimator, network, images, target)
+    activations, gradients = network.gradient(images, weights, index)
     alpha = gradients.mean(axis=(2, 3), keepdims=True)                 # (n, K, 1, 1)
     cam = np.maximum((alpha * activations).sum(axis=1), 0.0)           # (n, h, w)
     return upsample(cam, images.shape[2:])
@@ -308,7 +305,7 @@ def occlusion(estimator, X, target=None, window: int | None = None,
         score(image with the patch set to the image's channel means)``. Positive
         where hiding the pixels lowers the score.
     """
-    backend, images = _fitted_images(estimator, X)
+    network, images = fitted_images(estimator, X)
     n, c, h, w = images.shape
     window = max(1, round(min(h, w) / 7)) if window is None else window
     stride = max(1, window // 2) if stride is None else stride
@@ -317,7 +314,7 @@ def occlusion(estimator, X, target=None, window: int | None = None,
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     if window > min(h, w):
         raise ValueError(f"window={window} is larger than the images ({h}x{w})")
-    outputs, weights = _scores(estimator, backend, images, target)
+    outputs, weights = _scores(estimator, network, images, target)
     base = (outputs * weights).sum(axis=1)                             # (n,)
     masks = _patches((h, w), int(window), int(stride))                 # (P, H, W)
     per_pass = max(1, OCCLUSION_BATCH // len(masks))
@@ -326,7 +323,7 @@ def occlusion(estimator, X, target=None, window: int | None = None,
         chunk = images[begin:begin + per_pass]                         # (m, C, H, W)
         grey = chunk.mean(axis=(2, 3))[:, None, :, None, None]         # (m, 1, C, 1, 1)
         occluded = np.where(masks[None, :, None], grey, chunk[:, None])  # (m, P, C, H, W)
-        scores = estimator._output(backend, occluded.reshape(-1, c, h, w))
+        scores = network.outputs(occluded.reshape(-1, c, h, w))
         scores = (scores.reshape(len(chunk), len(masks), -1)
                   * weights[begin:begin + per_pass, None]).sum(axis=2)  # (m, P)
         drops.append(base[begin:begin + per_pass, None] - scores)

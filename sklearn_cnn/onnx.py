@@ -42,7 +42,7 @@ from skl2onnx.common.data_types import (
 from . import layers as S
 from ._classifier import CNNClassifier
 from ._regressor import CNNRegressor
-from .backends.numpy.layers import adaptive_pool_matrix
+from .backends import adaptive_pool_matrix
 from .preprocessing import ChannelStandardizer, FlatToImages, ImagesToFlat, Resize, _size_pair
 
 #: the opset the converters are tested with (onnxruntime runs it)
@@ -172,7 +172,7 @@ def _float_type(variable):
 
 def _network_output(scope, operator, container) -> tuple[_Graph, str, object]:
     estimator = operator.raw_operator
-    estimator._require_specs("ONNX export")
+    estimator.network_.require_specs("ONNX export")
     # float32 throughout: onnxruntime's CPU kernels (Conv, pooling) are float32 only, so
     # a network fitted in float64 runs rounded to float32
     weights = estimator.get_weights()
@@ -194,7 +194,7 @@ def _averaged(graph: _Graph, estimator, values: str) -> str:
     mirrors, averaged to (N, k); else ``values`` itself."""
     if estimator.test_time_augment != "flip":
         return values
-    shape = estimator._shape_after()  # the network's output width, from its specs
+    shape = estimator.network_.shape_after()  # the network's output width, from its specs
     pairs = graph.node("Reshape", [values, graph.constant("pairs", [2, -1, *shape])])
     return graph.node("ReduceMean", [pairs, graph.constant("axes", [0])], "averaged",
                       keepdims=0)  # opset 18: the axes are an input

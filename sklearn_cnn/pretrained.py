@@ -2,13 +2,13 @@
 
 A network trained on a million ImageNet photographs has learned edge, texture and
 shape detectors that help on other images too; fine-tuning it usually beats training
-from scratch when data is scarce. ``CNNClassifier(arch="resnet18", pretrained=True)``
+from scratch when data is scarce. ``CNNClassifier(arch="resnet18", init_from="imagenet")``
 builds torchvision's exact ImageNet network (``imagenet=True``) and fills it with the
 weights torchvision publishes:
 
 - the file is looked for in the torch hub cache (where
   ``torchvision.models.resnet18(weights="DEFAULT")`` saves it), or read from
-  ``weights="path/to/file.pth"``; nothing is downloaded here;
+  ``init_from="path/to/file.pth"``; nothing is downloaded here;
 - it is read with ``torch.load(..., weights_only=True)``: tensors only, never
   pickled code;
 - its arrays are paired with the network's canonical keys in order (torchvision
@@ -146,11 +146,11 @@ def load_pretrained(arch: str, specs: tuple[LayerSpec, ...], input_shape: Shape,
     name = torchvision_name(arch, batch_norm)
     path = Path(weights) if weights is not None else hub_weights_path(name)
     if not path.is_file():
-        how = ("pass weights= the path of a torchvision state_dict file"
+        how = ("pass init_from= the path of a torchvision state_dict file"
                if weights is not None else
                f"download them once with torchvision.models.{name}(weights='DEFAULT') "
                "(saved to that cache; set TORCH_HOME to move it), or pass "
-               f"weights='path/to/{path.name}'")
+               f"init_from='path/to/{path.name}'")
         raise FileNotFoundError(f"Pretrained {name} weights not found at {path}; {how}")
     state = read_state_dict(path)
     loaded, notes = pretrained_weights(state, specs, input_shape, source=str(path))

@@ -68,7 +68,7 @@ class Summary:
         return str(self)
 
 
-def _describe(spec: LayerSpec) -> str:
+def describe(spec: LayerSpec) -> str:
     """A short name: ``Conv2d 6@5x5 pad=same``, ``MaxPool2d 2x2``, ``Linear 120``."""
     name = type(spec).__name__
     if isinstance(spec, Residual):
@@ -96,7 +96,7 @@ def summarize_specs(specs: tuple[LayerSpec, ...], input_shape: Shape,
     for key, spec, in_shape, _ in walk(tuple(specs), tuple(input_shape)):
         depth = key.count(".body.") + key.count(".shortcut.")
         own = sum(int(np.prod(s)) for s in spec.param_shapes(in_shape).values())
-        rows.append(SummaryRow("  " * depth + _describe(spec), spec.output_shape(in_shape),
+        rows.append(SummaryRow("  " * depth + describe(spec), spec.output_shape(in_shape),
                                own))
     return Summary(rows, sum(r.params for r in rows), tuple(input_shape), list(notes or []))
 

@@ -149,7 +149,8 @@ def test_init_from_inside_a_grid_search(digits, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         source = lenet(max_iter=10, random_state=0).fit(X, y)
-        for init_from in (FrozenEstimator(source), str(tmp_path / "source.npz")):
+        # the fitted source itself (clone shares it), frozen, or as a file
+        for init_from in (source, FrozenEstimator(source), str(tmp_path / "source.npz")):
             source.save(tmp_path / "source.npz")
             search = GridSearchCV(
                 lenet(init_from=init_from, max_iter=1, learning_rate_init=1e-9),
@@ -157,7 +158,8 @@ def test_init_from_inside_a_grid_search(digits, tmp_path):
             # the tuned models start from the source's weights, so they score as it does
             assert search.best_estimator_.score(X_test, y_test) == pytest.approx(
                 source.score(X_test, y_test), abs=0.01)
-    with pytest.raises(NotFittedError, match=r"init_from=CNNClassifier.*FrozenEstimator"):
+            assert search.best_estimator_.init_from is init_from  # shared, not copied
+    with pytest.raises(NotFittedError, match=r"init_from=CNNClassifier.*not fitted"):
         lenet(init_from=lenet(), max_iter=1).fit(X[:50], y[:50])
 
 

@@ -83,7 +83,7 @@ def test_input_gradient_matches_finite_differences():
         for row, col in rng.integers(0, 8, (6, 2)):
             step = np.zeros_like(X[:1])
             step[0, 0, row, col] = 1e-6
-            logits = [clf._output(*clf._backend_and_images(X[image:image + 1] + s))[0, label]
+            logits = [clf.network_.outputs(clf.network_.images(X[image:image + 1] + s))[0, label]
                       for s in (step, -step)]
             numeric = (logits[0] - logits[1]) / 2e-6
             assert gradient[image, 0, row, col] == pytest.approx(numeric, rel=1e-5, abs=1e-9)
@@ -278,8 +278,9 @@ def test_occlusion_by_hand():
     clf, X = zoo_case("lenet")
     whole = occlusion(clf, X[:2], window=16, target=1)
     grey = np.broadcast_to(X[:2].mean(axis=(2, 3), keepdims=True), X[:2].shape)
-    outputs = clf._output(*clf._backend_and_images(X[:2]))
-    greyed = clf._output(*clf._backend_and_images(np.ascontiguousarray(grey)))
+    network = clf.network_
+    outputs = network.outputs(network.images(X[:2]))
+    greyed = network.outputs(network.images(np.ascontiguousarray(grey)))
     np.testing.assert_allclose(whole, np.broadcast_to(
         (outputs[:, 1] - greyed[:, 1])[:, None, None], (2, 16, 16)), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="larger than the images"):

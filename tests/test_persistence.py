@@ -133,7 +133,7 @@ def rewrite(path, target, change):
     that matches, so that only the consistency checks can refuse it."""
     import json
 
-    from sklearn_cnn.persistence import checksum
+    from sklearn_cnn._format import checksum
 
     with np.load(path) as archive:
         arrays = {k: archive[k] for k in archive.files}
@@ -155,16 +155,16 @@ def test_malformed_files_are_refused_with_a_value_error_naming_them(tmp_path):
     cases = {"renamed.npz": "not a readable"}
 
     def three_classes(arrays, meta):
-        arrays["targets/classes_"] = np.array([0, 1, 2])
+        arrays["fitted/classes_"] = np.array([0, 1, 2])
 
     def no_classes(arrays, meta):
-        del arrays["targets/classes_"]
+        del arrays["fitted/classes_"]
 
     def no_dtype(arrays, meta):
-        del meta["dtype"]
+        del meta["network"]["dtype"]
 
     def repeated_classes(arrays, meta):
-        arrays["targets/classes_"] = np.array([1, 1])
+        arrays["fitted/classes_"] = np.array([1, 1])
 
     for name, change, message in [("three.npz", three_classes, "y has 3 classes"),
                                   ("noclasses.npz", no_classes, "damaged"),

@@ -3,6 +3,7 @@ write themselves in torchvision's format (nothing is downloaded)."""
 
 import os
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -79,7 +80,7 @@ def test_pretrained_classifier_keeps_frozen_features_and_replaces_the_head(resne
     path, reference = resnet18_file
     X = RNG.random((24, 28, 28), dtype=np.float32)  # grayscale, smaller than ImageNet's
     y = np.arange(24) % 4
-    clf = CNNClassifier("resnet18", backend=backend, weights=path, freeze="features",
+    clf = CNNClassifier("resnet18", backend=backend, init_from=path, freeze="features",
                         max_iter=1, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -100,8 +101,8 @@ def test_pretrained_weights_are_found_in_the_torch_hub_cache(resnet18_file, tmp_
     expected = hub_weights_path("resnet18")
     assert expected == tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
     X, y = RNG.random((8, 3, 32, 32), dtype=np.float32), np.arange(8) % 2
-    clf = CNNClassifier("resnet18", backend="torch", pretrained=True, freeze="features",
-                        max_iter=1)
+    clf = CNNClassifier("resnet18", backend="torch", init_from="imagenet",
+                        freeze="features", max_iter=1)
     with pytest.raises(FileNotFoundError, match=r"(?s)not found at .*resnet18-f37072fd\.pth"
                        r".*torchvision\.models\.resnet18\(weights='DEFAULT'\)"):
         clf.fit(X, y)
@@ -142,7 +143,7 @@ def test_a_file_of_another_architecture_is_refused(tmp_path):
     torch.save(torchvision.models.alexnet(weights=None).state_dict(), path)
     X, y = RNG.random((8, 3, 64, 64), dtype=np.float32), np.arange(8) % 2
     with pytest.raises(ValueError, match="not a file of this architecture"):
-        CNNClassifier("resnet18", weights=path, max_iter=1).fit(X, y)
+        CNNClassifier("resnet18", init_from=path, max_iter=1).fit(X, y)
 
 
 def test_alexnet_and_checkpoint_dicts_load(tmp_path):
@@ -163,4 +164,24 @@ def test_alexnet_and_checkpoint_dicts_load(tmp_path):
 def test_pretrained_needs_an_architecture_with_weights():
     X, y = RNG.random((8, 1, 28, 28), dtype=np.float32), np.arange(8) % 2
     with pytest.raises(ValueError, match=r"pretrained weights exist for arch in"):
-        CNNClassifier("lenet", pretrained=True).fit(X, y)
+        CNNClassifier("lenet", init_from="imagenet").fit(X, y)
+
+
+@pytest.mark.parametrize("old, new", [({"pretrained": True}, "init_from='imagenet'"),
+                                      ({"weights": "PATH"}, "init_from='")])
+def test_pretrained_and_weights_still_work_with_a_future_warning(resnet18_file, tmp_path,
+                                                                  monkeypatch, old, new):
+    path, _ = resnet18_file
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    cached = hub_weights_path("resnet18")
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(path.read_bytes())
+    old = {name: path if value == "PATH" else value for name, value in old.items()}
+    X, y = RNG.random((8, 3, 32, 32), dtype=np.float32), np.arange(8) % 2
+    clf = CNNClassifier("resnet18", freeze="features", max_iter=1, random_state=0, **old)
+    with pytest.warns(FutureWarning, match=re.escape(new)):
+        clf.fit(X, y)
+    same = CNNClassifier("resnet18", freeze="features", max_iter=1, random_state=0,
+                         init_from="imagenet").fit(X, y)
+    np.testing.assert_array_equal(clf.get_weights()["0.weight"],
+                                  same.get_weights()["0.weight"])

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import importlib
 
-from ._base import Backend, TrainingConfig
+from ._base import (
+    LOSSES,
+    REGRESSION_LOSSES,
+    Backend,
+    TrainingConfig,
+    adaptive_pool_matrix,
+    needs_specs,
+    softmax,
+)
 
 #: backend name -> module that defines ``BACKEND``
 BACKENDS = {"numpy": "sklearn_cnn.backends.numpy", "torch": "sklearn_cnn.backends.torch"}
@@ -38,4 +46,5 @@ def get_backend(name: str) -> Backend:
         ) from exc
 
 
-__all__ = ["BACKENDS", "Backend", "TrainingConfig", "get_backend"]
+__all__ = ["BACKENDS", "LOSSES", "REGRESSION_LOSSES", "Backend", "TrainingConfig",
+           "adaptive_pool_matrix", "get_backend", "needs_specs", "softmax"]

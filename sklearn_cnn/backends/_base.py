@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -51,12 +51,60 @@ def fixed_size_batches(X: np.ndarray, values: int = 2**20
 HUBER_DELTA = 1.0
 
 
+def _huber(r):
+    """torch.nn.HuberLoss's elementwise loss: ``0.5 * r**2`` up to ``|r| = delta``, then
+    linear, so an outlier pulls with a bounded force."""
+    size = abs(r)
+    inner = size.clip(max=HUBER_DELTA)
+    return 0.5 * inner * inner + HUBER_DELTA * (size - inner)
+
+
+#: The regression losses, elementwise on the residual ``r = output - target``, written
+#: with the operators NumPy arrays and torch tensors share, so both backends compute
+#: one definition (as scikit-learn's ``neural_network._base.LOSS_FUNCTIONS``). A
+#: sample's loss is the mean over its outputs; squared error is MLPRegressor's
+#: ``0.5 * r**2``.
+REGRESSION_LOSSES: dict[str, Callable] = {
+    "squared_error": lambda r: 0.5 * r * r,
+    "huber": _huber,
+    "absolute_error": abs,
+}
+
+#: Their derivatives with respect to ``r``: what the NumPy backend's backward pass
+#: starts from (autograd differentiates the torch backend's).
+REGRESSION_DERIVATIVES: dict[str, Callable] = {
+    "squared_error": lambda r: r,
+    "huber": lambda r: r.clip(-HUBER_DELTA, HUBER_DELTA),
+    "absolute_error": np.sign,
+}
+
+#: every loss a :class:`TrainingConfig` may name: softmax cross-entropy against class
+#: codes (a classifier), then the regression losses
+LOSSES = ("cross_entropy", *REGRESSION_LOSSES)
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax, shifted by the row maximum so ``exp`` cannot overflow."""
     shifted = logits - logits.max(axis=1, keepdims=True)
     np.exp(shifted, out=shifted)
     shifted /= shifted.sum(axis=1, keepdims=True)
     return shifted
+
+
+def adaptive_pool_matrix(n_in: int, n_out: int, dtype) -> np.ndarray:
+    """(n_out, n_in) averaging matrix: row ``i`` averages inputs ``floor(i * n_in /
+    n_out)`` to ``ceil((i + 1) * n_in / n_out) - 1`` (PyTorch's adaptive windows)."""
+    i, j = np.arange(n_out)[:, None], np.arange(n_in)[None, :]
+    start, stop = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+    window = (j >= start) & (j < stop)                            # (n_out, n_in)
+    return (window / window.sum(axis=1, keepdims=True)).astype(dtype)
+
+
+def needs_specs(what: str) -> ValueError:
+    """The error for asking a custom ``torch.nn.Module`` what only a network built from
+    layer specs can tell or do."""
+    return ValueError(f"{what} needs an architecture made of sklearn_cnn.layers specs; "
+                      "this network is a custom torch.nn.Module")
 
 
 @dataclass(frozen=True)
@@ -68,7 +116,7 @@ class TrainingConfig:
     """
 
     solver: str = "adam"
-    learning_rate_init: float = 0.001
+    learning_rate_init: float = 0.01
     alpha: float = 0.0001
     momentum: float = 0.9
     nesterovs_momentum: bool = True
@@ -78,7 +126,8 @@ class TrainingConfig:
     max_grad_norm: float | None = None  # clip the global gradient norm to this
     frozen_layers: int = 0  # the first this many top-level layers are not trained
     label_smoothing: float = 0.0  # share of the target spread evenly over the classes
-    #: "cross_entropy" (softmax over the outputs; ``Batch.y`` holds class codes) or a
+    #: one of :data:`LOSSES`: "cross_entropy" (softmax over the outputs; ``Batch.y``
+    #: holds class codes) or a
     #: regression loss, "squared_error", "huber" or "absolute_error" (``Batch.y``
     #: holds the standardized targets, (n, n_outputs))
     loss: str = "cross_entropy"
@@ -109,6 +158,8 @@ class Backend(ABC):
     """
 
     name: str
+    #: whether :class:`TrainingConfig`'s ``mixed_precision`` can be honoured
+    mixed_precision: bool = False
 
     @abstractmethod
     def build(self, specs: tuple[LayerSpec, ...], input_shape: Shape,
@@ -117,6 +168,18 @@ class Backend(ABC):
         """A model with the given canonical weights, ready to predict and to train
         with ``config`` (a fresh optimizer; default ``TrainingConfig()``). ``dtype``
         (float32 or float64) is what it computes in; ``device`` is where it runs."""
+
+    def build_module(self, module, input_shape: Shape, n_outputs: int, seed: int, *,
+                     config: TrainingConfig, dtype=np.float32, device: str = "cpu") -> object:
+        """A model from a user's own module (a ``torch.nn.Module`` subclass or
+        instance); backends that cannot run one refuse it with a ValueError."""
+        raise ValueError(f"arch given as a torch.nn.Module needs backend='torch'; got "
+                         f"backend={self.name!r}")
+
+    def device_for(self, device: str) -> str:
+        """The device this backend runs a model on when ``device`` is asked for
+        (where :meth:`build` would refuse it, the nearest it accepts)."""
+        return device
 
     @abstractmethod
     def configure(self, model: object, config: TrainingConfig, keep_state: bool) -> None:
@@ -176,6 +239,30 @@ class Backend(ABC):
     @abstractmethod
     def dtype(self, model: object) -> np.dtype:
         """The float type the model computes in."""
+
+    def to_portable(self, model: object) -> object:
+        """Everything of a model built from specs as NumPy arrays and plain Python
+        values (weights, buffers, optimizer state, settings): what pickle and skops
+        store. The default: the model itself, for a backend whose models are that."""
+        return model
+
+    def from_portable(self, specs: tuple[LayerSpec, ...], input_shape: Shape,
+                      state: object) -> object:
+        """The model :meth:`to_portable` described."""
+        return state
+
+    def portable_types(self) -> list[type]:
+        """The classes :meth:`to_portable`'s values are made of, beside NumPy's and
+        Python's own (the types a skops file of such a model must trust)."""
+        return [TrainingConfig]
+
+
+def same_optimizer(old: TrainingConfig | None, new: TrainingConfig) -> bool:
+    """Whether an optimizer made for ``old`` can go on under ``new``: settings that act
+    only through the loss or the learning rate may differ."""
+    loss_only = {"learning_rate_init": 0.0, "alpha": 0.0, "max_grad_norm": None,
+                 "label_smoothing": 0.0, "loss": "cross_entropy"}
+    return old is not None and replace(old, **loss_only) == replace(new, **loss_only)
 
 
 def mean_loss(losses: list[float], sizes: list[int]) -> float:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from functools import cache
 
 import numpy as np
@@ -14,7 +13,15 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from ..._weights import decayed_keys
-from .._base import Backend, TrainingConfig, fixed_size_batches, mean_loss, predict_batch_size
+from .._base import (
+    Backend,
+    TrainingConfig,
+    fixed_size_batches,
+    mean_loss,
+    predict_batch_size,
+    same_optimizer,
+)
+from . import layers as numpy_layers
 from .functional import block_threads, map_passes, regression_loss, softmax_cross_entropy
 from .layers import ShiftedConv2d
 from .network import Network
@@ -36,7 +43,7 @@ class NumpyBackend(Backend):
         return model
 
     def configure(self, model: Network, config: TrainingConfig, keep_state: bool) -> None:
-        if keep_state and model.optimizer is not None and _same_optimizer(model.config, config):
+        if keep_state and model.optimizer is not None and same_optimizer(model.config, config):
             model.config = config
             return
         layers = [layer for layer in model.layers()
@@ -115,6 +122,15 @@ class NumpyBackend(Backend):
     def dtype(self, model: Network):
         return np.dtype(model.dtype)
 
+    def device_for(self, device):
+        return "cpu"
+
+    def portable_types(self):
+        # a Network is NumPy through and through: its layers and optimizers
+        layers = [cls for cls in vars(numpy_layers).values()
+                  if isinstance(cls, type) and issubclass(cls, numpy_layers.Layer)]
+        return [*super().portable_types(), Network, *layers, *OPTIMIZERS.values()]
+
 
 #: input values per prediction pass: 64 images of 28x28 (see predict_batch_size); an
 #: eighth of the torch backend's. Measured on LeNet: 128 images 1.5x faster than 512;
@@ -174,14 +190,6 @@ def _threads_over_blocks(model: Network) -> Iterator[None]:
         return
     with _blas_on_one_thread() as workers, block_threads(workers):
         yield
-
-
-def _same_optimizer(old: TrainingConfig | None, new: TrainingConfig) -> bool:
-    """Whether an optimizer made for ``old`` can go on under ``new`` (settings that
-    act only through the loss or the learning rate may differ)."""
-    loss_only = {"learning_rate_init": 0.0, "alpha": 0.0, "max_grad_norm": None,
-                 "label_smoothing": 0.0, "loss": "cross_entropy"}
-    return old is not None and replace(old, **loss_only) == replace(new, **loss_only)
 
 
 def _make_optimizer(config: TrainingConfig, arrays):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...layers import conv_output_size
-from .._base import HUBER_DELTA
+from .._base import REGRESSION_DERIVATIVES, REGRESSION_LOSSES
 
 
 def pad(x: np.ndarray, padding: tuple[int, int, int, int], value: float = 0.0
@@ -441,25 +441,13 @@ def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray,
     return float(losses @ weights), dlogits
 
 
-# Regression losses, elementwise on the residual r = output - target: the value and its
-# derivative with respect to r. Squared error is MLPRegressor's 0.5 * r^2 (so the
-# gradient is r itself); Huber is torch.nn.HuberLoss's, quadratic up to |r| = delta
-# and linear beyond, so an outlier pulls with a bounded force; absolute error is |r|.
-REGRESSION_LOSSES = {
-    "squared_error": (lambda r: 0.5 * r * r, lambda r: r),
-    "huber": (lambda r: np.where(np.abs(r) <= HUBER_DELTA, 0.5 * r * r,
-                                 HUBER_DELTA * (np.abs(r) - 0.5 * HUBER_DELTA)),
-              lambda r: np.clip(r, -HUBER_DELTA, HUBER_DELTA)),
-    "absolute_error": (np.abs, np.sign),
-}
-
-
 def regression_loss(outputs: np.ndarray, targets: np.ndarray,
                     sample_weight: np.ndarray | None = None, kind: str = "squared_error"
                     ) -> tuple[float, np.ndarray]:
     """Mean loss of a batch of regression outputs, and its gradient.
 
-    A sample's loss is the mean of ``REGRESSION_LOSSES[kind]`` over its outputs; the
+    A sample's loss is the mean over its outputs of the elementwise loss that
+    ``backends.REGRESSION_LOSSES[kind]`` defines for both backends; the
     batch's is the (weighted) mean over samples, as for
     :func:`softmax_cross_entropy`.
 
@@ -474,7 +462,7 @@ def regression_loss(outputs: np.ndarray, targets: np.ndarray,
     loss : float
     doutputs : ndarray of shape (n_samples, n_outputs)
     """
-    value, derivative = REGRESSION_LOSSES[kind]
+    value, derivative = REGRESSION_LOSSES[kind], REGRESSION_DERIVATIVES[kind]
     n, k = outputs.shape
     residual = outputs - targets.astype(outputs.dtype, copy=False)      # (n, k)
     losses = value(residual).mean(axis=1)                               # (n,)

@@ -22,6 +22,7 @@ import numpy as np
 
 from ... import layers as specs
 from ...layers import LayerSpec, Shape
+from .._base import adaptive_pool_matrix
 from .functional import (
     FlatImages,
     col2im,
@@ -275,15 +276,6 @@ class AvgPool2d(Layer):
         for _, _, _, (rows, cols) in kernel_offsets(self.kernel, self.stride, dout.shape[2:]):
             dx[:, :, rows, cols] += share
         return unpad(dx, self.padding)
-
-
-def adaptive_pool_matrix(n_in: int, n_out: int, dtype) -> np.ndarray:
-    """(n_out, n_in) averaging matrix: row ``i`` averages inputs ``floor(i * n_in /
-    n_out)`` to ``ceil((i + 1) * n_in / n_out) - 1`` (PyTorch's adaptive windows)."""
-    i, j = np.arange(n_out)[:, None], np.arange(n_in)[None, :]
-    start, stop = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
-    window = (j >= start) & (j < stop)                            # (n_out, n_in)
-    return (window / window.sum(axis=1, keepdims=True)).astype(dtype)
 
 
 class AdaptiveAvgPool2d(Layer):

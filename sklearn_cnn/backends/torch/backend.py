@@ -15,7 +15,6 @@ import inspect
 import threading
 import warnings
 from contextlib import contextmanager
-from dataclasses import replace
 
 import numpy as np
 import torch
@@ -25,7 +24,15 @@ from skorch.history import History
 from torch import nn
 
 from ..._weights import decayed_keys
-from .._base import HUBER_DELTA, Backend, TrainingConfig, fixed_size_batches, predict_batch_size
+from .._base import (
+    REGRESSION_LOSSES,
+    Backend,
+    TrainingConfig,
+    fixed_size_batches,
+    needs_specs,
+    predict_batch_size,
+    same_optimizer,
+)
 from .modules import SeededDropout, build_module, export_canonical, forward_to, load_canonical
 
 TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
@@ -97,22 +104,13 @@ class SpecNet(NeuralNet):
 
 
 def _losses(y_pred, y_true, config: TrainingConfig):
-    """Each sample's loss, as the NumPy backend's ``functional`` defines it: the
-    regression losses are averaged over the outputs, squared error is MLPRegressor's
-    ``0.5 * r**2``."""
+    """Each sample's loss: PyTorch's cross-entropy, or the mean over the outputs of
+    the regression loss both backends read from ``backends.REGRESSION_LOSSES``."""
     if config.loss == "cross_entropy":
         return nn.functional.cross_entropy(y_pred, y_true.reshape(-1).long(),
                                            reduction="none",
                                            label_smoothing=config.label_smoothing)
-    y_true = y_true.to(y_pred.dtype)
-    if config.loss == "squared_error":
-        elementwise = 0.5 * (y_pred - y_true) ** 2
-    elif config.loss == "huber":
-        elementwise = nn.functional.huber_loss(y_pred, y_true, reduction="none",
-                                               delta=HUBER_DELTA)
-    else:
-        elementwise = (y_pred - y_true).abs()
-    return elementwise.mean(dim=1)
+    return REGRESSION_LOSSES[config.loss](y_pred - y_true.to(y_pred.dtype)).mean(dim=1)
 
 
 class BatchEnd(Callback):
@@ -179,6 +177,7 @@ class TorchBackend(Backend):
     """Builds an ``nn.Module`` from the specs and trains it with skorch."""
 
     name = "torch"
+    mixed_precision = True
 
     def build(self, specs, input_shape, weights, *, config=None, dtype=np.float32,
               device="cpu"):
@@ -244,7 +243,7 @@ class TorchBackend(Backend):
 
     def configure(self, model: SpecNet, config, keep_state) -> None:
         warn_if_slow_bfloat16(config, str(model.device))
-        keep = keep_state and _same_optimizer(model.config, config)
+        keep = keep_state and same_optimizer(model.config, config)
         model.set_params(config=config, callbacks__clip__gradient_clip_value=config.max_grad_norm)
         _freeze(model, config.frozen_layers)
         if not keep:  # skorch re-initializes the optimizer on set_params
@@ -287,8 +286,7 @@ class TorchBackend(Backend):
     def forward(self, model: SpecNet, X, key):
         module = model.module_.eval()
         if not model.seeded_dropout:
-            raise ValueError("layer outputs need a network built from sklearn_cnn.layers "
-                             "specs; a custom torch.nn.Module has no layer keys")
+            raise needs_specs("layer outputs")
         with torch.inference_mode():
             chunks = [forward_to(module, as_tensor(batch).to(model.device), key)[:n_real]
                       .cpu() for batch, n_real in fixed_size_batches(X)]
@@ -297,8 +295,7 @@ class TorchBackend(Backend):
     def gradient(self, model: SpecNet, X, output_grad, key=None):
         module = model.module_.eval()
         if key is not None and not model.seeded_dropout:
-            raise ValueError("layer gradients need a network built from sklearn_cnn.layers "
-                             "specs; a custom torch.nn.Module has no layer keys")
+            raise needs_specs("layer gradients")
         split = None if key is None else int(key) + 1
         size = predict_batch_size(X.shape[1:])
         activations, gradients = [], []
@@ -378,14 +375,6 @@ def _optimizer_params(config: TrainingConfig) -> dict:
     return {"optimizer": torch.optim.Adam, "lr": config.learning_rate_init,
             "optimizer__betas": (config.beta_1, config.beta_2),
             "optimizer__eps": config.epsilon}
-
-
-def _same_optimizer(old: TrainingConfig, new: TrainingConfig) -> bool:
-    """Whether an optimizer made for ``old`` can go on under ``new`` (settings that
-    act only through the loss or the learning rate may differ)."""
-    loss_only = {"learning_rate_init": 0.0, "alpha": 0.0, "max_grad_norm": None,
-                 "label_smoothing": 0.0, "loss": "cross_entropy"}
-    return replace(old, **loss_only) == replace(new, **loss_only)
 
 
 def _freeze(net: SpecNet, frozen_layers: int) -> None:
