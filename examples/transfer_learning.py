@@ -9,7 +9,7 @@ and ``freeze="features"`` keeps them fixed so only the dense head learns. Each w
 is compared with training from scratch on the same few labelled images, averaged
 over several random draws of them.
 
-(For photographs, ``CNNClassifier(arch="resnet18", pretrained=True)`` starts from
+(For photographs, ``CNNClassifier(arch="resnet18", init_from="imagenet")`` starts from
 torchvision's ImageNet weights instead; they are read from the local torch hub cache
 and never downloaded, so this example does not use them.)
 
