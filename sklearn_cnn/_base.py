@@ -51,11 +51,11 @@ from ._format import save
 from ._input import to_images, warn_if_unscaled
 from ._network import FittedNetwork
 from ._training import (
-    History,
     LoopSettings,
     Schedule,
     Stopper,
     TrainingData,
+    TrainingLog,
     auto_batch_size,
     auto_epochs,
     run_epochs,
@@ -205,30 +205,31 @@ class BaseCNN(TransformerMixin, BaseEstimator):
             fitted.check_image_shape(images, type(self).__name__)
             _check_feature_names(self, X, reset=False)
         warn_if_unscaled(images)
-        encoded, targets, weights = self._encode_targets(y, images, sample_weight, resume,
-                                                         classes)
+        encoded, targets, sample_weight = self._encode_targets(y, images, sample_weight,
+                                                               resume, classes)
         if encoded.dtype.kind == "f":
             encoded = encoded.astype(images.dtype)
         init_seed, train_seed = check_random_state(self.random_state).randint(
             0, 2**31 - 1, size=2)
         if resume:
-            network, history = self._resumed_network(backend), self._history()
+            network, log = self._resumed_network(backend), self._log()
         else:
             network = self._new_network(backend, images.shape[1:], images.dtype,
                                         self._n_outputs(targets), init_seed)
-            history = History()
+            log = TrainingLog()
         rollback = backend.snapshot(network.model) if resume else None
         try:
             records, stopped, epochs = self._run_epochs(
-                backend, network.model, TrainingData(images, encoded, weights,
-                                                     self._baseline_loss(encoded, weights)),
-                partial, history, train_seed)
+                backend, network.model,
+                TrainingData(images, encoded, sample_weight,
+                             self._baseline_loss(encoded, sample_weight)),
+                partial, log, train_seed)
         except BaseException:
             if rollback is not None:  # nothing of a failed call stays behind
                 backend.restore(network.model, rollback)
             raise
         early = self.early_stopping and not partial
-        self._set_fitted(network, history.extended(records, len(encoded), early),
+        self._set_fitted(network, log.extended(records, len(encoded), early),
                          targets=targets, feature_names=_get_feature_names(X))
         # cosine and one-cycle plan their decay to end at the last epoch: reaching it is
         # the plan, not a failure to converge
@@ -239,15 +240,15 @@ class BaseCNN(TransformerMixin, BaseEstimator):
                           ConvergenceWarning, stacklevel=3)
         return self
 
-    def _run_epochs(self, backend, model, data: TrainingData, partial, history, seed):
+    def _run_epochs(self, backend, model, data: TrainingData, partial, log, seed):
         """The epochs of this call (one for partial_fit), through the one loop."""
         early = self.early_stopping and not partial
         validation = None
         if early:
-            X, X_val, y, y_val, weights = validation_split(
+            X, X_val, y, y_val, sample_weight = validation_split(
                 data.X, data.y, data.sample_weight, float(self.validation_fraction), seed,
                 stratified=is_classifier(self))
-            data = TrainingData(X, y, weights, data.baseline_loss)
+            data = TrainingData(X, y, sample_weight, data.baseline_loss)
             validation = (X_val, y_val)
         n_samples = len(data.y)
         batch_size = auto_batch_size(self.batch_size, n_samples)
@@ -264,10 +265,10 @@ class BaseCNN(TransformerMixin, BaseEstimator):
             stopper=None if partial else Stopper(float(self.tol), int(self.n_iter_no_change)),
             validation=validation, score=self._validation_score,
             report=print_epoch if self.verbose else None,
-            progress=self.verbose >= 2, samples_seen=history.t)
+            progress=self.verbose >= 2, samples_seen=log.t)
         # one generator for the batch order, the augmentations and the dropout seeds;
         # a later partial_fit or warm fit draws a new stream
-        rng = np.random.default_rng([int(seed), history.n_iter])
+        rng = np.random.default_rng([int(seed), log.n_iter])
         return (*run_epochs(backend, model, data, settings, rng), epochs)
 
     def _new_network(self, backend, input_shape, dtype, n_outputs, init_seed
@@ -301,7 +302,7 @@ class BaseCNN(TransformerMixin, BaseEstimator):
         self.network_.configure(config, keep_state=True)
         return self.network_
 
-    def _set_fitted(self, network: FittedNetwork, history: History, *, targets: dict,
+    def _set_fitted(self, network: FittedNetwork, log: TrainingLog, *, targets: dict,
                     feature_names) -> None:
         """Set every fitted attribute: the one place that does (fit, partial_fit and
         to_backend come here; a model file or a pickle restores what it set).
@@ -310,9 +311,9 @@ class BaseCNN(TransformerMixin, BaseEstimator):
             setattr(self, name, value)
         self.network_ = network
         self.n_features_in_ = math.prod(network.input_shape)
-        self.loss_curve_ = list(history.loss_curve)
-        self.n_iter_, self.t_ = history.n_iter, history.t
-        scores = history.validation_scores
+        self.loss_curve_ = list(log.loss_curve)
+        self.n_iter_, self.t_ = log.n_iter, log.t
+        scores = log.validation_scores
         self.validation_scores_ = None if scores is None else list(scores)
         self.best_validation_score_ = max(scores) if scores else None
         self.best_loss_ = min(self.loss_curve_) if scores is None and self.loss_curve_ \
@@ -330,10 +331,10 @@ class BaseCNN(TransformerMixin, BaseEstimator):
     input_shape_ = property(lambda self: self.network_.input_shape,
                             doc="``(C, H, W)`` of the images the network was built for.")
 
-    def _history(self) -> History:
-        """The fitted training record, as :class:`History`."""
+    def _log(self) -> TrainingLog:
+        """The fitted training record, as :class:`TrainingLog`."""
         scores = self.validation_scores_
-        return History(tuple(self.loss_curve_), None if scores is None else tuple(scores),
+        return TrainingLog(tuple(self.loss_curve_), None if scores is None else tuple(scores),
                        self.t_)
 
     def _sample_weight(self, sample_weight, images) -> np.ndarray | None:
@@ -489,6 +490,6 @@ class BaseCNN(TransformerMixin, BaseEstimator):
         copy = clone(self).set_params(backend=backend, device=device)
         network = self.network_.to(target, config=copy._training_config(self.specs_),
                                    device=device)
-        copy._set_fitted(network, self._history(), targets=self._fitted_targets(),
+        copy._set_fitted(network, self._log(), targets=self._fitted_targets(),
                          feature_names=getattr(self, "feature_names_in_", None))
         return copy

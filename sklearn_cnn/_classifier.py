@@ -186,13 +186,13 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseCNN):
         check_consistent_length(images, y)
         classes = self._classes_for(y, classes, resume)
         codes = np.searchsorted(classes, y).astype(np.intp)
-        weights = self._sample_weight(sample_weight, images)
+        sample_weight = self._sample_weight(sample_weight, images)
         if self.class_weight is not None:
             if isinstance(self.class_weight, dict):
                 _check_class_weight(self.class_weight)
-            weights = (np.ones(len(y)) if weights is None else weights) \
+            sample_weight = (np.ones(len(y)) if sample_weight is None else sample_weight) \
                 * compute_sample_weight(self.class_weight, y)
-        return codes, {"classes_": classes}, weights
+        return codes, {"classes_": classes}, sample_weight
 
     def _classes_for(self, y, classes, resume) -> np.ndarray:
         """The classes of this fit, checked against y (and against ``classes_`` when

@@ -156,7 +156,7 @@ class EpochRecord:
 
 
 @dataclass(frozen=True)
-class History:
+class TrainingLog:
     """The training record the fitted attributes come from (``loss_curve_``,
     ``validation_scores_``, ``n_iter_``, ``t_``...)."""
 
@@ -169,15 +169,15 @@ class History:
         return len(self.loss_curve)
 
     def extended(self, records: list[EpochRecord], n_samples: int,
-                 validated: bool) -> History:
-        """This history followed by ``records`` (epochs of ``n_samples`` each);
+                 validated: bool) -> TrainingLog:
+        """This log followed by ``records`` (epochs of ``n_samples`` each);
         ``validated``: they were scored on a validation split (early stopping)."""
         scores = None
         if validated:
             scores = (*(self.validation_scores or ()),
                       *(r.validation_score for r in records))
-        return History((*self.loss_curve, *(r.loss for r in records)), scores,
-                       self.t + n_samples * len(records))
+        return TrainingLog((*self.loss_curve, *(r.loss for r in records)), scores,
+                           self.t + n_samples * len(records))
 
 
 @dataclass

@@ -65,7 +65,7 @@ def fitted_images(estimator, X):
                                    owner=type(estimator).__name__)
 
 
-def _score_weights(estimator, outputs: np.ndarray, target) -> np.ndarray:
+def _score_gradient(estimator, outputs: np.ndarray, target) -> np.ndarray:
     """``(n, n_outputs)``: how the explained score is made of the network's outputs
     (a one-hot row per image; a regressor's row scaled to the targets' units)."""
     n, n_outputs = outputs.shape
@@ -99,15 +99,16 @@ def _score_weights(estimator, outputs: np.ndarray, target) -> np.ndarray:
             raise ValueError(f"target must be an output index in [0, {n_outputs}) or one "
                              f"per image; got {target!r}")
         scale = estimator.target_scale_[columns]
-    weights = np.zeros((n, n_outputs))
-    weights[np.arange(n), columns] = scale
-    return weights
+    output_grad = np.zeros((n, n_outputs))
+    output_grad[np.arange(n), columns] = scale
+    return output_grad
 
 
 def _scores(estimator, network, images, target):
-    """The network's outputs on ``images`` and the score weights of ``target``."""
+    """The network's outputs on ``images`` and the gradient of ``target``'s score with
+    respect to them."""
     outputs = network.outputs(images)
-    return outputs, _score_weights(estimator, outputs, target)
+    return outputs, _score_gradient(estimator, outputs, target)
 
 
 def input_gradient(estimator, X, target=None) -> np.ndarray:
@@ -127,8 +128,8 @@ def input_gradient(estimator, X, target=None) -> np.ndarray:
         Signed, in the model's dtype.
     """
     network, images = fitted_images(estimator, X)
-    _, weights = _scores(estimator, network, images, target)
-    return network.gradient(images, weights)[1]
+    _, output_grad = _scores(estimator, network, images, target)
+    return network.gradient(images, output_grad)[1]
 
 
 def saliency(estimator, X, target=None, *, times_input: bool = False,
@@ -184,10 +185,10 @@ def saliency(estimator, X, target=None, *, times_input: bool = False,
         raise ValueError(f"noise must be a positive float (a fraction of each image's "
                          f"value range), got {noise!r}")
     network, images = fitted_images(estimator, X)
-    _, weights = _scores(estimator, network, images, target)
+    _, output_grad = _scores(estimator, network, images, target)
 
     def attribution(x):                                                # (n, C, H, W)
-        gradient = network.gradient(x, weights)[1]
+        gradient = network.gradient(x, output_grad)[1]
         return gradient * x if times_input else gradient
 
     if smooth:
@@ -262,8 +263,8 @@ def grad_cam(estimator, X, target=None, layer=None) -> np.ndarray:
     """
     network, images = fitted_images(estimator, X)
     index = _cam_layer(network, layer)
-    _, weights = _scores(estimator, network, images, target)
-    activations, gradients = network.gradient(images, weights, index)
+    _, output_grad = _scores(estimator, network, images, target)
+    activations, gradients = network.gradient(images, output_grad, index)
     alpha = gradients.mean(axis=(2, 3), keepdims=True)                 # (n, K, 1, 1)
     cam = np.maximum((alpha * activations).sum(axis=1), 0.0)           # (n, h, w)
     return upsample(cam, images.shape[2:])
@@ -314,8 +315,8 @@ def occlusion(estimator, X, target=None, window: int | None = None,
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     if window > min(h, w):
         raise ValueError(f"window={window} is larger than the images ({h}x{w})")
-    outputs, weights = _scores(estimator, network, images, target)
-    base = (outputs * weights).sum(axis=1)                             # (n,)
+    outputs, output_grad = _scores(estimator, network, images, target)
+    base = (outputs * output_grad).sum(axis=1)                             # (n,)
     masks = _patches((h, w), int(window), int(stride))                 # (P, H, W)
     per_pass = max(1, OCCLUSION_BATCH // len(masks))
     drops = []
@@ -325,7 +326,7 @@ def occlusion(estimator, X, target=None, window: int | None = None,
         occluded = np.where(masks[None, :, None], grey, chunk[:, None])  # (m, P, C, H, W)
         scores = network.outputs(occluded.reshape(-1, c, h, w))
         scores = (scores.reshape(len(chunk), len(masks), -1)
-                  * weights[begin:begin + per_pass, None]).sum(axis=2)  # (m, P)
+                  * output_grad[begin:begin + per_pass, None]).sum(axis=2)  # (m, P)
         drops.append(base[begin:begin + per_pass, None] - scores)
     flat_masks = masks.reshape(len(masks), -1).astype(np.float64)      # (P, H*W)
     coverage = flat_masks.sum(axis=0)                                  # (H*W,)

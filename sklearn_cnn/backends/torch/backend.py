@@ -191,20 +191,20 @@ class TorchBackend(Backend):
         return self._net(module, config or TrainingConfig(), device, decayed,
                          seeded_dropout=True)
 
-    def build_module(self, arch, input_shape, n_classes: int, seed: int, *,
+    def build_module(self, arch, input_shape, n_outputs: int, seed: int, *,
                      config: TrainingConfig, dtype=np.float32, device: str = "cpu"):
         """A model from a user's ``nn.Module`` subclass or instance (as skorch takes).
 
-        A subclass gets those of ``n_classes`` (``n_outputs``, the same number, for
-        a regressor), ``in_channels`` and ``input_shape``
+        A subclass gets those of ``n_classes`` and ``n_outputs`` (the one number:
+        a classifier's classes, a regressor's outputs), ``in_channels`` and ``input_shape``
         that its ``__init__`` accepts and is initialised under ``seed``; an instance
         is deep-copied so refits start from the same weights. A dry run on one zero
-        image checks that it outputs ``(n, n_classes)``.
+        image checks that it outputs ``(n, n_outputs)``.
         """
         device = resolve_device(device)
         torch_dtype = TORCH_DTYPES[np.dtype(dtype)]
         if isinstance(arch, type):
-            offered = {"n_classes": n_classes, "n_outputs": n_classes,
+            offered = {"n_classes": n_outputs, "n_outputs": n_outputs,
                        "in_channels": input_shape[0],
                        "input_shape": tuple(input_shape)}
             accepted = inspect.signature(arch).parameters
@@ -220,8 +220,8 @@ class TorchBackend(Backend):
             except RuntimeError as exc:
                 raise ValueError(f"The torch module fails on images of shape "
                                  f"{tuple(input_shape)} (C, H, W): {exc}") from None
-        if tuple(out.shape) != (1, n_classes):
-            raise ValueError(f"The torch module must output (n_samples, {n_classes}): "
+        if tuple(out.shape) != (1, n_outputs):
+            raise ValueError(f"The torch module must output (n_samples, {n_outputs}): "
                              f"one column per class (logits), or per regression output; "
                              f"it gave {tuple(out.shape)}")
         # a user's module: every weight matrix or kernel is decayed
