@@ -58,6 +58,8 @@ from ._training import (
     TrainingLog,
     auto_batch_size,
     auto_epochs,
+    one_fit_at_a_time,
+    relative_weights,
     run_epochs,
     validation_split,
 )
@@ -185,6 +187,7 @@ class BaseCNN(TransformerMixin, BaseEstimator):
 
     # -- training ----------------------------------------------------------------------
 
+    @one_fit_at_a_time
     def _fit(self, X, y, sample_weight, partial: bool, classes=None):
         """Validate everything, train, then set the fitted state in one step: a call
         that fails leaves the estimator exactly as it was."""
@@ -207,6 +210,7 @@ class BaseCNN(TransformerMixin, BaseEstimator):
         warn_if_unscaled(images)
         encoded, targets, sample_weight = self._encode_targets(y, images, sample_weight,
                                                                resume, classes)
+        sample_weight = relative_weights(sample_weight)  # class_weight multiplied in
         if encoded.dtype.kind == "f":
             encoded = encoded.astype(images.dtype)
         init_seed, train_seed = check_random_state(self.random_state).randint(
@@ -316,11 +320,9 @@ class BaseCNN(TransformerMixin, BaseEstimator):
         scores = log.validation_scores
         self.validation_scores_ = None if scores is None else list(scores)
         self.best_validation_score_ = max(scores) if scores else None
-        self.best_loss_ = min(self.loss_curve_) if scores is None and self.loss_curve_ \
-            else None
-        if feature_names is None:
-            self.__dict__.pop("feature_names_in_", None)
-        else:
+        self.best_loss_ = min(self.loss_curve_, default=None) if scores is None else None
+        self.__dict__.pop("feature_names_in_", None)
+        if feature_names is not None:
             self.feature_names_in_ = feature_names
 
     # the network's description, as attributes of their own
@@ -338,11 +340,12 @@ class BaseCNN(TransformerMixin, BaseEstimator):
                        self.t_)
 
     def _sample_weight(self, sample_weight, images) -> np.ndarray | None:
-        """``sample_weight`` checked (finite, non-negative, one per image), or None."""
+        """``sample_weight`` checked (finite, non-negative, one per image, not all zero)
+        and rescaled to mean 1 (:func:`relative_weights`), or None."""
         if sample_weight is None:
             return None
-        return _check_sample_weight(sample_weight, images, dtype=np.float64,
-                                    ensure_non_negative=True)
+        return relative_weights(_check_sample_weight(sample_weight, images, dtype=np.float64,
+                                                     ensure_non_negative=True))
 
     def _training_config(self, specs) -> TrainingConfig:
         """How the optimizer steps, from the estimator's parameters (``specs``: the

@@ -10,9 +10,12 @@ backend only runs the epoch it is handed (``Backend.train_epoch``).
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
 import time
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -135,6 +138,39 @@ def auto_epochs(max_iter: int | str, n_samples: int, batch_size: int) -> int:
     return int(np.clip(-(-AUTO_STEPS // steps_per_epoch), *AUTO_EPOCHS))
 
 
+def relative_weights(sample_weight: np.ndarray | None) -> np.ndarray | None:
+    """Sample weights as what they mean, relative to each other: rescaled to mean 1,
+    so that 1e-300 or 1e300 on every sample trains as 1 does (the loss is a weighted
+    mean, and the L2 penalty is divided by a batch's total weight). All zero is
+    refused, as scikit-learn refuses it."""
+    if sample_weight is None:
+        return None
+    largest = sample_weight.max(initial=0.0)
+    if not largest > 0:
+        raise ValueError("sample_weight is zero for every sample: there is nothing to "
+                         "learn from; give some samples a positive weight")
+    scaled = sample_weight / largest  # in [0, 1]: its mean cannot overflow
+    return scaled / scaled.mean()
+
+
+def one_fit_at_a_time(method):
+    """Decorator: calls of ``method`` on one estimator run one at a time, a second
+    thread waiting for the first. scikit-learn promises no thread safety for fits,
+    but two threads training one network at once would corrupt it."""
+    @functools.wraps(method)
+    def locked(estimator, *args, **kwargs):
+        with _LOCKS_GUARD:
+            lock = _FIT_LOCKS.setdefault(estimator, threading.RLock())
+        with lock:
+            return method(estimator, *args, **kwargs)
+    return locked
+
+
+#: one lock per estimator object, gone with the estimator
+_FIT_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
 def _diverged(loss: float, weights: dict, baseline_loss: float) -> bool:
     """A non-finite loss or weight, or a loss 100 times that of an uninformed guess
     (``baseline_loss``, at least 1): with 10 classes, a network that puts less than
@@ -233,6 +269,8 @@ def epoch_batches(data: TrainingData, settings: LoopSettings, epoch: int,
             X = np.ascontiguousarray(settings.augment(X, rng))
         weights = None if data.sample_weight is None else data.sample_weight[rows]
         rate = settings.schedule.lr(epoch, index, n_batches, settings.samples_seen)
+        if weights is not None and not weights.sum() > 0:
+            continue  # every sample weighted 0: a step would learn nothing
         yield Batch(X, data.y[rows], weights, rate)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 import time
 import warnings
@@ -57,6 +58,11 @@ def demo(backend: str = "numpy", arch: str = "auto", epochs: int | None = None,
     return accuracy
 
 
+#: the largest image side the command line takes (a typo's 99999999999 would ask for
+#: more memory than any machine has)
+MAX_SIDE = 16384
+
+
 def _shape(text: str) -> tuple[int, ...]:
     """``"3x32x32"`` or ``"28x28"`` or ``"28"`` -> a tuple of ints."""
     try:
@@ -65,7 +71,32 @@ def _shape(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"{text!r} is not a shape like 3x32x32") from None
     if not values or len(values) > 3 or min(values) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a shape like 3x32x32")
+    if max(values) > MAX_SIDE:
+        raise argparse.ArgumentTypeError(f"{text!r}: sides of at most {MAX_SIDE} pixels")
     return values
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be at least 1")
+    return value
+
+
+def _check_out(out: str) -> None:
+    """Refuse, before any training, a model path that could not be written at the end:
+    a folder, or a file in a folder that does not exist or cannot be written."""
+    if os.path.isdir(out):
+        raise ValueError(f"--out {out!r} is a folder; give a file name such as "
+                         f"{os.path.join(out, 'model.npz')!r}")
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        raise ValueError(f"--out {out!r}: the folder {folder!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"--out {out!r}: the folder {folder!r} is not writable")
 
 
 def fit(folder: str, out: str, *, arch: str = "auto", epochs: int | None = None,
@@ -76,6 +107,7 @@ def fit(folder: str, out: str, *, arch: str = "auto", epochs: int | None = None,
 
     if size is not None and len(size) == 3:
         raise ValueError("--size is HxW (or one number for square images), not CxHxW")
+    _check_out(out)
     start = time.perf_counter()
     images = load_image_folder(folder, size=None if size is None else size[-2:])
     print(f"{folder}: {len(images.target)} images of {images.data.shape[1:]} (C, H, W) in "
@@ -97,7 +129,7 @@ def fit(folder: str, out: str, *, arch: str = "auto", epochs: int | None = None,
 def predict(model: str, files: list[str], *, proba: bool = False,
             output_format: str = "text", stream=None) -> None:
     """Print each file's predicted label and its probability (all classes' with
-    ``proba``), as aligned text or CSV."""
+    ``proba``), as aligned text or CSV; a regressor's predicted values."""
     from .persistence import load
     from .preprocessing import ImageLoader
 
@@ -108,6 +140,14 @@ def predict(model: str, files: list[str], *, proba: bool = False,
     if mode is None:
         raise ValueError(f"{model} takes {channels}-channel images, which no image file has")
     images = ImageLoader(size=(height, width), mode=mode).fit_transform(files)
+    if not hasattr(clf, "predict_proba"):  # a regressor: its values
+        values = clf.predict(images).reshape(len(files), -1)
+        header = ["file", *(["value"] if values.shape[1] == 1 else
+                            [f"value{i}" for i in range(values.shape[1])])]
+        rows = [[file, *(f"{v:.6g}" for v in row)]
+                for file, row in zip(files, values, strict=True)]
+        _print_table(header, rows, output_format, stream)
+        return
     probabilities = clf.predict_proba(images)
     labels = clf.classes_[probabilities.argmax(axis=1)]
     header = ["file", "label", "probability"]
@@ -117,6 +157,12 @@ def predict(model: str, files: list[str], *, proba: bool = False,
     for file, label, p in zip(files, labels, probabilities, strict=True):
         row = [file, str(label), f"{p.max():.4f}"]
         rows.append(row + [f"{v:.4f}" for v in p] if proba else row)
+    _print_table(header, rows, output_format, stream)
+
+
+def _print_table(header: list[str], rows: list[list[str]], output_format: str,
+                 stream) -> None:
+    """Rows as CSV or as aligned text."""
     if output_format == "csv":
         writer = csv.writer(stream)
         writer.writerow(header)
@@ -145,7 +191,7 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("demo", help="train a CNN on the bundled digits")
     run.add_argument("--backend", default="numpy", choices=sorted(BACKENDS))
     run.add_argument("--arch", default="auto", choices=list_architectures())
-    run.add_argument("--epochs", type=int, default=None,
+    run.add_argument("--epochs", type=_positive, default=None,
                      help="epochs to train (default: CNNClassifier's max_iter)")
     run.add_argument("--seed", type=int, default=0)
     train = commands.add_parser("fit", help="train on a folder of images, one sub-folder "
@@ -153,7 +199,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("folder")
     train.add_argument("--out", required=True, help="model file to write (.npz)")
     train.add_argument("--arch", default="auto", choices=list_architectures())
-    train.add_argument("--epochs", type=int, default=None)
+    train.add_argument("--epochs", type=_positive, default=None)
     train.add_argument("--backend", default="numpy", choices=sorted(BACKENDS))
     train.add_argument("--size", type=_shape, default=None,
                        help="HxW every image is resized to (default: the first image's)")
@@ -167,7 +213,7 @@ def _parser() -> argparse.ArgumentParser:
     table.add_argument("arch")
     table.add_argument("--input-shape", type=_shape, default=(1, 28, 28),
                        help="CxHxW (or HxW) of one image, e.g. 3x32x32")
-    table.add_argument("--classes", type=int, default=10)
+    table.add_argument("--classes", type=_positive, default=10)
     return parser
 
 

@@ -297,7 +297,8 @@ def occlusion(estimator, X, target=None, window: int | None = None,
         Side of the square patch; by default a seventh of the shorter image side
         (4 pixels on 28x28), at least 1.
     stride : int, default=None
-        Step between patches; by default half the window, at least 1.
+        Step between patches, at most ``window`` (so that every pixel is covered); by
+        default half the window, at least 1.
 
     Returns
     -------
@@ -315,6 +316,10 @@ def occlusion(estimator, X, target=None, window: int | None = None,
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     if window > min(h, w):
         raise ValueError(f"window={window} is larger than the images ({h}x{w})")
+    if stride > window:
+        raise ValueError(f"stride={stride} is larger than window={window}: the pixels "
+                         "between two patches would be covered by none, and have no "
+                         "score drop; use a stride of at most the window")
     outputs, output_grad = _scores(estimator, network, images, target)
     base = (outputs * output_grad).sum(axis=1)                             # (n,)
     masks = _patches((h, w), int(window), int(stride))                 # (P, H, W)

@@ -33,7 +33,12 @@ from .augment import _bilinear
 #: file endings read as images (by Pillow); anything else in a folder is skipped
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 #: Pillow modes that hold no colour
-GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F", "P;L")
+GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F", "P;L")
+#: one-channel Pillow modes of more than 8 bits a value, and how their values map to
+#: [0, 1]: integers by their bit depth (Pillow's conversions to 8-bit modes would clip
+#: them), floats as they are
+WIDE_MODES = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535,
+              "I": 2**31 - 1, "F": 1}
 
 
 def _pillow():
@@ -96,8 +101,15 @@ def read_image(path: str | os.PathLike, *, mode: str = "RGB",
     ``mode``: ``"L"`` (1 channel), ``"RGB"`` (3) or ``"RGBA"`` (4); a transparent
     image read as ``"RGB"`` is composed onto black. ``size``: ``(H, W)``, reached as
     ``fit`` says (see :class:`ImageLoader`); None keeps the file's size.
+
+    Every mode Pillow opens comes in with its true range mapped to [0, 1]: 8-bit
+    modes (``"1"``, ``"L"``, ``"P"``, ``"RGB"``, ``"CMYK"``, ``"YCbCr"``...) by 255,
+    16-bit ones (``"I;16"``, a 16-bit PNG) by 65,535, 32-bit integers (``"I"``) by
+    2**31 - 1, and 32-bit floats (``"F"``, a float TIFF) as they are (:data:`WIDE_MODES`).
     """
     image = open_image(path)
+    if image.mode in WIDE_MODES:
+        return _wide_image(image, path, mode, size, resize)
     transparent = image.mode in ("RGBA", "LA", "PA") or (
         image.mode == "P" and "transparency" in image.info)
     if transparent and mode != "RGBA":
@@ -108,6 +120,27 @@ def read_image(path: str | os.PathLike, *, mode: str = "RGB",
     image = _fit_to(image.convert(mode), size, resize)
     pixels = np.asarray(image, dtype=np.float32) / np.float32(255)
     return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+
+
+def _wide_image(image, path, mode: str, size, resize: str) -> np.ndarray:
+    """A one-channel image of more than 8 bits a value as float32 ``(C, H, W)``,
+    scaled by its bit depth (:data:`WIDE_MODES`), resized in float, and repeated to
+    the channels of ``mode`` (an opaque alpha channel for ``"RGBA"``)."""
+    Image, _ = _pillow()
+    values = np.asarray(image)
+    if not np.isfinite(values).all():
+        raise ValueError(f"image file {os.fspath(path)!r} (mode {image.mode!r}) holds "
+                         "NaN or infinite values")
+    if image.mode != "F" and values.min() < 0:
+        raise ValueError(f"image file {os.fspath(path)!r} (mode {image.mode!r}, 32-bit "
+                         "integers) holds negative values, which no bit depth maps to "
+                         "[0, 1]; store it as unsigned or float values")
+    gray = (values / np.float64(WIDE_MODES[image.mode])).astype(np.float32)  # (H, W)
+    gray = np.asarray(_fit_to(Image.fromarray(gray), size, resize), dtype=np.float32)
+    channels = [gray] * (1 if mode == "L" else 3)
+    if mode == "RGBA":
+        channels.append(np.ones_like(gray))
+    return np.stack(channels)
 
 
 def _is_gray(path) -> bool:

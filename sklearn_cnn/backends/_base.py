@@ -140,7 +140,7 @@ class Batch:
     """One mini-batch as the estimator hands it to a backend: images ``X``
     (n, C, H, W) in the model's dtype (already augmented), targets ``y`` (class codes
     (n,), or regression targets (n, n_outputs) in the model's dtype), per-sample
-    weights (n,) or None, and the learning rate of this step."""
+    weights (n,) or None (never all zero), and the learning rate of this step."""
 
     X: np.ndarray
     y: np.ndarray

@@ -203,9 +203,7 @@ def _make_optimizer(config: TrainingConfig, arrays):
 def _train_step(model: Network, batch) -> float:
     """One forward, backward and update on a mini-batch; returns the batch loss."""
     config, weights = model.config, batch.sample_weight
-    total_weight = len(batch.X) if weights is None else float(weights.sum())
-    if total_weight == 0:  # every sample weighted 0: nothing to learn from
-        return 0.0
+    total_weight = len(batch.X) if weights is None else float(weights.sum())  # > 0
     outputs = model.forward(batch.X, training=True)
     if config.loss == "cross_entropy":
         loss, doutputs = softmax_cross_entropy(outputs, batch.y, weights,
