@@ -66,7 +66,7 @@ def starting_weights(estimator) -> StartingWeights:
         imagenet = "hub"
     elif isinstance(init_from, (str, os.PathLike)):
         if not os.path.isfile(init_from):
-            raise ValueError(f"init_from={os.fspath(init_from)!r} names no file; pass "
+            raise ValueError(f"init_from={str(os.fspath(init_from))!r} names no file; pass "
                              "'imagenet', a file written by save(), a torchvision "
                              ".pth file, or a fitted estimator")
         if is_model_file(init_from):
@@ -126,7 +126,7 @@ def source_weights(init_from) -> dict[str, np.ndarray]:
         try:
             return read_weights(init_from)
         except (OSError, ValueError) as exc:
-            raise ValueError(f"init_from={os.fspath(init_from)!r} is not a model file "
+            raise ValueError(f"init_from={str(os.fspath(init_from))!r} is not a model file "
                              f"written by CNNClassifier.save: {exc}") from None
     try:
         check_is_fitted(init_from)

@@ -66,6 +66,9 @@ def to_images(X, *, input_shape=None, channels: str = "auto", dtype=None) -> np.
     try:  # first without conversion, to refuse strings that float() would parse
         X = check_array(X, allow_nd=True, dtype=None, ensure_all_finite=False,
                         input_name="X")
+    except RuntimeError as exc:  # a torch tensor that requires grad, say
+        raise TypeError(f"X could not be read as a NumPy array ({exc}); pass a NumPy "
+                        "array (from a torch tensor: X.detach().cpu().numpy())") from None
     except ValueError as exc:
         if "inhomogeneous" not in str(exc):
             raise

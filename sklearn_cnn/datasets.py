@@ -538,17 +538,18 @@ def load_image_folder(path: str | os.PathLike, *, size=None, mode: str = "auto",
         raise ValueError(f"on_error must be 'raise' or 'warn', got {on_error!r}")
     root = Path(path)
     if not root.is_dir():
-        raise ValueError(f"{os.fspath(path)!r} is not a folder")
+        raise ValueError(f"{str(os.fspath(path))!r} is not a folder")
     classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     files, target = [], []
     for index, name in enumerate(classes):
         for file in sorted((root / name).iterdir()):
-            if (file.is_file() and not file.name.startswith(".")
+            # a link whose target is gone counts too: on_error decides, never silence
+            if ((file.is_file() or file.is_symlink()) and not file.name.startswith(".")
                     and file.suffix.lower() in IMAGE_SUFFIXES):
                 files.append(str(file))
                 target.append(index)
     if not files:
-        raise ValueError(f"{os.fspath(path)!r} holds no image files in sub-folders (one "
+        raise ValueError(f"{str(os.fspath(path))!r} holds no image files in sub-folders (one "
                          f"sub-folder per class, files ending in {', '.join(IMAGE_SUFFIXES)})")
     if on_error == "warn":
         readable = []
@@ -561,6 +562,9 @@ def load_image_folder(path: str | os.PathLike, *, size=None, mode: str = "auto",
                 readable.append(False)
         files = [f for f, ok in zip(files, readable, strict=True) if ok]
         target = [t for t, ok in zip(target, readable, strict=True) if ok]
+        if not files:
+            raise ValueError(f"none of the {len(readable)} image files in "
+                             f"{str(os.fspath(path))!r} could be read (the warnings say why)")
     filenames, target = np.array(files, dtype=str), np.array(target, dtype=np.int64)
     if shuffle:
         order = check_random_state(random_state).permutation(len(filenames))

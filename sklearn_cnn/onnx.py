@@ -38,6 +38,7 @@ from skl2onnx.common.data_types import (
     Int64TensorType,
     StringTensorType,
 )
+from sklearn.utils.validation import check_is_fitted
 
 from . import layers as S
 from ._classifier import CNNClassifier
@@ -150,6 +151,7 @@ def _input_images(graph: _Graph, input_shape, variable) -> str:
     the package reads the sample's layout (``input_shape``: the fitted (C, H, W))."""
     c, h, w = input_shape
     dims = list(variable.type.shape)[1:]
+    _check_sample_shape(dims, input_shape)
     x = graph.node("Cast", [variable.onnx_name], "cast", to=_ONNX_TYPES[graph.dtype])
     if variable.type.__class__.__name__ == "UInt8TensorType":  # as at fit time
         x = graph.node("Mul", [x, graph.weight("scale", 1 / 255)], "scaled")
@@ -163,6 +165,20 @@ def _input_images(graph: _Graph, input_shape, variable) -> str:
         return graph.node("Transpose", [x], "images", perm=[0, 3, 1, 2])
     raise ValueError(f"ONNX input of shape {['N', *dims]} does not match the images of "
                      f"shape {tuple(input_shape)} (C, H, W) that were fitted")
+
+
+def _check_sample_shape(dims: list, input_shape) -> None:
+    """Refuse, at export, an input whose images are not of the fitted shape (the graph
+    would fail later inside onnxruntime, or label images ``predict`` refuses)."""
+    c, h, w = input_shape
+    if any(not isinstance(d, int) for d in dims):  # a dynamic axis: nothing to check
+        return
+    fits = {1: dims == [c * h * w], 2: c == 1 and dims == [h, w],
+            3: dims in ([c, h, w], [h, w, c])}.get(len(dims), False)
+    if not fits:
+        raise ValueError(f"the ONNX input holds samples of shape {tuple(dims)}, but the "
+                         f"model was fitted on images of shape {tuple(input_shape)} "
+                         "(C, H, W): export with a sample of the fitted image size")
 
 
 def _float_type(variable):
@@ -204,6 +220,15 @@ def _output_type(estimator):
     return FloatTensorType
 
 
+def _classifier_parser(scope, model, inputs, custom_parsers=None):
+    """skl2onnx's own classifier parser (labels, probabilities, ZipMap), once the
+    model is known to be fitted: that parser asks for ``classes_`` first."""
+    check_is_fitted(model)
+    from skl2onnx._parse import _parse_sklearn_classifier
+
+    return _parse_sklearn_classifier(scope, model, inputs, custom_parsers=custom_parsers)
+
+
 def _classifier_shapes(operator) -> None:
     estimator = operator.raw_operator
     n = operator.inputs[0].get_first_dimension()
@@ -234,6 +259,7 @@ def _classifier(scope, operator, container) -> None:
 
 def _regressor_shapes(operator) -> None:
     estimator = operator.raw_operator
+    check_is_fitted(estimator)
     n = operator.inputs[0].get_first_dimension()
     operator.outputs[0].type = _output_type(estimator)([n, estimator.n_outputs_])
 
@@ -290,7 +316,7 @@ def register() -> None:
     """Register the converters with skl2onnx (done once, on import)."""
     options = {"zipmap": [True, False, "columns"], "nocl": [True, False]}
     update_registered_converter(CNNClassifier, "SklearnCNNClassifier", _classifier_shapes,
-                                _classifier, options=options)
+                                _classifier, options=options, parser=_classifier_parser)
     update_registered_converter(CNNRegressor, "SklearnCNNRegressor", _regressor_shapes,
                                 _regressor)
     update_registered_converter(

@@ -72,9 +72,9 @@ def open_image(path: str | os.PathLike, *, header_only: bool = False):
             image.load()
             return ImageOps.exif_transpose(image)
     except FileNotFoundError:
-        raise ValueError(f"image file {os.fspath(path)!r} does not exist") from None
+        raise ValueError(f"image file {str(os.fspath(path))!r} does not exist") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise ValueError(f"image file {os.fspath(path)!r} cannot be read as an image "
+        raise ValueError(f"image file {str(os.fspath(path))!r} cannot be read as an image "
                          f"({type(exc).__name__}: {exc})") from None
 
 
@@ -129,10 +129,10 @@ def _wide_image(image, path, mode: str, size, resize: str) -> np.ndarray:
     Image, _ = _pillow()
     values = np.asarray(image)
     if not np.isfinite(values).all():
-        raise ValueError(f"image file {os.fspath(path)!r} (mode {image.mode!r}) holds "
+        raise ValueError(f"image file {str(os.fspath(path))!r} (mode {image.mode!r}) holds "
                          "NaN or infinite values")
     if image.mode != "F" and values.min() < 0:
-        raise ValueError(f"image file {os.fspath(path)!r} (mode {image.mode!r}, 32-bit "
+        raise ValueError(f"image file {str(os.fspath(path))!r} (mode {image.mode!r}, 32-bit "
                          "integers) holds negative values, which no bit depth maps to "
                          "[0, 1]; store it as unsigned or float values")
     gray = (values / np.float64(WIDE_MODES[image.mode])).astype(np.float32)  # (H, W)
@@ -289,7 +289,7 @@ class ImageLoader(TransformerMixin, BaseEstimator):
             image = read_image(path, mode=self.mode_, size=size if fixed else None,
                                resize=self.resize)
             if image.shape[1:] != size:
-                raise ValueError(f"image file {os.fspath(path)!r} is {image.shape[2]}x"
+                raise ValueError(f"image file {str(os.fspath(path))!r} is {image.shape[2]}x"
                                  f"{image.shape[1]} pixels, not {size[1]}x{size[0]} as the "
                                  "first training image; pass ImageLoader(size=(H, W))")
             out[index] = image

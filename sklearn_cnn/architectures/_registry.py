@@ -119,7 +119,14 @@ def build_architecture(arch: str | list | tuple, input_shape: Shape, n_classes: 
     shape, notes = tuple(input_shape), []
     if min(shape[1:]) < entry.native_size and not params.get("imagenet"):
         native = (shape[0], entry.native_size, entry.native_size)
-        target = min(_last_map_side(specs, native), *shape[1:])
+        try:
+            target = min(_last_map_side(specs, native), *shape[1:])
+        except ValueError as exc:  # the parameters do not fit even the native size
+            given = ", ".join(f"{k}={v!r}" for k, v in params.items() if k != "input_shape")
+            raise ValueError(f"arch={arch!r}{' with ' + given if given else ''} does not "
+                             f"fit: {exc} (the architecture is laid out for its native "
+                             f"{entry.native_size}x{entry.native_size} images before it "
+                             f"adapts to these {shape[1]}x{shape[2]} ones)") from None
         specs = _same_padding(specs)
         notes.append(f"input {shape[1]}x{shape[2]} is smaller than {arch}'s native "
                      f"{entry.native_size}x{entry.native_size}: convolutions use 'same' "
