@@ -377,17 +377,18 @@ class BaseCNN(TransformerMixin, BaseEstimator):
         tags.input_tags.three_d_array = True  # images (n, H, W) and (n, C, H, W)
         return tags
 
-    def _images(self, X) -> np.ndarray:
-        """X validated as images of the fitted shape, in the network's dtype."""
+    def _images(self, X, keep_pixels: bool = False) -> np.ndarray:
+        """X validated as images of the fitted shape, in the network's dtype (see
+        :meth:`FittedNetwork.images` for ``keep_pixels``)."""
         check_is_fitted(self)
         _check_feature_names(self, X, reset=False)
         return self.network_.images(X, channels=self.channels, input_shape=self.input_shape,
-                                    owner=type(self).__name__)
+                                    owner=type(self).__name__, keep_pixels=keep_pixels)
 
     def _score_inputs(self, X, y, sample_weight, check_y):
         """``(outputs, y, sample_weight)`` for ``score``: X, y (``check_y(y)``) and
         sample_weight all checked before the network runs."""
-        images = self._images(X)
+        images = self._images(X, keep_pixels=True)
         y = check_y(y)
         check_consistent_length(images, y, sample_weight)
         if sample_weight is not None:

@@ -241,7 +241,7 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseCNN):
         ndarray of shape (n_samples, n_classes)
             Rows sum to 1; columns follow ``classes_``.
         """
-        return self._predicted(self._images(X))
+        return self._predicted(self._images(X, keep_pixels=True))
 
     def _link(self, outputs: np.ndarray) -> np.ndarray:
         """Probabilities: what ``predict_proba`` returns and flip averaging averages."""

@@ -32,7 +32,8 @@ def normalize_input_shape(input_shape) -> tuple[int, int, int] | None:
     return tuple(int(n) for n in shape)
 
 
-def to_images(X, *, input_shape=None, channels: str = "auto", dtype=None) -> np.ndarray:
+def to_images(X, *, input_shape=None, channels: str = "auto", dtype=None,
+              keep_pixels: bool = False) -> np.ndarray:
     """Validate ``X`` and return it as a C-contiguous float array (N, C, H, W).
 
     float64 input stays float64 (as in MLPClassifier, the network then computes in
@@ -61,7 +62,10 @@ def to_images(X, *, input_shape=None, channels: str = "auto", dtype=None) -> np.
     NaN), strings, complex numbers, images of different shapes, images without pixels.
 
     The caller's array is never modified: the result is a new array, or the input
-    itself when it is already a float (N, C, H, W) contiguous array.
+    itself when it is already a float (N, C, H, W) contiguous array. With
+    ``keep_pixels``, ``uint8`` input comes back as a ``uint8`` (N, C, H, W) view of
+    itself, for a prediction that converts it pass by pass rather than copying a
+    large (memory-mapped) array whole.
     """
     try:  # first without conversion, to refuse strings that float() would parse
         X = check_array(X, allow_nd=True, dtype=None, ensure_all_finite=False,
@@ -78,12 +82,20 @@ def to_images(X, *, input_shape=None, channels: str = "auto", dtype=None) -> np.
         raise ValueError(f"X holds strings (dtype {X.dtype}), not pixel values; convert "
                          "them to numbers explicitly, e.g. X.astype(np.float32)")
     pixels = X.dtype == np.uint8
+    if pixels and keep_pixels:  # always finite and small: nothing to check or convert
+        return _layout(X, input_shape, channels)
     X = check_array(X, allow_nd=True, dtype=[np.float32, np.float64], ensure_all_finite=True,
                     input_name="X")
     dtype = np.dtype(X.dtype if dtype is None else dtype)
     if pixels:  # 0-255 pixel values -> [0, 1], as torchvision's ToTensor
         X = X / np.float32(255)
     _check_magnitude(X, dtype)
+    return np.ascontiguousarray(_layout(X, input_shape, channels), dtype=dtype)
+
+
+def _layout(X: np.ndarray, input_shape, channels: str) -> np.ndarray:
+    """X (2-D to 4-D) as (N, C, H, W), a view where it can be; checked against
+    ``input_shape``."""
     if X.ndim == 2:
         images = _unflatten(X, normalize_input_shape(input_shape))
     elif X.ndim == 3:
@@ -102,7 +114,7 @@ def to_images(X, *, input_shape=None, channels: str = "auto", dtype=None) -> np.
     if expected is not None and images.shape[1:] != expected:
         raise ValueError(f"X holds images of shape {images.shape[1:]} but input_shape "
                          f"is {expected}")
-    return np.ascontiguousarray(images, dtype=dtype)
+    return images
 
 
 def _holds_strings(X: np.ndarray) -> bool:

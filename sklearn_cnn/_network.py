@@ -25,7 +25,30 @@ from .summary import Summary, summarize_specs
 @dataclass(frozen=True)
 class LayerInfo:
     """One layer of a fitted network: its key (``"3"``, or ``"2.body.1"`` inside a
-    residual block), its spec, and the shapes of one sample before and after it."""
+    residual block), its spec, and the shapes of one sample before and after it.
+
+    Attributes
+    ----------
+    key : str
+        The layer's key, as in the keys of ``get_weights()`` and the ``layer=``
+        arguments of the pictures and explanations.
+    spec : LayerSpec
+        What the layer is.
+    input_shape, output_shape : tuple of int
+        Shape of one sample before and after the layer.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_cnn import CNNClassifier
+    >>> X = np.random.default_rng(0).random((40, 8, 8), dtype=np.float32)
+    >>> clf = CNNClassifier("lenet", max_iter=1, random_state=0).fit(X, np.arange(40) % 2)
+    >>> first = clf.network_.layers()[0]
+    >>> first.key, first.input_shape, first.output_shape
+    ('0', (1, 8, 8), (6, 8, 8))
+    >>> first.spec.out_channels
+    6
+    """
 
     key: str
     spec: LayerSpec
@@ -164,11 +187,13 @@ class FittedNetwork:
     # -- running it --------------------------------------------------------------------
 
     def images(self, X, *, channels: str = "auto", input_shape=None,
-               owner: str = "the network") -> np.ndarray:
+               owner: str = "the network", keep_pixels: bool = False) -> np.ndarray:
         """X validated as images of this network's shape, in its dtype.
 
         ``channels`` and ``input_shape`` are read as the estimator's parameters of
-        those names; ``owner`` names the estimator in messages.
+        those names; ``owner`` names the estimator in messages. ``keep_pixels``:
+        ``uint8`` images stay ``uint8``, for :meth:`outputs`, which converts them pass
+        by pass (a large memory-mapped array is never copied whole).
         """
         shape = _shape_of(X)
         n_features = math.prod(self.input_shape)
@@ -183,7 +208,7 @@ class FittedNetwork:
                 # as fit reads it
                 input_shape = self.input_shape if self.input_shape[0] == 1 else None
             images = to_images(X, input_shape=input_shape, channels=channels,
-                               dtype=self.dtype)
+                               dtype=self.dtype, keep_pixels=keep_pixels)
             self.check_image_shape(images, owner)
         except ValueError:
             c, h, w = self.input_shape
@@ -206,8 +231,9 @@ class FittedNetwork:
                          f"{self.input_shape}")
 
     def outputs(self, images: np.ndarray) -> np.ndarray:
-        """The output layer's values (N, n_outputs) on validated images, float64,
-        finite: a classifier's logits, a regressor's standardized predictions."""
+        """The output layer's values (N, n_outputs) on validated images (or ``uint8``
+        pixels, see :meth:`images`), float64, finite: a classifier's logits, a
+        regressor's standardized predictions."""
         with np.errstate(over="ignore", invalid="ignore"):  # reported below, if at all
             outputs = self.backend.predict_output(self.model, images)
         broken = ~np.isfinite(outputs).all(axis=1)
@@ -247,7 +273,7 @@ class FittedNetwork:
 
     def configure(self, config: TrainingConfig, keep_state: bool) -> None:
         """Prepare the model to go on training with ``config`` (see
-        :meth:`Backend.configure`)."""
+        :meth:`~sklearn_cnn.backends.Backend.configure`)."""
         self.backend.configure(self.model, config, keep_state)
 
     def portable_state(self) -> dict:

@@ -109,11 +109,11 @@ class CNNRegressor(ClassNamePrefixFeaturesOutMixin, RegressorMixin, BaseCNN):
     ----------
     n_outputs_ : int
         Number of targets (columns of ``y``; 1 for a 1-D ``y``).
-    target_mean_ : ndarray of shape (n_outputs_,)
+    target_mean_ : ndarray of shape (`n_outputs_`,)
         Centre of each target in the training data (of the first call, for
         ``partial_fit``): its mean, or its median with the Huber and absolute
         losses; added back to the network's outputs.
-    target_scale_ : ndarray of shape (n_outputs_,)
+    target_scale_ : ndarray of shape (`n_outputs_`,)
         Spread of each target: its standard deviation, or its interquartile range
         / 1.349 with the Huber and absolute losses (1 for a constant target);
         multiplied into the network's outputs.
@@ -238,7 +238,7 @@ class CNNRegressor(ClassNamePrefixFeaturesOutMixin, RegressorMixin, BaseCNN):
         ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Shaped as the ``y`` of ``fit``.
         """
-        return self._values(self._predicted(self._images(X)))
+        return self._values(self._predicted(self._images(X, keep_pixels=True)))
 
     def score(self, X, y, sample_weight=None) -> float:
         """R^2 of :meth:`predict` on (X, y) (averaged over the outputs), as in

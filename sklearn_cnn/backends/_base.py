@@ -24,10 +24,28 @@ def predict_batch_size(image_shape: tuple[int, ...], values: int = 2**20) -> int
     return int(min(512, max(8, 2 ** math.floor(math.log2(max(1, values // per_image))))))
 
 
-def fixed_size_batches(X: np.ndarray, values: int = 2**20
+def fixed_size_batch(X: np.ndarray, begin: int, size: int, dtype=None
+                     ) -> tuple[np.ndarray, int]:
+    """``(batch, n_real)``: images ``begin:begin + size`` of X, padded with zero images
+    to exactly ``size``, in ``dtype`` (uint8 pixels scaled by 1/255, as at fit time).
+
+    Prediction converts X one pass at a time this way, so a large ``uint8`` array (a
+    memory-mapped file, say) is never copied whole to floats."""
+    batch = X[begin:begin + size]
+    n_real = len(batch)
+    dtype = np.dtype(X.dtype if dtype is None else dtype)
+    if batch.dtype == np.uint8:
+        batch = batch.astype(dtype) / dtype.type(255)
+    batch = np.ascontiguousarray(batch, dtype=dtype)
+    if n_real < size:
+        padding = np.zeros((size - n_real, *X.shape[1:]), dtype=dtype)
+        batch = np.concatenate([batch, padding])
+    return batch, n_real
+
+
+def fixed_size_batches(X: np.ndarray, values: int = 2**20, dtype=None
                        ) -> Iterator[tuple[np.ndarray, int]]:
-    """Yield ``(batch, n_real)``: every batch has exactly ``predict_batch_size`` images,
-    the last one padded with zero images.
+    """Yield :func:`fixed_size_batch` es of ``predict_batch_size`` images over X.
 
     Matrix-product libraries pick their summation order by matrix shape, so in
     float32 an image's scores would change (by ~1e-7) with the number of images
@@ -38,12 +56,7 @@ def fixed_size_batches(X: np.ndarray, values: int = 2**20
     """
     size = predict_batch_size(X.shape[1:], values)
     for begin in range(0, len(X), size):
-        batch = X[begin:begin + size]
-        n_real = len(batch)
-        if n_real < size:
-            padding = np.zeros((size - n_real, *X.shape[1:]), dtype=X.dtype)
-            batch = np.concatenate([batch, padding])
-        yield batch, n_real
+        yield fixed_size_batch(X, begin, size, dtype)
 
 
 #: where the Huber loss turns from quadratic to linear, in units of the target's
@@ -112,7 +125,35 @@ class TrainingConfig:
     """How a model's optimizer steps: the estimator's solver parameters, resolved.
 
     Batch size, data order, epochs and the learning rate of each batch are not here:
-    the estimator decides them and hands a backend one epoch of :class:`Batch` es.
+    the estimator decides them and hands a backend one epoch of ``Batch`` es.
+
+    Parameters
+    ----------
+    solver : {"adam", "sgd"}, default="adam"
+    learning_rate_init : float, default=0.01
+    alpha : float, default=0.0001
+        L2 penalty.
+    momentum : float, default=0.9
+    nesterovs_momentum : bool, default=True
+    beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
+        As the estimators' parameters of the same names.
+    max_grad_norm : float or None, default=None
+        Clip the global gradient norm to this.
+    frozen_layers : int, default=0
+        The first this many top-level layers are not trained.
+    label_smoothing : float, default=0.0
+        Share of the target spread evenly over the classes.
+    loss : str, default="cross_entropy"
+        One of :data:`LOSSES`.
+    mixed_precision : {"bfloat16"} or None, default=None
+        Train the forward pass under ``torch.autocast`` (torch backend).
+
+    Examples
+    --------
+    >>> from sklearn_cnn.backends import TrainingConfig
+    >>> config = TrainingConfig(solver="sgd", learning_rate_init=0.1)
+    >>> config.solver, config.momentum, config.loss
+    ('sgd', 0.9, 'cross_entropy')
     """
 
     solver: str = "adam"
@@ -155,6 +196,27 @@ class Backend(ABC):
     estimator's loop (``sklearn_cnn._training``) decides those and calls
     :meth:`train_epoch` with the batches of one epoch. The model object a backend
     returns is opaque to the estimator; it is stored as ``model_`` and passed back.
+
+    See Also
+    --------
+    get_backend : The backend of a name.
+    sklearn_cnn._network.FittedNetwork : A model with its backend, as an estimator
+        keeps it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_cnn import CNNClassifier
+    >>> from sklearn_cnn.backends import Backend, get_backend
+    >>> backend = get_backend("numpy")
+    >>> isinstance(backend, Backend), backend.name
+    (True, 'numpy')
+    >>> X = np.random.default_rng(0).random((40, 1, 8, 8), dtype=np.float32)
+    >>> clf = CNNClassifier("lenet", max_iter=1, random_state=0).fit(X, np.arange(40) % 2)
+    >>> clf.network_.backend is backend
+    True
+    >>> backend.predict_output(clf.model_, X[:3]).shape     # logits of 3 images
+    (3, 2)
     """
 
     name: str
@@ -208,7 +270,9 @@ class Backend(ABC):
     @abstractmethod
     def predict_output(self, model: object, X: np.ndarray) -> np.ndarray:
         """The network's output (N, n_outputs), float64, evaluation mode, batched:
-        logits of a classifier, standardized predictions of a regressor."""
+        logits of a classifier, standardized predictions of a regressor. X is in the
+        model's dtype, or ``uint8`` pixels converted pass by pass
+        (``fixed_size_batch``)."""
 
     def predict_proba(self, model: object, X: np.ndarray) -> np.ndarray:
         """Class probabilities (N, n_classes): the softmax of the output."""

@@ -16,7 +16,7 @@ from ..._weights import decayed_keys
 from .._base import (
     Backend,
     TrainingConfig,
-    fixed_size_batches,
+    fixed_size_batch,
     mean_loss,
     predict_batch_size,
     same_optimizer,
@@ -85,7 +85,7 @@ class NumpyBackend(Backend):
 
     def predict_output(self, model: Network, X):
         chunks = _passes(model, X, lambda batch: model.forward(batch, training=False))
-        return np.concatenate(chunks).astype(np.float64)
+        return np.concatenate(chunks, dtype=np.float64)
 
     def forward(self, model: Network, X, key):
         return np.concatenate(_passes(model, X, lambda batch: model.forward_to(batch, key)))
@@ -142,10 +142,15 @@ PREDICT_VALUES = 2**16
 def _passes(model: Network, X: np.ndarray, run) -> list[np.ndarray]:
     """``run(batch)[:n_real]`` for each fixed-size prediction pass over X, the passes
     shared out to as many threads as BLAS had (``functional.map_passes``)."""
+    size = predict_batch_size(X.shape[1:], PREDICT_VALUES)
+
+    def one_pass(begin: int) -> np.ndarray:  # converted here: X is never copied whole
+        batch, n_real = fixed_size_batch(X, begin, size, model.dtype)
+        return run(batch)[:n_real]
+
     try:
         with _blas_on_one_thread() as workers:
-            return map_passes(lambda item: run(item[0])[:item[1]],
-                              list(fixed_size_batches(X, PREDICT_VALUES)), workers)
+            return map_passes(one_pass, list(range(0, len(X), size)), workers)
     finally:
         model.clear_cache()
 

@@ -280,8 +280,8 @@ class TorchBackend(Backend):
         module = model.module_.eval()
         with torch.inference_mode():
             chunks = [module(as_tensor(batch).to(model.device))[:n_real].cpu()
-                      for batch, n_real in fixed_size_batches(X)]
-        return torch.cat(chunks).numpy().astype(np.float64)
+                      for batch, n_real in fixed_size_batches(X, dtype=self.dtype(model))]
+        return np.concatenate([chunk.numpy() for chunk in chunks], dtype=np.float64)
 
     def forward(self, model: SpecNet, X, key):
         module = model.module_.eval()
