@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
-"""Set up a local .venv and run the demo or the test suite.
+"""Set up a local .venv and run the demo, the test suite or the documentation build.
 
     python3 tasks.py demo [--backend numpy --arch lenet --epochs 50]
     python3 tasks.py test [pytest arguments]
+    python3 tasks.py docs [sphinx-build arguments]
+
+``docs`` builds the Sphinx site (API reference, user guide, and the gallery of
+examples/, run at build time) into docs/_build/html, warnings as errors.
 
 Needs only Python 3 (with its venv module) and pip; everything else is installed
 into .venv from the package registry. The install is skipped when pyproject.toml has
@@ -62,7 +66,13 @@ def test(args: list[str]) -> None:
     run(PYTHON, "-m", "pytest", *args)
 
 
-COMMANDS = {"demo": demo, "test": test}
+def docs(args: list[str]) -> None:
+    ensure_venv("docs")
+    run(PYTHON, "-m", "sphinx", "-W", "--keep-going", "-b", "html", *args,
+        "docs", "docs/_build/html")
+
+
+COMMANDS = {"demo": demo, "test": test, "docs": docs}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

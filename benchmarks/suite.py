@@ -1,10 +1,11 @@
 """The benchmark suite: both backends against plain PyTorch, skorch and MLPClassifier.
 
 One command measures everything side by side and writes a Markdown report,
-``benchmarks/RESULTS.md``, which it also copies into README.md between the
-``<!-- benchmarks:begin -->`` and ``<!-- benchmarks:end -->`` markers:
+``benchmarks/RESULTS.md``, and the same tables as reStructuredText,
+``benchmarks/RESULTS.rst``, which the documentation's benchmarks page includes:
 
     .venv/bin/python benchmarks/suite.py [--repeats 3] [--epochs 15] [--quick]
+    .venv/bin/python benchmarks/suite.py --render   # RESULTS.rst from RESULTS.md again
 
 1. **LeNet on Fashion-MNIST** (60,000 training, 10,000 test images): training
    images/s, inference images/s (``predict_proba`` on the 10,000 test images), peak
@@ -47,7 +48,7 @@ import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPORT = HERE / "RESULTS.md"
-README = HERE.parent / "README.md"
+REPORT_RST = HERE / "RESULTS.rst"
 BATCH = 128
 LR = 0.001
 
@@ -340,25 +341,63 @@ def big_predict_row(args, log) -> list[str]:
             "| ---: | ---: | ---: |", *lines]
 
 
+def cpu_model() -> str:
+    """The CPU's model name (timings are comparable only on one CPU model)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def write_report(sections: list[list[str]], args, save: bool = True) -> str:
     import sklearn
     import torch
 
     header = [f"Measured by `{' '.join(['python', *sys.argv])}` on "
-              f"{time.strftime('%Y-%m-%d')}: {platform.machine()}, {os.cpu_count()} CPUs, "
-              f"Python {platform.python_version()}, numpy {np.__version__}, torch "
-              f"{torch.__version__}, scikit-learn {sklearn.__version__}.", ""]
+              f"{time.strftime('%Y-%m-%d')}: {cpu_model()} ({platform.machine()}, "
+              f"{os.cpu_count()} CPUs), Python {platform.python_version()}, numpy "
+              f"{np.__version__}, torch {torch.__version__}, scikit-learn "
+              f"{sklearn.__version__}.", ""]
     text = "\n".join(header + [line for s in sections for line in [*s, ""]]).rstrip() + "\n"
     if not save:
         return text
     REPORT.write_text(text)
-    if README.exists():
-        readme = README.read_text()
-        pattern = re.compile(r"(<!-- benchmarks:begin -->\n).*?(<!-- benchmarks:end -->)",
-                             re.S)
-        if pattern.search(readme):
-            README.write_text(pattern.sub(lambda m: m[1] + text + m[2], readme))
+    REPORT_RST.write_text(to_rst(text))
     return text
+
+
+def to_rst(markdown: str) -> str:
+    """The report's Markdown (paragraphs, ``**bold**``, `` `code` ``, pipe tables) as
+    reStructuredText: each table a ``csv-table``."""
+    out, rows = [], []
+
+    def cells(line: str) -> list[str]:
+        return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+    def inline(text: str) -> str:
+        return re.sub(r"(?<!`)`([^`]+)`(?!`)", r"``\1``", text)
+
+    def flush() -> None:
+        if rows:
+            quoted = [", ".join('"' + inline(c).replace('"', '""') + '"' for c in row)
+                      for row in rows[1:]]
+            out.extend([".. csv-table::", "   :header: " + ", ".join(
+                '"' + c + '"' for c in rows[0]), "", *("   " + q for q in quoted), ""])
+            rows.clear()
+
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            if not set(line) <= set("|-: "):  # the alignment row says nothing here
+                rows.append(cells(line))
+            continue
+        flush()
+        out.append(inline(line))
+    flush()
+    return "\n".join(out).rstrip() + "\n"
 
 
 def main() -> None:
@@ -373,8 +412,13 @@ def main() -> None:
                         action="append", help="run only these sections")
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes on random data: checks the suite runs")
+    parser.add_argument("--render", action="store_true",
+                        help="write RESULTS.rst from RESULTS.md again, measuring nothing")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.render:
+        REPORT_RST.write_text(to_rst(REPORT.read_text()))
+        return
     if args.worker:
         print(json.dumps(measure(json.loads(args.worker))))
         return

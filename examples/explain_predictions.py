@@ -1,11 +1,14 @@
-"""What does the network look at? Saliency, Grad-CAM and occlusion maps of a CNN
-trained on Fashion-MNIST (or, without it, on scikit-learn's 8x8 digits).
+"""What does the network look at? Saliency, Grad-CAM and occlusion
+===============================================================
+
+Saliency, Grad-CAM and occlusion maps (:mod:`sklearn_cnn.inspection`, drawn by
+:class:`~sklearn_cnn.plotting.ExplanationDisplay`) of a CNN trained on Fashion-MNIST
+(or, without it, on scikit-learn's 8x8 digits). Run it with::
 
     python examples/explain_predictions.py [--train-size 10000] [--epochs N] [--out FILE]
 
 Needs matplotlib (``pip install 'sklearn-cnn[plot]'``). Without ``--out`` the figure
-is drawn but not written anywhere; README's picture is
-``--out docs/explanations.png``.
+is drawn but not written anywhere (the documentation's gallery shows it as drawn).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ def load_data(train_size: int):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--train-size", type=int, default=10_000)
     parser.add_argument("--epochs", default="auto", help="max_iter of the CNN")
     parser.add_argument("--images", type=int, default=4, help="test images to explain")

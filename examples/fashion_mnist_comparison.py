@@ -1,8 +1,11 @@
-"""LeNet (CNNClassifier) against MLPClassifier and SVC on Fashion-MNIST.
+"""LeNet (CNNClassifier) against MLPClassifier and SVC on Fashion-MNIST
+====================================================================
 
 All three are scikit-learn classifiers, so one loop fits and scores them; the CNN
 reads the images as (n, 1, 28, 28), the others as flat rows of 784 pixels. Prints a
 Markdown table of test accuracy and fit time.
+
+Run it with::
 
     python examples/fashion_mnist_comparison.py [--train-size 10000] [--epochs 30]
 
@@ -118,7 +121,7 @@ def main(train_size: int = 10000, epochs: int = 30, test_size: int | None = None
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--train-size", type=int, default=None,
                         help="training images (default 10000; 600 when --epochs < 5)")
     parser.add_argument("--test-size", type=int, default=None,

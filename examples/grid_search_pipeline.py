@@ -1,8 +1,11 @@
-"""Grid search over a CNN's filter counts, inside a scikit-learn Pipeline.
+"""Grid search over a CNN's filter counts, inside a scikit-learn Pipeline
+======================================================================
 
 The CNN is one step of a Pipeline (a MinMaxScaler in front of it), and GridSearchCV
 tunes its ``filters`` through the usual ``<step>__<parameter>`` names, exactly as it
 would tune an MLPClassifier's ``hidden_layer_sizes``.
+
+Run it with::
 
     python examples/grid_search_pipeline.py [--epochs 20] [--samples N]
 
@@ -70,7 +73,7 @@ def main(epochs: int = 20, samples: int | None = None) -> float:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--samples", type=int, default=None,
                         help="training images (default: all; 300 when --epochs < 5)")

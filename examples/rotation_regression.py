@@ -1,10 +1,13 @@
 """Image regression with CNNRegressor: how far was each image rotated?
+===================================================================
 
 Every image is rotated by a random angle in [-40, 40] degrees
 (``sklearn_cnn.datasets.make_rotation_task``) and the angle is the target. A
 ``CNNRegressor`` with its defaults learns it from the pixels; ``Ridge`` on the same
 pixels as flat rows is the linear baseline. Prints each model's test R^2 and a few
 predictions.
+
+Run it with::
 
     python examples/rotation_regression.py [--train-size 6000] [--epochs N]
 
@@ -39,7 +42,7 @@ def load_images(train_size: int, test_size: int):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--train-size", type=int, default=6000)
     parser.add_argument("--test-size", type=int, default=2000)
     parser.add_argument("--epochs", default="auto", help="max_iter of the CNN")

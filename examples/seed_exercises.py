@@ -1,4 +1,5 @@
-"""The worked exercises of an introductory CNN course, answered with sklearn-cnn.
+"""The worked exercises of an introductory CNN course, answered with sklearn-cnn
+=============================================================================
 
 1. ReLU, and the edge-detection convolution of the "Convolution Mathematics" chapter.
 2. Output size of a 28x28 input, 5x5 filter, padding 2, stride 1; and the other
@@ -8,6 +9,8 @@
    8x14x14 row does not follow from the rows above it.
 4. LeNet-5, layer by layer.
 5. Batch normalization: the same small network trained with and without it.
+
+Run it with::
 
     python examples/seed_exercises.py [--epochs 10]
 
@@ -146,7 +149,7 @@ def main(epochs: int = 10) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--epochs", type=int, default=10)
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=ConvergenceWarning)

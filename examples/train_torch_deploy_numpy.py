@@ -1,9 +1,12 @@
-"""Train with PyTorch, deploy with NumPy only.
+"""Train with PyTorch, deploy with NumPy only
+==========================================
 
 The model file written by ``clf.save(path)`` holds plain arrays and a JSON
 description (no pickle), and ``sklearn_cnn.load(path, backend="numpy")`` rebuilds the
 network on the from-scratch NumPy backend: a server that predicts needs neither
 torch nor skorch, and gets the same predictions.
+
+Run it with::
 
     python examples/train_torch_deploy_numpy.py [--epochs 20]
 
@@ -74,7 +77,7 @@ def main(epochs: int = 20) -> tuple[float, float]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--epochs", type=int, default=20)
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=ConvergenceWarning)

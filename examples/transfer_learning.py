@@ -1,5 +1,5 @@
-"""Transfer learning: reuse a CNN trained on digits 0-4 to learn digits 5-9 from a
-few examples.
+"""Transfer learning: learn digits 5-9 from a few examples with a CNN trained on 0-4
+=================================================================================
 
 A network trained on one task has learned strokes and edges that serve a related
 one. ``init_from=`` starts a new CNNClassifier from a fitted model's weights: every
@@ -12,6 +12,8 @@ over several random draws of them.
 (For photographs, ``CNNClassifier(arch="resnet18", init_from="imagenet")`` starts from
 torchvision's ImageNet weights instead; they are read from the local torch hub cache
 and never downloaded, so this example does not use them.)
+
+Run it with::
 
     python examples/transfer_learning.py [--epochs 30] [--per-class 2] [--draws 4]
 
@@ -122,7 +124,7 @@ def main(epochs: int = 30, per_class: int = 2, draws: int = 4) -> dict[str, floa
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--per-class", type=int, default=2)
     parser.add_argument("--draws", type=int, default=None,

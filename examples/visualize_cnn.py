@@ -1,9 +1,16 @@
-"""Pictures of a CNN: a convolution, LeNet's filters and feature maps, its training,
-its mistakes and its confusion matrix on scikit-learn's 8x8 digits.
+"""Pictures of a CNN: a convolution, filters, feature maps, training, mistakes
+===========================================================================
 
-    python examples/visualize_cnn.py [--epochs 30] [--out docs]
+What a convolution does to an image, then LeNet trained on scikit-learn's 8x8
+digits: its first-layer filters, the feature maps of one test image, its loss curve,
+the test images it gets wrong and its confusion matrix. Each picture is a Display of
+:mod:`sklearn_cnn.plotting` (the confusion matrix is scikit-learn's own). Run it
+with::
 
-Without ``--out`` the figures are drawn but not written anywhere.
+    python examples/visualize_cnn.py [--epochs 30] [--out docs] [--show]
+
+Without ``--out`` the figures are drawn but not written anywhere; ``--show`` leaves
+them open and shows them (``plt.show()``) instead of closing them.
 
 Needs matplotlib: ``pip install 'sklearn-cnn[plot]'``.
 """
@@ -40,7 +47,7 @@ def edge_image(size: int = 12) -> np.ndarray:
     return image
 
 
-def main(epochs: int = 30, out: str | None = None) -> float:
+def main(epochs: int = 30, out: str | None = None, show: bool = False) -> float:
     X, y = load_digits_images(return_X_y=True)            # (1797, 1, 8, 8) in [0, 1]
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.25, stratify=y, random_state=0)
@@ -74,14 +81,19 @@ def main(epochs: int = 30, out: str | None = None) -> float:
         print(f"wrote {len(figures)} pictures to {folder}/: {', '.join(figures)}")
     else:
         print("pass --out DIR to write the pictures as PNG files")
-    for figure in figures.values():
-        plt.close(figure)
+    if show:  # leave them open (the documentation's gallery collects open figures)
+        plt.show()
+    else:
+        for figure in figures.values():
+            plt.close(figure)
     return accuracy
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--out", default=None, help="folder for the PNG files (e.g. docs)")
+    parser.add_argument("--show", action="store_true",
+                        help="show the figures (plt.show()) instead of closing them")
     arguments = parser.parse_args()
-    main(arguments.epochs, arguments.out)
+    main(arguments.epochs, arguments.out, arguments.show)

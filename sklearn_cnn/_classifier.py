@@ -55,7 +55,7 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseCNN):
     to 255 in a float array get a warning).
 
     The defaults are a recipe measured to beat scikit-learn's classical models on
-    images (README, "Measured results"): a small BatchNorm network sized to the
+    images (see the documentation's benchmarks page): a small BatchNorm network sized to the
     image (``arch="auto"``), Adam with a one-cycle schedule peaking at 0.01, label
     smoothing 0.1, shifts of up to 1/14 of the image as augmentation, and an epoch
     budget that adapts to the data size (``max_iter="auto"``).

@@ -145,7 +145,7 @@ default=None
     "attributes": """\
     n_features_in_ : int
         Values per sample (``C * H * W``).
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when X was a DataFrame with string column names.
     input_shape_ : tuple of int
         ``(C, H, W)`` of the images the network was built for.

@@ -240,7 +240,7 @@ def save(estimator, path: str | os.PathLike) -> None:
     """Write a fitted ``CNNClassifier`` or ``CNNRegressor`` to ``path`` (an ``.npz``
     file): its parameters, its network's specs and weights, and its whole fitted
     state, as plain arrays and JSON, written atomically (see
-    :func:`write_atomically`)."""
+    ``write_atomically``)."""
     check_is_fitted(estimator)
     network = estimator.network_
     network.require_specs("save()")

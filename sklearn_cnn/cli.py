@@ -1,5 +1,7 @@
 """Command line: ``python -m sklearn_cnn`` (also the ``sklearn-cnn`` script).
 
+Its commands::
+
     sklearn-cnn fit FOLDER --out MODEL [--arch --epochs --backend --size --seed]
     sklearn-cnn predict MODEL FILE... [--proba] [--format text|csv]
     sklearn-cnn summary ARCH --input-shape 3x32x32 [--classes 10]

@@ -242,7 +242,8 @@ def _find(name: str, data_home, defaults: list[Path], subdirs: tuple[str, ...] =
     raise FileNotFoundError(
         f"{name}[.gz] not found; looked in {[str(f) for f in folders]}{inside}. Put the "
         f"{what} in one of them, pass data_home=..., set SKLEARN_CNN_DATA, or pass "
-        "download=True to fetch them with torchvision (pip install 'sklearn-cnn[torch]')"
+        "download=True to fetch them with torchvision (pip install 'sklearn-cnn[torch]'; "
+        "in a clone of the repository: pip install -e '.[torch]')"
     )
 
 
@@ -265,7 +266,8 @@ def _torchvision_download(class_name: str, root: Path) -> None:
         tv_datasets = importlib.import_module("torchvision.datasets")
     except ImportError as exc:
         raise ImportError("download=True fetches the files with torchvision, which is "
-                          "not installed: pip install 'sklearn-cnn[torch]'") from exc
+                          "not installed: pip install 'sklearn-cnn[torch]' (in a clone of "
+                          "the repository: pip install -e '.[torch]')") from exc
     root.mkdir(parents=True, exist_ok=True)
     # one call fetches both subsets (torchvision checks all files before it skips)
     getattr(tv_datasets, class_name)(root=str(root), train=True, download=True)
@@ -442,8 +444,8 @@ def make_rotation_task(images, *, max_degrees: float = 40.0, random_state=None
     """An image regression task from any images: rotate each by a random angle in
     ``[-max_degrees, max_degrees]`` and make the angle its target.
 
-    The benchmark of :class:`~sklearn_cnn.CNNRegressor` (README, "Measured
-    results") is this task on Fashion-MNIST.
+    The benchmark of :class:`~sklearn_cnn.CNNRegressor` (the documentation's
+    benchmarks page) is this task on Fashion-MNIST.
 
     Parameters
     ----------

@@ -80,8 +80,24 @@ def _pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
 class LayerSpec:
     """Base class of all layer specs.
 
-    Subclasses override :meth:`output_shape` when they change the shape and
+    A spec is a frozen dataclass: it describes a layer (its settings), computes the
+    shape it makes of an input and the shapes of the arrays it owns, and holds no
+    weights. Subclasses override :meth:`output_shape` when they change the shape and
     :meth:`param_shapes` / :meth:`buffer_shapes` when they own arrays.
+
+    See Also
+    --------
+    sequence_shapes : The shapes through a tuple of specs.
+    sklearn_cnn.summary : A network's layer table, from its specs.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.layers import Conv2d, LayerSpec
+    >>> spec = Conv2d(8, kernel_size=3)
+    >>> isinstance(spec, LayerSpec), spec.output_shape((1, 28, 28))
+    (True, (8, 26, 26))
+    >>> spec.param_shapes((1, 28, 28))
+    {'weight': (8, 1, 3, 3), 'bias': (8,)}
     """
 
     #: names of parameters that the L2 penalty ``alpha`` applies to
@@ -101,6 +117,7 @@ class LayerSpec:
         """Refuse field values this layer cannot use (ValueError naming the field)."""
 
     def output_shape(self, in_shape: Shape) -> Shape:
+        """Shape of one sample after this layer, for one of ``in_shape``."""
         return in_shape
 
     def param_shapes(self, in_shape: Shape) -> dict[str, Shape]:
@@ -123,9 +140,31 @@ def _require_maps(spec: LayerSpec, in_shape: Shape) -> None:
 class Conv2d(LayerSpec):
     """2-D convolution (cross-correlation, as in every CNN library).
 
-    ``padding`` is an int (zeros on every side), ``"valid"`` (0), ``"same"``
-    (output size ``ceil(n / stride)``, any extra zero on the bottom/right) or an
-    explicit ``(top, bottom, left, right)``.
+    Parameters
+    ----------
+    out_channels : int
+        Number of filters, so of output feature maps.
+    kernel_size : int or tuple of int, default=3
+        Filter height and width (one int for a square filter).
+    stride : int or tuple of int, default=1
+        Step between two positions of the filter.
+    padding : int, "valid", "same" or tuple of 4 int, default=0
+        An int (zeros on every side), ``"valid"`` (0), ``"same"`` (output size
+        ``ceil(n / stride)``, any extra zero on the bottom/right) or an explicit
+        ``(top, bottom, left, right)``.
+    bias : bool, default=True
+        Whether the layer adds a bias per filter (a BatchNorm right after it makes
+        one redundant).
+
+    Examples
+    --------
+    >>> from sklearn_cnn.layers import Conv2d
+    >>> Conv2d(6, 5).output_shape((1, 28, 28))            # valid: 28 - 5 + 1
+    (6, 24, 24)
+    >>> Conv2d(8, 3, padding="same").output_shape((1, 28, 28))
+    (8, 28, 28)
+    >>> Conv2d(8, 3, stride=2, padding=1).param_shapes((3, 32, 32))
+    {'weight': (8, 3, 3, 3), 'bias': (8,)}
     """
 
     out_channels: int
@@ -227,14 +266,49 @@ class _Pool2d(LayerSpec):
 
 @dataclass(frozen=True)
 class MaxPool2d(_Pool2d):
-    """Maximum over each ``kernel_size`` window (floor mode). ``padding`` adds
-    ``-inf`` borders, which never win (ResNet's ImageNet stem: 3x3, stride 2, pad 1)."""
+    """Maximum over each ``kernel_size`` window (floor mode).
+
+    Parameters
+    ----------
+    kernel_size : int or tuple of int, default=2
+        Window height and width.
+    stride : int, tuple of int or None, default=None
+        Step between two windows; None: the window size (windows that do not
+        overlap).
+    padding : int, default=0
+        ``-inf`` borders on every side, which never win (ResNet's ImageNet stem: 3x3,
+        stride 2, pad 1); at most half the window, as in PyTorch.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.layers import MaxPool2d
+    >>> MaxPool2d(2).output_shape((6, 24, 24))
+    (6, 12, 12)
+    >>> MaxPool2d(3, stride=2, padding=1).output_shape((64, 112, 112))
+    (64, 56, 56)
+    """
 
 
 @dataclass(frozen=True)
 class AvgPool2d(_Pool2d):
-    """Mean over each ``kernel_size`` window (floor mode). ``padding`` adds zero
-    borders that count in the mean (PyTorch's ``count_include_pad=True``)."""
+    """Mean over each ``kernel_size`` window (floor mode).
+
+    Parameters
+    ----------
+    kernel_size : int or tuple of int, default=2
+        Window height and width.
+    stride : int, tuple of int or None, default=None
+        Step between two windows; None: the window size.
+    padding : int, default=0
+        Zero borders on every side, which count in the mean (PyTorch's
+        ``count_include_pad=True``); at most half the window.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.layers import AvgPool2d
+    >>> AvgPool2d(2).output_shape((6, 28, 28))
+    (6, 14, 14)
+    """
 
 
 @dataclass(frozen=True)
@@ -245,6 +319,19 @@ class AdaptiveAvgPool2d(LayerSpec):
     ``ceil((i + 1) * H / Ho) - 1`` (PyTorch's rule), columns likewise; a map smaller
     than ``output_size`` is repeated. VGG and AlexNet end their features with it, so
     their dense layers keep one shape, and their ImageNet weights fit, on any image.
+
+    Parameters
+    ----------
+    output_size : int or tuple of int, default=1
+        Height and width of the output maps.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.layers import AdaptiveAvgPool2d
+    >>> AdaptiveAvgPool2d(7).output_shape((512, 13, 13))
+    (512, 7, 7)
+    >>> AdaptiveAvgPool2d((2, 3)).output_shape((8, 1, 1))    # a 1x1 map is repeated
+    (8, 2, 3)
     """
 
     output_size: int | tuple[int, int] = 1
@@ -263,7 +350,16 @@ class AdaptiveAvgPool2d(LayerSpec):
 
 @dataclass(frozen=True)
 class GlobalAvgPool2d(LayerSpec):
-    """Mean of each channel over all positions: ``(C, H, W) -> (C,)``."""
+    """Mean of each channel over all positions: ``(C, H, W) -> (C,)``.
+
+    It takes no parameters; ResNet ends its features with it.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.layers import GlobalAvgPool2d
+    >>> GlobalAvgPool2d().output_shape((512, 4, 4))
+    (512,)
+    """
 
     def output_shape(self, in_shape: Shape) -> Shape:
         _require_maps(self, in_shape)
@@ -272,7 +368,16 @@ class GlobalAvgPool2d(LayerSpec):
 
 @dataclass(frozen=True)
 class Flatten(LayerSpec):
-    """``(C, H, W) -> (C*H*W,)`` in C order, so NCHW weights stay portable."""
+    """``(C, H, W) -> (C*H*W,)`` in C order, so NCHW weights stay portable.
+
+    It takes no parameters.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.layers import Flatten
+    >>> Flatten().output_shape((16, 4, 4))
+    (256,)
+    """
 
     def output_shape(self, in_shape: Shape) -> Shape:
         size = 1
@@ -283,7 +388,23 @@ class Flatten(LayerSpec):
 
 @dataclass(frozen=True)
 class Linear(LayerSpec):
-    """Fully connected layer ``y = x W^T + b`` with ``W`` of shape ``(out, in)``."""
+    """Fully connected layer ``y = x W^T + b`` with ``W`` of shape ``(out, in)``.
+
+    Parameters
+    ----------
+    out_features : int
+        Number of outputs (the last layer of a classifier: the number of classes).
+    bias : bool, default=True
+        Whether the layer adds ``b``.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.layers import Linear
+    >>> Linear(10).output_shape((256,))
+    (10,)
+    >>> Linear(10).param_shapes((256,))
+    {'weight': (10, 256), 'bias': (10,)}
+    """
 
     out_features: int
     bias: bool = True
@@ -313,6 +434,21 @@ class BatchNorm(LayerSpec):
     Training mode normalizes with the batch statistics and updates the running ones
     as ``running = (1 - momentum) * running + momentum * batch`` (unbiased variance);
     evaluation mode uses the running statistics.
+
+    Parameters
+    ----------
+    eps : float, default=1e-5
+        Added to the variance before its square root.
+    momentum : float, default=0.1
+        Weight of the batch statistics in the running ones.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.layers import BatchNorm
+    >>> BatchNorm().param_shapes((8, 14, 14))       # a scale and a shift per channel
+    {'weight': (8,), 'bias': (8,)}
+    >>> BatchNorm().buffer_shapes((8, 14, 14))
+    {'running_mean': (8,), 'running_var': (8,)}
     """
 
     eps: float = 1e-5
@@ -327,7 +463,23 @@ class BatchNorm(LayerSpec):
 
 @dataclass(frozen=True)
 class Dropout(LayerSpec):
-    """Inverted dropout: zero a fraction ``p`` in training, scale the rest by 1/(1-p)."""
+    """Inverted dropout: zero a fraction ``p`` in training, scale the rest by 1/(1-p).
+
+    At prediction time it passes its input through unchanged.
+
+    Parameters
+    ----------
+    p : float in [0, 1), default=0.5
+        Fraction of the values zeroed at each training step.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.layers import Dropout
+    >>> Dropout(0.25)
+    Dropout(p=0.25)
+    >>> Dropout(0.25).output_shape((128,))
+    (128,)
+    """
 
     p: float = 0.5
 
@@ -338,24 +490,63 @@ class Dropout(LayerSpec):
 
 @dataclass(frozen=True)
 class ReLU(LayerSpec):
-    """``max(0, x)``."""
+    """Rectified linear unit, ``max(0, x)``, element by element.
+
+    It takes no parameters and keeps the shape.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.layers import ReLU
+    >>> ReLU().output_shape((6, 24, 24))
+    (6, 24, 24)
+    """
 
 
 @dataclass(frozen=True)
 class LeakyReLU(LayerSpec):
-    """``x`` where positive, ``negative_slope * x`` elsewhere."""
+    """``x`` where positive, ``negative_slope * x`` elsewhere.
+
+    Parameters
+    ----------
+    negative_slope : float, default=0.01
+        Slope for negative inputs.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.layers import LeakyReLU
+    >>> LeakyReLU(0.1)
+    LeakyReLU(negative_slope=0.1)
+    """
 
     negative_slope: float = 0.01
 
 
 @dataclass(frozen=True)
 class Tanh(LayerSpec):
-    """Hyperbolic tangent."""
+    """Hyperbolic tangent, element by element.
+
+    It takes no parameters and keeps the shape (LeNet-5's original nonlinearity).
+
+    Examples
+    --------
+    >>> from sklearn_cnn.layers import Tanh
+    >>> Tanh().output_shape((120,))
+    (120,)
+    """
 
 
 @dataclass(frozen=True)
 class Sigmoid(LayerSpec):
-    """Logistic function ``1 / (1 + exp(-x))``."""
+    """Logistic function ``1 / (1 + exp(-x))``, element by element.
+
+    It takes no parameters and keeps the shape.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.layers import Sigmoid
+    >>> Sigmoid().output_shape((120,))
+    (120,)
+    """
 
 
 @dataclass(frozen=True)
@@ -365,6 +556,23 @@ class Residual(LayerSpec):
     The skip connection of ResNet: ``y = F(x) + x``. When the body changes the
     shape, the shortcut must project ``x`` to the same shape (typically a 1x1
     strided Conv2d followed by BatchNorm).
+
+    Parameters
+    ----------
+    body : tuple of LayerSpec
+        The layers of ``F``.
+    shortcut : tuple of LayerSpec, default=()
+        The layers applied to ``x`` before the sum; empty for the identity.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.layers import BatchNorm, Conv2d, ReLU, Residual
+    >>> block = Residual(
+    ...     body=(Conv2d(16, 3, stride=2, padding=1), BatchNorm(), ReLU(),
+    ...           Conv2d(16, 3, padding=1), BatchNorm()),
+    ...     shortcut=(Conv2d(16, 1, stride=2, bias=False), BatchNorm()))
+    >>> block.output_shape((8, 32, 32))
+    (16, 16, 16)
     """
 
     body: tuple[LayerSpec, ...]
@@ -389,7 +597,14 @@ SPEC_TYPES = (Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, GlobalAvgPool2d, 
 
 
 def sequence_shapes(specs: tuple[LayerSpec, ...], in_shape: Shape) -> list[Shape]:
-    """Shapes through a sequence of specs: ``[in_shape, after_1, ..., after_n]``."""
+    """Shapes through a sequence of specs: ``[in_shape, after_1, ..., after_n]``.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.layers import Conv2d, MaxPool2d, ReLU, sequence_shapes
+    >>> sequence_shapes((Conv2d(6, 5), ReLU(), MaxPool2d(2)), (1, 28, 28))
+    [(1, 28, 28), (6, 24, 24), (6, 24, 24), (6, 12, 12)]
+    """
     shapes = [tuple(in_shape)]
     for spec in specs:
         shapes.append(spec.output_shape(shapes[-1]))

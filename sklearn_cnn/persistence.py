@@ -3,7 +3,7 @@
 ``CNNClassifier.save(path)`` (and ``CNNRegressor.save``) writes one ``.npz`` file:
 the canonical weights as plain arrays and a JSON document (estimator, parameters,
 architecture specs, classes or target standardization, fitted attributes).
-:func:`load` reads it with ``allow_pickle=False``, so opening a model
+:func:`~sklearn_cnn.load` reads it with ``allow_pickle=False``, so opening a model
 file cannot run code; a file holding pickled objects is refused. (Pickle and joblib
 files, by contrast, run whatever code they contain: load those only from sources
 you trust.) The optimizer state is not saved: ``partial_fit`` after ``load``

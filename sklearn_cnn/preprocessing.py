@@ -46,7 +46,8 @@ def _pillow():
         from PIL import Image, ImageOps
     except ImportError:
         raise ImportError("reading image files needs Pillow: pip install "
-                          "'sklearn-cnn[images]'") from None
+                          "'sklearn-cnn[images]' (in a clone of the repository: "
+                          "pip install -e '.[images]')") from None
     return Image, ImageOps
 
 

@@ -163,5 +163,6 @@ def _import_torchvision():
         import torchvision
     except ImportError as error:
         raise ImportError("Pretrained weights are torchvision files; reading them needs "
-                          "torch and torchvision: pip install 'sklearn-cnn[torch]'") from error
+                          "torch and torchvision: pip install 'sklearn-cnn[torch]' (in a "
+                          "clone of the repository: pip install -e '.[torch]')") from error
     return torch, torchvision

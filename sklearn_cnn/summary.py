@@ -22,7 +22,23 @@ from .layers import (
 
 @dataclass(frozen=True)
 class SummaryRow:
-    """One layer: its name, the output shape (without the batch axis), its parameters."""
+    """One layer: its name, the output shape (without the batch axis), its parameters.
+
+    Attributes
+    ----------
+    layer : str
+        The layer, described (``"Conv2d 6@5x5"``); indented inside a residual block.
+    output_shape : tuple of int
+        Shape of one sample after the layer.
+    params : int
+        Trainable parameters of the layer.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.summary import summary
+    >>> summary("lenet", (1, 28, 28)).rows[0]
+    SummaryRow(layer='Conv2d 6@5x5', output_shape=(6, 24, 24), params=156)
+    """
 
     layer: str
     output_shape: Shape
@@ -42,6 +58,22 @@ class Summary:
     input_shape : tuple (C, H, W)
     notes : list of str
         How the architecture was adapted to the input, if it was.
+
+    See Also
+    --------
+    sklearn_cnn.summary : The table of a named architecture or a list of specs.
+    sklearn_cnn.CNNClassifier.summary : The table of a fitted estimator's network.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.summary import summary
+    >>> table = summary("lenet", (1, 28, 28), n_classes=10)
+    >>> table.total_params
+    44426
+    >>> table.rows[-1]
+    SummaryRow(layer='Linear 10', output_shape=(10,), params=850)
+    >>> print(str(table).splitlines()[-1])
+    Total params: 44,426
     """
 
     rows: list[SummaryRow]

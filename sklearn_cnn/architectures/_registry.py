@@ -11,7 +11,32 @@ from ..layers import AvgPool2d, Conv2d, LayerSpec, MaxPool2d, Residual, Shape, t
 
 @dataclass(frozen=True)
 class Architecture:
-    """A registered architecture: a builder of specs and its native input size."""
+    """A registered architecture: a builder of specs and its native input size.
+
+    Parameters
+    ----------
+    name : str
+        The name ``arch=`` takes.
+    builder : callable
+        ``builder(n_classes, **params)`` returns the tuple of layer specs.
+    native_size : int
+        The smallest image side the architecture was designed for; smaller images
+        are adapted (see :func:`build_architecture`).
+
+    See Also
+    --------
+    get_architecture : The registered entry of a name.
+    sklearn_cnn.register_architecture : Add one.
+
+    Examples
+    --------
+    >>> from sklearn_cnn.architectures import get_architecture
+    >>> lenet = get_architecture("lenet")
+    >>> lenet.name, lenet.native_size
+    ('lenet', 28)
+    >>> len(lenet.builder(10))               # conv, relu, pool twice; flatten; 3 dense
+    12
+    """
 
     name: str
     builder: Callable[..., tuple[LayerSpec, ...]]
@@ -25,7 +50,7 @@ def register_architecture(name: str, *, native_size: int = 1) -> Callable:
     """Register ``builder(n_classes, **params) -> tuple of specs`` under ``name``.
 
     ``native_size`` is the smallest image side the architecture was designed for;
-    smaller inputs are adapted (see :func:`build_architecture`).
+    smaller inputs are adapted (see :func:`~sklearn_cnn.architectures.build_architecture`).
 
     Examples
     --------

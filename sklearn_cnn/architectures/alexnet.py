@@ -4,7 +4,7 @@ Five convolutions and three dense layers with ReLU and dropout, as in the origin
 with overlapping 3x3/2 max pooling after convolutions 1, 2 and 5. The ImageNet
 network opens with an 11x11 stride-4 convolution on 224 px images; a 28-64 px image
 has no pixels to spare, so here the first convolution is 5x5 with stride 1 and
-padding 2, the others keep the original 5x5 / 3x3 kernels with "same" padding:
+padding 2, the others keep the original 5x5 / 3x3 kernels with "same" padding::
 
     in 32x32: conv 64@5x5 -> pool -> 15x15 -> conv 192@5x5 -> pool -> 7x7
     -> conv 384@3x3 -> conv 256@3x3 -> conv 256@3x3 -> pool -> 3x3

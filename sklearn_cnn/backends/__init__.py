@@ -42,7 +42,8 @@ def get_backend(name: str) -> Backend:
             raise
         raise ImportError(
             f"backend={name!r} needs {' and '.join(modules)}, which are not installed "
-            f"({exc}); install them with: pip install 'sklearn-cnn[{extra}]'"
+            f"({exc}); install them with: pip install 'sklearn-cnn[{extra}]' "
+            f"(in a clone of the repository: pip install -e '.[{extra}]')"
         ) from exc
 
 

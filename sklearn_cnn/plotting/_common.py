@@ -17,7 +17,8 @@ def _pyplot():
         import matplotlib.pyplot as plt
     except ImportError as exc:
         raise ImportError("sklearn_cnn.plotting needs matplotlib: "
-                          "pip install 'sklearn-cnn[plot]'") from exc
+                          "pip install 'sklearn-cnn[plot]' (in a clone of the "
+                          "repository: pip install -e '.[plot]')") from exc
     return plt
 
 

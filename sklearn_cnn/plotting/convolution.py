@@ -22,7 +22,7 @@ class ConvolutionDisplay:
     NumPy backend, in float64. A convolution layer computes a cross-correlation,
     ``Y[i, j] = sum_mn X[i*s + m, j*s + n] * K[m, n]`` over the zero-padded image.
     The titles give the shapes and the output-size formula
-    ``(n + 2p - f) // s + 1`` (:func:`sklearn_cnn.layers.conv_output_size`).
+    ``(n + 2p - f) // s + 1`` (:func:`sklearn_cnn.conv_output_size`).
 
     Parameters
     ----------
