@@ -207,3 +207,7 @@ def setup(app) -> None:
     _remove_stale_api_pages()
     _cli_help()
     app.connect("autodoc-process-docstring", _plain_refs_in_foreign_docstrings)
+
+# the page table of contents names methods as fit(), not CNNClassifier.fit() (they
+# overflowed the sidebar), as scikit-learn's site does
+toc_object_entries_show_parents = "hide"
