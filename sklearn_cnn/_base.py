@@ -48,7 +48,7 @@ from ._fitting import (
     starting_weights,
 )
 from ._format import save
-from ._input import to_images, warn_if_unscaled
+from ._input import as_numpy, to_images, warn_if_unscaled
 from ._network import FittedNetwork
 from ._training import (
     LoopSettings,
@@ -208,8 +208,9 @@ class BaseCNN(TransformerMixin, BaseEstimator):
             fitted.check_image_shape(images, type(self).__name__)
             _check_feature_names(self, X, reset=False)
         warn_if_unscaled(images)
-        encoded, targets, sample_weight = self._encode_targets(y, images, sample_weight,
-                                                               resume, classes)
+        encoded, targets, sample_weight = self._encode_targets(
+            as_numpy(y, "y"), images, as_numpy(sample_weight, "sample_weight"), resume,
+            classes)
         sample_weight = relative_weights(sample_weight)  # class_weight multiplied in
         if encoded.dtype.kind == "f":
             encoded = encoded.astype(images.dtype)
@@ -378,8 +379,7 @@ class BaseCNN(TransformerMixin, BaseEstimator):
         return tags
 
     def _images(self, X, keep_pixels: bool = False) -> np.ndarray:
-        """X validated as images of the fitted shape, in the network's dtype (see
-        :meth:`FittedNetwork.images` for ``keep_pixels``)."""
+        """X validated as images of the fitted shape (see ``FittedNetwork.images``)."""
         check_is_fitted(self)
         _check_feature_names(self, X, reset=False)
         return self.network_.images(X, channels=self.channels, input_shape=self.input_shape,
@@ -389,7 +389,7 @@ class BaseCNN(TransformerMixin, BaseEstimator):
         """``(outputs, y, sample_weight)`` for ``score``: X, y (``check_y(y)``) and
         sample_weight all checked before the network runs."""
         images = self._images(X, keep_pixels=True)
-        y = check_y(y)
+        y, sample_weight = check_y(as_numpy(y, "y")), as_numpy(sample_weight, "sample_weight")
         check_consistent_length(images, y, sample_weight)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, images)

@@ -68,11 +68,8 @@ def to_images(X, *, input_shape=None, channels: str = "auto", dtype=None,
     large (memory-mapped) array whole.
     """
     try:  # first without conversion, to refuse strings that float() would parse
-        X = check_array(X, allow_nd=True, dtype=None, ensure_all_finite=False,
-                        input_name="X")
-    except RuntimeError as exc:  # a torch tensor that requires grad, say
-        raise TypeError(f"X could not be read as a NumPy array ({exc}); pass a NumPy "
-                        "array (from a torch tensor: X.detach().cpu().numpy())") from None
+        X = check_array(as_numpy(X, "X"), allow_nd=True, dtype=None,
+                        ensure_all_finite=False, input_name="X")
     except ValueError as exc:
         if "inhomogeneous" not in str(exc):
             raise
@@ -115,6 +112,25 @@ def _layout(X: np.ndarray, input_shape, channels: str) -> np.ndarray:
         raise ValueError(f"X holds images of shape {images.shape[1:]} but input_shape "
                          f"is {expected}")
     return images
+
+
+def as_numpy(value, name: str):
+    """An array of another array-API namespace (a torch tensor, array_api_strict...)
+    as a NumPy array: the estimators compute in NumPy (the torch backend moves each
+    batch to its device itself) and return NumPy arrays, also under scikit-learn's
+    ``array_api_dispatch``. Anything else is returned as it is."""
+    foreign = hasattr(value, "__array_namespace__") or hasattr(value, "__dlpack__")
+    if isinstance(value, np.ndarray) or not foreign:
+        return value
+    try:
+        return np.asarray(value)
+    except (TypeError, RuntimeError, ValueError) as exc:
+        try:
+            return np.from_dlpack(value)
+        except (TypeError, RuntimeError, ValueError, BufferError):
+            raise TypeError(f"{name} could not be read as a NumPy array ({exc}); pass a "
+                            f"NumPy array (from a torch tensor: {name}.detach().cpu()"
+                            ".numpy())") from None
 
 
 def _holds_strings(X: np.ndarray) -> bool:

@@ -366,15 +366,22 @@ def run_epochs(backend: Backend, model, data: TrainingData, settings: LoopSettin
 def validation_split(images, codes, weights, fraction: float, seed: int,
                      stratified: bool = True):
     """Hold out a ``fraction`` of the training data for early stopping, stratified by
-    class when ``stratified`` (classifiers) and every class has two samples.
+    class when ``stratified`` (classifiers), every class has two samples and both
+    parts are large enough to hold every class; otherwise a plain shuffled split (60
+    digits of 10 classes hold out 6 images: too few to stratify, as MLPClassifier,
+    which never stratifies several classes, would not either).
 
     Returns ``(X_train, X_val, y_train, y_val, weights_train)``.
     """
-    stratify = codes if stratified and np.bincount(codes).min() >= 2 else None
+    n_val = math.ceil(fraction * len(codes))  # as train_test_split rounds it
+    n_classes = len(np.unique(codes))
+    stratify = codes if (stratified and np.bincount(codes).min() >= 2
+                         and min(n_val, len(codes) - n_val) >= n_classes) else None
     parts = train_test_split(images, codes, *([] if weights is None else [weights]),
                              test_size=fraction, stratify=stratify,
                              random_state=seed % (2**31))
     if len(parts[0]) == 0 or len(parts[1]) == 0:
-        raise ValueError("validation_fraction leaves no samples to train or validate "
-                         f"on ({len(codes)} samples)")
+        raise ValueError("early_stopping=True: validation_fraction leaves no samples to "
+                         f"train or validate on ({len(codes)} samples); raise "
+                         "validation_fraction or pass more samples")
     return (*parts[:4], parts[4] if weights is not None else None)
