@@ -159,10 +159,29 @@ def is_model_file(path: str | os.PathLike) -> bool:
         return False
 
 
+#: the first bytes of files a model path is mistaken for, and what they are
+_MAGIC = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
+          b"BM": "a BMP image", b"II*\x00": "a TIFF image", b"MM\x00*": "a TIFF image",
+          b"RIFF": "a RIFF (WebP, WAV...) file", b"%PDF": "a PDF document",
+          b"\x93NUMPY": "a single NumPy array (.npy)", b"\x80": "a pickle"}
+
+
+def _not_a_model_file(path) -> str | None:
+    """What ``path`` is instead of a model file, when its first bytes tell (an image
+    passed where a model was expected, say); None for an archive or unknown bytes."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    return next((kind for magic, kind in _MAGIC.items() if head.startswith(magic)), None)
+
+
 def read_model(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
     """The description and the arrays of a model file, checked against its checksum
     and brought to this format's layout; a ValueError naming ``path`` for anything
     that is not such a file, intact."""
+    kind = None if not os.path.isfile(path) else _not_a_model_file(path)
+    if kind is not None and kind != "a pickle":
+        raise ValueError(f"{str(os.fspath(path))!r} is not a readable sklearn-cnn model "
+                         f"file: it is {kind}, where save() writes a .npz archive")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}

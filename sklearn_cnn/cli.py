@@ -106,12 +106,16 @@ def fit(folder: str, out: str, *, arch: str = "auto", epochs: int | None = None,
     """Train on a folder with one sub-folder per class and save the model to ``out``."""
     from . import CNNClassifier
     from .datasets import load_image_folder
+    from .preprocessing import ImageSizeError
 
     if size is not None and len(size) == 3:
         raise ValueError("--size is HxW (or one number for square images), not CxHxW")
     _check_out(out)
     start = time.perf_counter()
-    images = load_image_folder(folder, size=None if size is None else size[-2:])
+    try:
+        images = load_image_folder(folder, size=None if size is None else size[-2:])
+    except ImageSizeError as exc:  # in the command line's terms
+        raise ImageSizeError(exc.reason, "pass --size HxW to resize them all") from None
     print(f"{folder}: {len(images.target)} images of {images.data.shape[1:]} (C, H, W) in "
           f"{len(images.target_names)} classes: {', '.join(images.target_names)}")
     labels = [images.target_names[t] for t in images.target]

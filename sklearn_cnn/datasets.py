@@ -534,7 +534,7 @@ def load_image_folder(path: str | os.PathLike, *, size=None, mode: str = "auto",
 
     from sklearn.utils import check_random_state
 
-    from .preprocessing import IMAGE_SUFFIXES, ImageLoader, open_image
+    from .preprocessing import IMAGE_SUFFIXES, ImageLoader, ImageSizeError, open_image
 
     if on_error not in ("raise", "warn"):
         raise ValueError(f"on_error must be 'raise' or 'warn', got {on_error!r}")
@@ -575,6 +575,10 @@ def load_image_folder(path: str | os.PathLike, *, size=None, mode: str = "auto",
                   DESCR=f"Images in {os.fspath(path)}: {len(filenames)} files in "
                         f"{len(classes)} classes (one sub-folder each).")
     if load_content:
-        bunch.data = ImageLoader(size=size, mode=mode, resize=resize).fit_transform(
-            list(filenames))
+        try:
+            bunch.data = ImageLoader(size=size, mode=mode, resize=resize).fit_transform(
+                list(filenames))
+        except ImageSizeError as exc:  # in this function's terms
+            raise ImageSizeError(exc.reason, "pass load_image_folder(path, size=(H, W)) "
+                                 "to resize them all") from None
     return bunch

@@ -41,6 +41,20 @@ WIDE_MODES = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535,
               "I": 2**31 - 1, "F": 1}
 
 
+class ImageSizeError(ValueError):
+    """Image files of another size than the first one, where one size is needed.
+
+    ``reason`` says which file and which sizes; the message adds how to fix it in
+    :class:`ImageLoader`'s terms, and callers with other parameters (``size=`` of
+    :func:`~sklearn_cnn.datasets.load_image_folder`, the command line's ``--size``)
+    say it in theirs.
+    """
+
+    def __init__(self, reason: str, fix: str = "pass ImageLoader(size=(H, W))"):
+        super().__init__(f"{reason}; {fix}")
+        self.reason = reason
+
+
 def _pillow():
     try:
         from PIL import Image, ImageOps
@@ -290,9 +304,9 @@ class ImageLoader(TransformerMixin, BaseEstimator):
             image = read_image(path, mode=self.mode_, size=size if fixed else None,
                                resize=self.resize)
             if image.shape[1:] != size:
-                raise ValueError(f"image file {str(os.fspath(path))!r} is {image.shape[2]}x"
-                                 f"{image.shape[1]} pixels, not {size[1]}x{size[0]} as the "
-                                 "first training image; pass ImageLoader(size=(H, W))")
+                raise ImageSizeError(f"image file {str(os.fspath(path))!r} is "
+                                     f"{image.shape[2]}x{image.shape[1]} pixels, not "
+                                     f"{size[1]}x{size[0]} as the first training image")
             out[index] = image
         return out
 
