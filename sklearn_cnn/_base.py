@@ -37,15 +37,16 @@ from sklearn.utils.validation import (
 )
 
 from . import augment as augmentations
+from ._callbacks import CallbackSupportMixin, FitCallbacks, fitted_attributes, with_callbacks
 from ._fitting import (
     arch_params,
     build_specs,
-    frozen_layers,
     initial_weights,
     is_fitted_source,
     is_torch_module,
     print_epoch,
     starting_weights,
+    training_config,
 )
 from ._format import save
 from ._input import as_numpy, to_images, warn_if_unscaled
@@ -65,11 +66,10 @@ from ._training import (
 )
 from .architectures._blocks import ACTIVATIONS, POOLS
 from .backends import TrainingConfig, get_backend
-from .layers import to_python
 from .summary import Summary
 
 
-class BaseCNN(TransformerMixin, BaseEstimator):
+class BaseCNN(CallbackSupportMixin, TransformerMixin, BaseEstimator):
     """Base class of :class:`CNNClassifier` and :class:`CNNRegressor`; not for direct use."""
 
     _parameter_constraints: ClassVar[dict] = {
@@ -188,6 +188,7 @@ class BaseCNN(TransformerMixin, BaseEstimator):
     # -- training ----------------------------------------------------------------------
 
     @one_fit_at_a_time
+    @with_callbacks
     def _fit(self, X, y, sample_weight, partial: bool, classes=None):
         """Validate everything, train, then set the fitted state in one step: a call
         that fails leaves the estimator exactly as it was."""
@@ -224,11 +225,11 @@ class BaseCNN(TransformerMixin, BaseEstimator):
             log = TrainingLog()
         rollback = backend.snapshot(network.model) if resume else None
         try:
-            records, stopped, epochs = self._run_epochs(
-                backend, network.model,
+            records, stopped, epochs, callbacks = self._run_epochs(
+                backend, network,
                 TrainingData(images, encoded, sample_weight,
                              self._baseline_loss(encoded, sample_weight)),
-                partial, log, train_seed)
+                partial, log, train_seed, (X, y, targets))
         except BaseException:
             if rollback is not None:  # nothing of a failed call stays behind
                 backend.restore(network.model, rollback)
@@ -236,6 +237,7 @@ class BaseCNN(TransformerMixin, BaseEstimator):
         early = self.early_stopping and not partial
         self._set_fitted(network, log.extended(records, len(encoded), early),
                          targets=targets, feature_names=_get_feature_names(X))
+        callbacks.end()
         # cosine and one-cycle plan their decay to end at the last epoch: reaching it is
         # the plan, not a failure to converge
         open_ended = self.learning_rate in ("constant", "invscaling", "adaptive")
@@ -245,9 +247,10 @@ class BaseCNN(TransformerMixin, BaseEstimator):
                           ConvergenceWarning, stacklevel=3)
         return self
 
-    def _run_epochs(self, backend, model, data: TrainingData, partial, log, seed):
-        """The epochs of this call (one for partial_fit), through the one loop."""
-        early = self.early_stopping and not partial
+    def _run_epochs(self, backend, network, data: TrainingData, partial, log, seed, given):
+        """The epochs of this call (one for partial_fit), through the one loop, with
+        scikit-learn's callbacks told of each (``given``: the call's X, y and targets)."""
+        early, n_given = self.early_stopping and not partial, len(data.y)
         validation = None
         if early:
             X, X_val, y, y_val, sample_weight = validation_split(
@@ -258,6 +261,11 @@ class BaseCNN(TransformerMixin, BaseEstimator):
         n_samples = len(data.y)
         batch_size = auto_batch_size(self.batch_size, n_samples)
         epochs = 1 if partial else auto_epochs(self.max_iter, n_samples, batch_size)
+        X, y, targets = given
+        callbacks = FitCallbacks(self, epochs, X, y, lambda records: fitted_attributes(
+            self, lambda copy: copy._set_fitted(
+                network, log.extended(records, n_given, early), targets=targets,
+                feature_names=_get_feature_names(X))))
         settings = LoopSettings(
             batch_size=batch_size, shuffle=self.shuffle,
             augment=augmentations.resolve(self.augment),
@@ -270,11 +278,12 @@ class BaseCNN(TransformerMixin, BaseEstimator):
             stopper=None if partial else Stopper(float(self.tol), int(self.n_iter_no_change)),
             validation=validation, score=self._validation_score,
             report=print_epoch if self.verbose else None,
-            progress=self.verbose >= 2, samples_seen=log.t)
+            progress=self.verbose >= 2, samples_seen=log.t,
+            epoch_begin=callbacks.epoch_begin, epoch_end=callbacks.epoch_end)
         # one generator for the batch order, the augmentations and the dropout seeds;
         # a later partial_fit or warm fit draws a new stream
         rng = np.random.default_rng([int(seed), log.n_iter])
-        return (*run_epochs(backend, model, data, settings, rng), epochs)
+        return (*run_epochs(backend, network.model, data, settings, rng), epochs, callbacks)
 
     def _new_network(self, backend, input_shape, dtype, n_outputs, init_seed
                      ) -> FittedNetwork:
@@ -349,16 +358,7 @@ class BaseCNN(TransformerMixin, BaseEstimator):
                                                      ensure_non_negative=True))
 
     def _training_config(self, specs) -> TrainingConfig:
-        """How the optimizer steps, from the estimator's parameters (``specs``: the
-        network's, for ``freeze``)."""
-        numbers = {name: float(getattr(self, name)) for name in (
-            "learning_rate_init", "alpha", "momentum", "beta_1", "beta_2", "epsilon")}
-        # Python floats, whatever NumPy type a grid gave
-        return TrainingConfig(
-            solver=self.solver, nesterovs_momentum=bool(self.nesterovs_momentum),
-            max_grad_norm=None if self.max_grad_norm is None else float(self.max_grad_norm),
-            frozen_layers=frozen_layers(to_python(self.freeze), specs),
-            mixed_precision=self.mixed_precision, **self._training_loss(), **numbers)
+        return training_config(self, specs, **self._training_loss())
 
     def __sklearn_clone__(self):
         """scikit-learn's clone, except that a fitted ``init_from`` is shared, not

@@ -15,7 +15,8 @@ from sklearn.utils.validation import check_is_fitted
 from ._format import is_model_file, read_weights
 from ._weights import init_weights
 from .architectures import build_architecture
-from .layers import LayerSpec, Linear, Shape
+from .backends import TrainingConfig
+from .layers import LayerSpec, Linear, Shape, to_python
 from .pretrained import load_pretrained, torchvision_name
 
 #: estimator parameters passed on to the architecture's builder when set
@@ -167,6 +168,20 @@ def frozen_layers(freeze, specs: tuple[LayerSpec, ...] | None) -> int:
         raise ValueError(f"freeze={freeze} would freeze all {len(specs)} layers; nothing "
                          "would train")
     return freeze
+
+
+def training_config(estimator, specs, **loss) -> TrainingConfig:
+    """How the optimizer steps, from the estimator's parameters (``specs``: the
+    network's, for ``freeze``; ``loss``: the loss and label smoothing)."""
+    numbers = {name: float(getattr(estimator, name)) for name in (
+        "learning_rate_init", "alpha", "momentum", "beta_1", "beta_2", "epsilon")}
+    # Python floats, whatever NumPy type a grid gave
+    return TrainingConfig(
+        solver=estimator.solver, nesterovs_momentum=bool(estimator.nesterovs_momentum),
+        max_grad_norm=None if estimator.max_grad_norm is None
+        else float(estimator.max_grad_norm),
+        frozen_layers=frozen_layers(to_python(estimator.freeze), specs),
+        mixed_precision=estimator.mixed_precision, **loss, **numbers)
 
 
 def print_epoch(epoch: int, record) -> None:

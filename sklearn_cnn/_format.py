@@ -43,7 +43,8 @@ _CHECKSUMMED = (FORMAT, "sklearn-cnn/3", "sklearn-cnn/2")
 _SPEC_TYPES = {cls.__name__: cls for cls in specs_module.SPEC_TYPES}
 _TUPLE_PARAMS = ("input_shape", "filters", "hidden_units")
 #: state that is not the model's: how requests are routed, which version wrote it
-_NOT_SAVED = ("network_", "_metadata_request", "_sklearn_version")
+_NOT_SAVED = ("network_", "_metadata_request", "_sklearn_version", "_skl_callbacks",
+              "_parent_callback_ctx")
 
 
 # -- specs and parameters as JSON ------------------------------------------------------

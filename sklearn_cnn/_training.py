@@ -253,6 +253,10 @@ class LoopSettings:
     report: Callable[[int, EpochRecord], None] | None = None
     progress: bool = False
     samples_seen: int = 0
+    #: scikit-learn's callbacks: told an epoch begins; told it ended (with the records
+    #: so far), answering whether to stop
+    epoch_begin: Callable[[int], None] | None = None
+    epoch_end: Callable[[list[EpochRecord]], bool] | None = None
 
 
 def epoch_batches(data: TrainingData, settings: LoopSettings, epoch: int,
@@ -323,6 +327,8 @@ def run_epochs(backend: Backend, model, data: TrainingData, settings: LoopSettin
     last_good, best_weights, stopped = backend.snapshot(model), None, False
     for epoch in range(settings.epochs):
         start = time.perf_counter()
+        if settings.epoch_begin is not None:
+            settings.epoch_begin(epoch)
         try:
             loss = _train_one_epoch(backend, model, data, settings, epoch, rng)
             weights = backend.get_weights(model)
@@ -350,6 +356,7 @@ def run_epochs(backend: Backend, model, data: TrainingData, settings: LoopSettin
         records.append(record)
         settings.samples_seen += len(data.y)
         last_good = backend.snapshot(model)
+        asked_to_stop = settings.epoch_end is not None and settings.epoch_end(records)
         monitored = -loss if score is None else score
         settings.schedule.end_epoch(monitored)
         if settings.stopper is not None:
@@ -358,6 +365,9 @@ def run_epochs(backend: Backend, model, data: TrainingData, settings: LoopSettin
                 best_weights = weights
             if stopped:
                 break
+        if asked_to_stop:  # a callback's request
+            stopped = True
+            break
     if best_weights is not None:  # early stopping: the best epoch's weights
         backend.set_weights(model, best_weights)
     return records, stopped
