@@ -239,9 +239,12 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseCNN):
         Returns
         -------
         ndarray of shape (n_samples, n_classes)
-            Rows sum to 1; columns follow ``classes_``.
+            Rows sum to 1; columns follow ``classes_``. In the network's dtype, as
+            MLPClassifier keeps it: float32, or float64 for a network fitted on
+            float64 images.
         """
-        return self._predicted(self._images(X, keep_pixels=True))
+        proba = self._predicted(self._images(X, keep_pixels=True))
+        return proba.astype(self.network_.dtype, copy=False)
 
     def _link(self, outputs: np.ndarray) -> np.ndarray:
         """Probabilities: what ``predict_proba`` returns and flip averaging averages."""

@@ -236,9 +236,11 @@ class CNNRegressor(ClassNamePrefixFeaturesOutMixin, RegressorMixin, BaseCNN):
         Returns
         -------
         ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Shaped as the ``y`` of ``fit``.
+            Shaped as the ``y`` of ``fit``; in the network's dtype (float32, or
+            float64 for a network fitted on float64 images), as MLPRegressor keeps it.
         """
-        return self._values(self._predicted(self._images(X, keep_pixels=True)))
+        values = self._values(self._predicted(self._images(X, keep_pixels=True)))
+        return values.astype(self.network_.dtype, copy=False)
 
     def score(self, X, y, sample_weight=None) -> float:
         """R^2 of :meth:`predict` on (X, y) (averaged over the outputs), as in
