@@ -96,8 +96,6 @@ class LayerSpec:
     >>> spec = Conv2d(8, kernel_size=3)
     >>> isinstance(spec, LayerSpec), spec.output_shape((1, 28, 28))
     (True, (8, 26, 26))
-    >>> spec.param_shapes((1, 28, 28))
-    {'weight': (8, 1, 3, 3), 'bias': (8,)}
     """
 
     #: names of parameters that the L2 penalty ``alpha`` applies to
@@ -153,8 +151,7 @@ class Conv2d(LayerSpec):
         ``ceil(n / stride)``, any extra zero on the bottom/right) or an explicit
         ``(top, bottom, left, right)``.
     bias : bool, default=True
-        Whether the layer adds a bias per filter (a BatchNorm right after it makes
-        one redundant).
+        Add a bias per filter (redundant right before a BatchNorm).
 
     Examples
     --------
@@ -211,10 +208,8 @@ class Conv2d(LayerSpec):
         h = (in_shape[1] + top + bottom - kh) // sh + 1
         w = (in_shape[2] + left + right - kw) // sw + 1
         if h < 1 or w < 1:
-            raise ValueError(
-                f"Conv2d kernel {kh}x{kw} does not fit input {in_shape[1]}x{in_shape[2]} "
-                f"with padding {self.padding!r}"
-            )
+            raise ValueError(f"Conv2d kernel {kh}x{kw} does not fit input {in_shape[1]}x"
+                             f"{in_shape[2]} with padding {self.padding!r}")
         return (self.out_channels, h, w)
 
     def param_shapes(self, in_shape: Shape) -> dict[str, Shape]:
@@ -490,9 +485,7 @@ class Dropout(LayerSpec):
 
 @dataclass(frozen=True)
 class ReLU(LayerSpec):
-    """Rectified linear unit, ``max(0, x)``, element by element.
-
-    It takes no parameters and keeps the shape.
+    """Rectified linear unit, ``max(0, x)``, element by element (no parameters).
 
     Examples
     --------
@@ -523,9 +516,7 @@ class LeakyReLU(LayerSpec):
 
 @dataclass(frozen=True)
 class Tanh(LayerSpec):
-    """Hyperbolic tangent, element by element.
-
-    It takes no parameters and keeps the shape (LeNet-5's original nonlinearity).
+    """Hyperbolic tangent, element by element: LeNet-5's original nonlinearity.
 
     Examples
     --------
@@ -537,9 +528,7 @@ class Tanh(LayerSpec):
 
 @dataclass(frozen=True)
 class Sigmoid(LayerSpec):
-    """Logistic function ``1 / (1 + exp(-x))``, element by element.
-
-    It takes no parameters and keeps the shape.
+    """Logistic function ``1 / (1 + exp(-x))``, element by element (no parameters).
 
     Examples
     --------
