@@ -246,8 +246,14 @@ class TorchBackend(Backend):
         keep = keep_state and same_optimizer(model.config, config)
         model.set_params(config=config, callbacks__clip__gradient_clip_value=config.max_grad_norm)
         _freeze(model, config.frozen_layers)
-        if not keep:  # skorch re-initializes the optimizer on set_params
-            model.set_params(**_optimizer_params(config))
+        if not keep:
+            # skorch's set_params refuses optimizer__* arguments on an initialized net
+            # (it re-initializes modules and criteria only), so the old optimizer's
+            # arguments go and the new ones are set as the attributes skorch reads
+            for name in [name for name in vars(model) if name.startswith("optimizer__")]:
+                delattr(model, name)
+            for name, value in _optimizer_params(config).items():
+                setattr(model, name, value)
             model.initialize_optimizer()
 
     def train_epoch(self, model: SpecNet, batches, seed, batch_end=None) -> float:
