@@ -59,8 +59,8 @@ from ._training import (
     TrainingLog,
     auto_batch_size,
     auto_epochs,
+    check_counts,
     one_fit_at_a_time,
-    relative_weights,
     run_epochs,
     validation_split,
 )
@@ -212,7 +212,6 @@ class BaseCNN(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         encoded, targets, sample_weight = self._encode_targets(
             as_numpy(y, "y"), images, as_numpy(sample_weight, "sample_weight"), resume,
             classes)
-        sample_weight = relative_weights(sample_weight)  # class_weight multiplied in
         if encoded.dtype.kind == "f":
             encoded = encoded.astype(images.dtype)
         init_seed, train_seed = check_random_state(self.random_state).randint(
@@ -350,12 +349,12 @@ class BaseCNN(CallbackSupportMixin, TransformerMixin, BaseEstimator):
                        self.t_)
 
     def _sample_weight(self, sample_weight, images) -> np.ndarray | None:
-        """``sample_weight`` checked (finite, non-negative, one per image, not all zero)
-        and rescaled to mean 1 (:func:`relative_weights`), or None."""
+        """``sample_weight`` checked (finite, non-negative, one per image, not all zero:
+        :func:`check_counts`), or None."""
         if sample_weight is None:
             return None
-        return relative_weights(_check_sample_weight(sample_weight, images, dtype=np.float64,
-                                                     ensure_non_negative=True))
+        return check_counts(_check_sample_weight(sample_weight, images, dtype=np.float64,
+                                                 ensure_non_negative=True), self.alpha)
 
     def _training_config(self, specs) -> TrainingConfig:
         return training_config(self, specs, **self._training_loss())

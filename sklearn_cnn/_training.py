@@ -138,19 +138,24 @@ def auto_epochs(max_iter: int | str, n_samples: int, batch_size: int) -> int:
     return int(np.clip(-(-AUTO_STEPS // steps_per_epoch), *AUTO_EPOCHS))
 
 
-def relative_weights(sample_weight: np.ndarray | None) -> np.ndarray | None:
-    """Sample weights as what they mean, relative to each other: rescaled to mean 1,
-    so that 1e-300 or 1e300 on every sample trains as 1 does (the loss is a weighted
-    mean, and the L2 penalty is divided by a batch's total weight). All zero is
-    refused, as scikit-learn refuses it."""
-    if sample_weight is None:
-        return None
+def check_counts(sample_weight: np.ndarray, alpha: float) -> np.ndarray:
+    """Sample weights as scikit-learn means them, counts: an integer weight trains as
+    that many copies of the sample (the loss is a weighted mean, the L2 penalty is
+    divided by a batch's total weight), so their scale matters only through
+    ``alpha``. All zero is refused, as scikit-learn refuses it; weights whose mean is
+    far below 1 with ``alpha > 0`` get a warning, since the penalty then outweighs
+    the data by that factor."""
     largest = sample_weight.max(initial=0.0)
     if not largest > 0:
         raise ValueError("sample_weight is zero for every sample: there is nothing to "
                          "learn from; give some samples a positive weight")
-    scaled = sample_weight / largest  # in [0, 1]: its mean cannot overflow
-    return scaled / scaled.mean()
+    mean = (sample_weight / largest).mean() * largest  # no overflow on the way
+    if alpha > 0 and mean < 1e-3:
+        warnings.warn(f"sample_weight averages {mean:.3g}: weights count samples, so the "
+                      f"L2 penalty alpha={alpha:g} weighs {1 / mean:.3g} times as much "
+                      "against the data as with weights of 1; rescale the weights (only "
+                      "their ratios and alpha matter)", UserWarning, stacklevel=5)
+    return sample_weight
 
 
 def one_fit_at_a_time(method):

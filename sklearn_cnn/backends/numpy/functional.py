@@ -436,7 +436,8 @@ def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray,
         dlogits -= label_smoothing / n_classes
     if sample_weight is None:
         return float(losses.mean()), dlogits / n
-    weights = sample_weight.astype(logits.dtype) / sample_weight.sum()
+    # shares of the batch in float64 first: 1e300 (or 1e-300) overflows float32
+    weights = (sample_weight / sample_weight.sum()).astype(logits.dtype)
     dlogits *= weights[:, None]
     return float(losses @ weights), dlogits
 
@@ -469,5 +470,5 @@ def regression_loss(outputs: np.ndarray, targets: np.ndarray,
     doutputs = derivative(residual) / k
     if sample_weight is None:
         return float(losses.mean()), doutputs / n
-    weights = sample_weight.astype(outputs.dtype) / sample_weight.sum()
+    weights = (sample_weight / sample_weight.sum()).astype(outputs.dtype)
     return float(losses @ weights), doutputs * weights[:, None]

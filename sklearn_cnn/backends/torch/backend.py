@@ -69,15 +69,16 @@ class SpecNet(NeuralNet):
         y_true = y_true.to(y_pred.device)
         columns = 1 if self.config.loss == "cross_entropy" else y_pred.shape[1]
         if y_true.ndim == 2 and y_true.shape[1] == columns + 1:
-            y_true, weights = y_true[:, :-1], y_true[:, -1].to(y_pred.dtype)
+            y_true, weights = y_true[:, :-1], y_true[:, -1]  # float64
         else:
             weights = None
         losses = _losses(y_pred, y_true, self.config)
         if weights is None:
             batch_weight, loss = float(len(losses)), losses.mean()
         else:
-            batch_weight = float(weights.sum())
-            loss = (losses * weights).sum() / max(batch_weight, 1e-300)
+            batch_weight = float(weights.sum())  # > 0: the loop skips weightless batches
+            # shares of the batch in float64 first: 1e300 (or 1e-300) overflows float32
+            loss = (losses * (weights / batch_weight).to(losses.dtype)).sum()
         if self.config.alpha and batch_weight > 0 and training:
             params = dict(self.module_.named_parameters())
             decayed = [params[name] for name in self.decayed if params[name].requires_grad]
