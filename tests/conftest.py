@@ -35,8 +35,8 @@ def pytest_terminal_summary(terminalreporter):
     for outcome in ("passed", "failed", "skipped", "error"):
         for report in terminalreporter.stats.get(outcome, []):
             nodeid = getattr(report, "nodeid", "")
-            if "test_common.py" not in nodeid or getattr(report, "when", "call") not in (
-                    "call", "setup"):
+            if ("test_sklearn_contract.py" not in nodeid
+                    or getattr(report, "when", "call") not in ("call", "setup")):
                 continue
             if outcome == "passed" and report.when != "call":
                 continue

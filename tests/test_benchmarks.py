@@ -32,16 +32,18 @@ def test_every_contender_is_measured(suite, contender):
     assert 0.0 <= result["accuracy"] <= 1.0 and result["peak_rss_mb"] > 10
 
 
-def test_report_goes_between_the_readme_markers(suite, tmp_path, monkeypatch):
-    readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- benchmarks:begin -->\nold\n<!-- benchmarks:end -->\nrest\n")
-    monkeypatch.setattr(suite, "README", readme)
+def test_report_is_written_as_markdown_and_as_restructuredtext(suite, tmp_path, monkeypatch):
     monkeypatch.setattr(suite, "REPORT", tmp_path / "RESULTS.md")
-    suite.write_report([["| a | b |"]], args=None)
-    text = readme.read_text()
-    assert "old" not in text and "| a | b |" in text
-    assert text.startswith("intro\n") and text.endswith("<!-- benchmarks:end -->\nrest\n")
-    assert (tmp_path / "RESULTS.md").read_text() in text
+    monkeypatch.setattr(suite, "REPORT_RST", tmp_path / "RESULTS.rst")
+    table = ["**Training** on `x`:", "", "| a | b |", "| --- | ---: |", "| `1` | 2 |"]
+    text = suite.write_report([table], args=None)
+    assert (tmp_path / "RESULTS.md").read_text() == text
+    assert text.startswith("Measured by `python ") and "| `1` | 2 |" in text
+    rst = (tmp_path / "RESULTS.rst").read_text()
+    assert "**Training** on ``x``:" in rst and ".. csv-table::" in rst
+    assert '   :header: "a", "b"' in rst and '   "``1``", "2"' in rst
+    assert "| --- |" not in rst  # the alignment row says nothing there
+    assert suite.write_report([table], args=None, save=False) == text
 
 
 def test_image_folder_benchmark_runs_on_random_images():

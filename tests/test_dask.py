@@ -15,7 +15,6 @@ from recipes import LENET  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 
 from sklearn_cnn import CNNClassifier  # noqa: E402
-from sklearn_cnn.backends import BACKENDS  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -27,17 +26,15 @@ def client():
     cluster.close()
 
 
-@pytest.mark.parametrize("backend", sorted(BACKENDS))
-def test_grid_search_runs_on_a_dask_cluster(client, backend, digits):
-    if backend == "torch":
-        pytest.importorskip("skorch")
+def test_grid_search_runs_on_a_dask_cluster(client, digits):
+    """One backend: what travels to the workers is the estimator, pickled as any
+    backend's is (the torch backend's fits in worker processes: test_sklearn_integration)."""
     X_train, X_test, y_train, y_test = digits
-    search = GridSearchCV(
-        CNNClassifier(backend=backend, max_iter=8, random_state=0, **LENET),
-        {"filters": [(4, 8), (8, 16)], "learning_rate_init": [0.003, 0.01]}, cv=2)
+    search = GridSearchCV(CNNClassifier(max_iter=8, random_state=0, **LENET),
+                          {"filters": [(4, 8), (8, 16)]}, cv=2)
     with joblib.parallel_config(backend="dask"):
         search.fit(X_train[:500], y_train[:500])
-    assert len(search.cv_results_["params"]) == 4
+    assert len(search.cv_results_["params"]) == 2
     assert search.best_score_ > 0.8 and search.score(X_test, y_test) > 0.8
     # the fits ran in the cluster's two worker processes: both logged task transitions
     transitions = client.run(lambda dask_worker: len(dask_worker.state.log))

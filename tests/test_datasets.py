@@ -18,6 +18,7 @@ from sklearn_cnn.datasets import (
     load_cifar10,
     load_digits_images,
     load_fashion_mnist,
+    load_image_folder,
     load_mnist,
     read_cifar10_batch,
     read_idx,
@@ -422,8 +423,44 @@ def test_make_rotation_task_rotates_by_the_target():
         datasets.make_rotation_task(images, max_degrees=-1)
 
 
-@pytest.mark.parametrize("descr", [datasets.FASHION_MNIST_DESCR, datasets.MNIST_DESCR,
-                                   datasets.CIFAR10_DESCR])
-def test_descriptions_say_what_the_data_is(descr):
-    lines = descr.splitlines()
-    assert len(lines) > 5 and set(lines[1]) == {"-"} and "Reference" in descr
+def test_each_loader_describes_the_data_it_loaded(idx_folder, cifar_folder, tmp_path):
+    """The bunch's DESCR is the description of its own data set, titled as sklearn's
+    are (a name over a rule) and citing its source; an image folder's counts what was
+    read."""
+    folder, _, _ = idx_folder
+    home, _ = cifar_folder
+    titles = {"Fashion-MNIST": load_fashion_mnist(data_home=folder).DESCR,
+              "MNIST": load_mnist(data_home=folder).DESCR,
+              "CIFAR-10": load_cifar10(data_home=home).DESCR}
+    for title, descr in titles.items():
+        lines = descr.splitlines()
+        assert lines[0] == title and lines[1] == "-" * len(title), title
+        assert len(lines) > 5 and "Reference" in descr, title
+    assert len(set(titles.values())) == 3
+    assert "handwritten" in load_digits_images().DESCR.lower()
+    pytest.importorskip("PIL")
+    from sklearn_cnn.datasets import load_image_folder
+
+    images = load_image_folder(_image_folder(tmp_path / "images"))
+    assert images.DESCR == (f"Images in {tmp_path / 'images'}: 6 files in 2 classes (one "
+                            "sub-folder each).")
+
+
+def test_a_dangling_link_is_an_unreadable_file_not_a_silent_skip(tmp_path):
+    from PIL import Image
+
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        for i in range(2):
+            Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / label / f"{i}.png")
+    (tmp_path / "a" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    with pytest.raises(ValueError, match=r"gone\.png' does not exist"):
+        load_image_folder(tmp_path)
+    with pytest.warns(UserWarning, match="gone.png"):
+        assert len(load_image_folder(tmp_path, on_error="warn").target) == 4
+
+def test_a_folder_of_unreadable_files_says_so(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.png").write_text("not an image")
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match="none of the 1 image"):
+        load_image_folder(tmp_path, on_error="warn")

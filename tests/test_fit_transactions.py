@@ -2,14 +2,11 @@
 call either completes or leaves the estimator exactly as it was."""
 
 import threading
-import warnings
 
 import numpy as np
 import pytest
 from recipes import lenet
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
-from sklearn.frozen import FrozenEstimator
-from sklearn.model_selection import GridSearchCV
+from sklearn.exceptions import NotFittedError
 
 from sklearn_cnn import CNNClassifier, load
 from sklearn_cnn import layers as S
@@ -70,6 +67,20 @@ def test_label_smoothing_is_the_same_loss_on_both_backends(digits):
     plain = CNNClassifier("simple", max_iter=2, random_state=0).fit(
         X[:200].astype(np.float64), y[:200])
     assert abs(fits[0].loss_curve_[0] - plain.loss_curve_[0]) > 1e-3
+
+
+def test_a_failing_fit_leaves_no_half_fitted_estimator(backend, digits):
+    X, _, y, _ = digits
+
+    def broken(batch):
+        raise RuntimeError("augmentation failed")
+
+    clf = lenet(backend=backend, augment=broken, max_iter=2)
+    with pytest.raises(RuntimeError, match="augmentation failed"):
+        clf.fit(X[:100], y[:100])
+    with pytest.raises(NotFittedError):
+        clf.predict(X[:5])
+    assert not [name for name in vars(clf) if name.endswith("_")]
 
 
 @pytest.mark.parametrize("how", ["partial_fit", "warm_start"])
@@ -142,25 +153,6 @@ def test_changing_backend_after_fitting(digits):
     clf.partial_fit(X[:200], y[:200])  # goes on training, converted to torch
     assert type(clf.model_).__name__ == "SpecNet" and clf.n_iter_ == 2
     assert clf.predict_proba(X_test).shape == expected.shape
-
-
-def test_init_from_inside_a_grid_search(digits, tmp_path):
-    X, X_test, y, y_test = digits
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        source = lenet(max_iter=10, random_state=0).fit(X, y)
-        # the fitted source itself (clone shares it), frozen, or as a file
-        for init_from in (source, FrozenEstimator(source), str(tmp_path / "source.npz")):
-            source.save(tmp_path / "source.npz")
-            search = GridSearchCV(
-                lenet(init_from=init_from, max_iter=1, learning_rate_init=1e-9),
-                {"alpha": [0.0, 0.001]}, cv=2, error_score="raise").fit(X, y)
-            # the tuned models start from the source's weights, so they score as it does
-            assert search.best_estimator_.score(X_test, y_test) == pytest.approx(
-                source.score(X_test, y_test), abs=0.01)
-            assert search.best_estimator_.init_from is init_from  # shared, not copied
-    with pytest.raises(NotFittedError, match=r"init_from=CNNClassifier.*not fitted"):
-        lenet(init_from=lenet(), max_iter=1).fit(X[:50], y[:50])
 
 
 @QUIET

@@ -103,3 +103,16 @@ def test_long_non_square_rows_are_refused_short_ones_are_features():
     assert to_images(np.zeros((4, 63))).shape == (4, 1, 1, 63)  # tabular features
     assert to_images(np.zeros((4, 64))).shape == (4, 1, 8, 8)  # a square
 
+
+def test_a_tensor_numpy_cannot_read_is_a_type_error_saying_what_to_pass():
+    torch = pytest.importorskip("torch")
+    X = torch.zeros((4, 8, 8), requires_grad=True)
+    with pytest.raises(TypeError, match=r"X\.detach\(\)\.cpu\(\)\.numpy\(\)"):
+        to_images(X)
+
+def test_uint8_pixels_can_stay_uint8_for_prediction():
+    X = np.random.default_rng(0).integers(0, 256, (5, 8, 8, 3), dtype=np.uint8)
+    kept = to_images(X, keep_pixels=True)
+    assert kept.dtype == np.uint8 and kept.shape == (5, 3, 8, 8)
+    assert np.shares_memory(kept, X)  # a view: nothing copied
+    np.testing.assert_array_equal(to_images(X), kept / np.float32(255))

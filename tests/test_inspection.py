@@ -316,3 +316,10 @@ def test_custom_torch_module_has_saliency_but_no_layers():
     assert saliency(clf, X[:2]).shape == (2, 8, 8)
     with pytest.raises(ValueError, match="grad_cam needs an architecture made of"):
         grad_cam(clf, X[:2])
+
+
+def test_occlusion_refuses_a_stride_that_leaves_pixels_uncovered():
+    clf, X = zoo_case("lenet")
+    with pytest.raises(ValueError, match="stride=3 is larger than window=2"):
+        occlusion(clf, X[:1], window=2, stride=3)
+    assert np.isfinite(occlusion(clf, X[:1], window=3, stride=3)).all()

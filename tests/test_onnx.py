@@ -150,7 +150,8 @@ def test_test_time_flip_is_in_the_graph(images):
 def test_what_cannot_be_exported(images):
     X, y = images
     clf = CNNClassifier("lenet", max_iter=1, random_state=0).fit(X, y)
-    with pytest.raises(ValueError, match=r"does not match the images of shape \(3, 16, 16\)"):
+    with pytest.raises(ValueError, match=r"samples of shape \(3, 16, 17\), but the model was "
+                                         r"fitted on images of shape \(3, 16, 16\)"):
         to_onnx(clf, np.zeros((1, 3, 16, 17), dtype=np.float32), target_opset=OPSET)
     torch = pytest.importorskip("torch")
 
@@ -165,3 +166,23 @@ def test_what_cannot_be_exported(images):
     custom = CNNClassifier(Tiny, backend="torch", max_iter=1, random_state=0).fit(X, y)
     with pytest.raises(ValueError, match="ONNX export needs an architecture made of"):
         to_onnx(custom, X[:1], target_opset=OPSET)
+
+
+def test_unfitted_estimators_and_samples_of_another_size_are_refused_at_export():
+    from sklearn.exceptions import NotFittedError
+
+    from sklearn_cnn import CNNRegressor
+
+    sample = np.zeros((1, 8, 8), dtype=np.float32)
+    for estimator in (CNNClassifier("lenet"), CNNRegressor("lenet")):
+        with pytest.raises(NotFittedError):
+            to_onnx(estimator, sample)
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 8, 8), dtype=np.float32)
+    clf = CNNClassifier("lenet", max_iter=1, random_state=0).fit(X, np.arange(40) % 2)
+    for wrong in (np.zeros((1, 7, 7), np.float32), np.zeros((1, 49), np.float32),
+                  np.zeros((1, 2, 8, 8), np.float32)):
+        with pytest.raises(ValueError, match=r"fitted on images of shape \(1, 8, 8\)"):
+            to_onnx(clf, wrong)
+    for right in (X[:1], X[:1, None], X[:1].reshape(1, -1)):
+        to_onnx(clf, right)  # every layout of the fitted size exports

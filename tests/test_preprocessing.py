@@ -206,3 +206,68 @@ def test_transformers_clone_and_pickle(transformer, tmp_path, gray):
 @parametrize_with_checks([ChannelStandardizer(), Resize(4), ImagesToFlat(), FlatToImages()])
 def test_image_transformers_pass_scikit_learns_checks(estimator, check):
     check(estimator)
+
+
+# -- every Pillow mode read at its true range ---------------------------------------
+
+def _mode_cases():
+    """(name, Pillow image, file suffix, the values read_image must return)."""
+    from PIL import Image
+
+    ramp8 = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    ramp16 = np.linspace(0, 65535, 256).astype(np.uint16).reshape(16, 16)
+    ramp32 = np.linspace(0, 2**31 - 1, 256).astype(np.int32).reshape(16, 16)
+    unit = np.linspace(0, 1, 256, dtype=np.float32).reshape(16, 16)
+    rgb = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    gray = np.asarray(Image.fromarray(rgb).convert("L"), dtype=np.float64) / 255
+    return [
+        ("1", Image.fromarray(ramp8 > 127), "png", (ramp8 > 127).astype(float)),
+        ("L", Image.fromarray(ramp8), "png", ramp8 / 255),
+        ("LA", Image.fromarray(np.dstack([ramp8, np.full_like(ramp8, 255)])), "png",
+         ramp8 / 255),
+        ("P", Image.fromarray(ramp8).convert("P"), "png", None),
+        ("RGB", Image.fromarray(rgb), "png", gray),
+        ("RGBA", Image.fromarray(np.dstack([rgb, np.full((16, 16), 255, np.uint8)])), "png",
+         gray),
+        ("CMYK", Image.fromarray(rgb).convert("CMYK"), "tiff", None),
+        ("YCbCr", Image.fromarray(rgb).convert("YCbCr"), "jpg", None),
+        ("I;16", Image.fromarray(ramp16), "png", ramp16 / 65535),
+        ("I", Image.fromarray(ramp32), "tiff", ramp32 / (2**31 - 1)),
+        ("F", Image.fromarray(unit), "tiff", unit),
+    ]
+
+
+@pytest.mark.parametrize("case", range(11))
+def test_every_pillow_mode_reads_at_its_true_range(case, tmp_path):
+    """Each mode written with known values comes back mapped to [0, 1] by its bit
+    depth, to 1/255 or better (a 16-bit PNG was clipped to 8 bits, a float TIFF read
+    as zeros)."""
+    _, image, suffix, expected = _mode_cases()[case]
+    path = tmp_path / f"image.{suffix}"
+    image.save(path)
+    from PIL import Image
+
+    gray = read_image(path, mode="L")[0]
+    if expected is None:  # lossy or palette modes: Pillow's own 8-bit conversion
+        with Image.open(path) as opened:
+            expected = np.asarray(opened.convert("L"), dtype=np.float64) / 255
+    np.testing.assert_allclose(gray, expected, atol=1 / 255 / 2)
+    assert 0.0 <= gray.min() and gray.max() <= 1.0
+    rgb = read_image(path, mode="RGB")
+    assert rgb.shape == (3, 16, 16) and rgb.dtype == np.float32
+
+
+def test_wide_modes_resize_in_float_and_refuse_what_has_no_range(tmp_path):
+    from PIL import Image
+
+    ramp16 = np.tile(np.linspace(0, 65535, 16).astype(np.uint16), (16, 1))
+    Image.fromarray(ramp16).save(tmp_path / "wide.png")
+    small = read_image(tmp_path / "wide.png", mode="RGBA", size=(8, 8))
+    assert small.shape == (4, 8, 8) and (small[3] == 1).all()
+    assert 0.0 < small[0].max() <= 1.0 and small[0, 0, 0] < 0.1  # not clipped to 1
+    Image.fromarray(np.full((4, 4), -5, np.int32)).save(tmp_path / "negative.tiff")
+    with pytest.raises(ValueError, match="negative values"):
+        read_image(tmp_path / "negative.tiff")
+    Image.fromarray(np.full((4, 4), np.nan, np.float32)).save(tmp_path / "nan.tiff")
+    with pytest.raises(ValueError, match="NaN"):
+        read_image(tmp_path / "nan.tiff")

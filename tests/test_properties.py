@@ -12,9 +12,9 @@ import math
 import numpy as np
 import pytest
 import reference
+from backends.spec_cases import check_gradients, make_net
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_numpy_layers import check_gradients, make_net
 
 from sklearn_cnn import layers as S
 from sklearn_cnn.layers import conv_output_size

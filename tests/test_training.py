@@ -1,4 +1,5 @@
-"""Schedules, stopping rules, early stopping, augmentation, clipping, progress."""
+"""The training loop (_training.py): schedules, stopping rules, early stopping,
+augmentation, clipping, interrupts, progress."""
 
 import math
 import sys
@@ -6,10 +7,13 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from recipes import lenet
 from sklearn.exceptions import ConvergenceWarning
 
-from sklearn_cnn._training import Schedule, Stopper
+from sklearn_cnn import CNNClassifier
+from sklearn_cnn._training import Schedule, Stopper, auto_batch_size, auto_epochs
 from sklearn_cnn.backends.numpy.backend import clip_grad_norm
 
 
@@ -33,6 +37,20 @@ def test_schedules():
     for score in (0.5, 0.6, 0.6, 0.6):  # two epochs without progress: divide by 5
         adaptive.end_epoch(score)
     assert adaptive.current == pytest.approx(lr / 5)
+
+
+@pytest.mark.parametrize("n_samples, batch_size, epochs", [
+    (200, 32, 50),      # small sets: batches of 32 (at least 40 steps), at most 50 epochs
+    (1437, 35, 50),     # the digits of a 5-fold split: n // 40
+    (10_000, 128, 32),  # 128 from 5,120 images on; 2,500 steps / 79 an epoch
+    (60_000, 128, 15),  # at least 15 epochs
+    (20, 20, 50),       # never more than the samples
+])
+def test_auto_batch_size_and_epochs_plan_about_2500_steps(n_samples, batch_size, epochs):
+    assert auto_batch_size("auto", n_samples) == batch_size
+    assert auto_epochs("auto", n_samples, batch_size) == epochs
+    assert auto_batch_size(64, n_samples) == min(64, n_samples)
+    assert auto_epochs(7, n_samples, batch_size) == 7
 
 
 def test_stopper_follows_mlp_rule():
@@ -186,65 +204,6 @@ def test_verbose_2_adds_a_progress_bar_that_changes_nothing(capsys, backend, dig
     assert "train loss" in capsys.readouterr().out
 
 
-def test_init_from_reuses_every_matching_layer_across_backends(backend, digits):
-    X, _, y, _ = digits
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        source = lenet(backend="numpy", max_iter=15, random_state=0).fit(X, y)
-        # fine-tune on a 2-class task: the convolutions and hidden layers carry over,
-        # the output layer (10 -> 2 classes) starts fresh
-        tuned = lenet(backend=backend, init_from=source, max_iter=1,
-                              learning_rate_init=1e-9, random_state=1).fit(X, y >= 5)
-    source_weights, tuned_weights = source.get_weights(), tuned.get_weights()
-    for key in ("0.weight", "2.weight", "6.weight", "8.weight"):
-        np.testing.assert_allclose(tuned_weights[key], source_weights[key], atol=1e-5)
-    assert tuned_weights["10.weight"].shape == (2, 84)
-    # a layer is reused whole or not at all: with 50 hidden units before it, the output
-    # layer's (10, 50) weight cannot come over, so neither does its (10,) bias
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        narrower = lenet(backend=backend, init_from=source, hidden_units=(120, 50),
-                                 max_iter=1, learning_rate_init=1e-9, random_state=1).fit(X, y)
-    np.testing.assert_allclose(narrower.get_weights()["6.weight"], source_weights["6.weight"],
-                               atol=1e-5)
-    np.testing.assert_allclose(narrower.get_weights()["10.bias"], 0.0, atol=1e-6)
-    with pytest.raises(ValueError, match="init_from"):
-        lenet(init_from="model.pkl").fit(X[:20], y[:20])
-
-
-def test_transform_gives_penultimate_features_for_a_pipeline(backend, digits):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
-    X, X_test, y, y_test = digits
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        cnn = lenet(backend=backend, max_iter=15, random_state=0).fit(X, y)
-    features = cnn.transform(X_test)
-    assert features.shape == (len(X_test), 84)  # LeNet's last hidden layer
-    head = LogisticRegression(max_iter=2000).fit(cnn.transform(X), y)
-    assert head.score(features, y_test) > 0.9
-    pipe = make_pipeline(cnn, LogisticRegression(max_iter=2000))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        assert pipe.fit(X, y).score(X_test, y_test) > 0.9
-
-
-def test_freeze_trains_only_the_head(backend, digits):
-    X, _, y, _ = digits
-    source = lenet(max_iter=5, random_state=0).fit(X, y)
-    tuned = lenet(backend=backend, init_from=source, freeze="features",
-                          max_iter=3, random_state=1).fit(X, y % 3)
-    before, after = source.get_weights(), tuned.get_weights()
-    for key in ("0.weight", "0.bias", "2.weight"):  # convolutions: untouched
-        np.testing.assert_allclose(after[key], before[key], atol=1e-6)
-    assert not np.allclose(after["6.weight"], before["6.weight"])  # dense layers trained
-    two = lenet(backend=backend, freeze=1, max_iter=2, random_state=0).fit(X, y)
-    assert two.n_iter_ == 2
-    with pytest.raises(ValueError, match="nothing would train"):
-        lenet(backend=backend, freeze=50, max_iter=1).fit(X[:50], y[:50])
-
-
 def test_interrupted_fit_keeps_the_completed_epochs(backend, digits):
     X, X_test, y, _ = digits
     calls = []
@@ -266,155 +225,113 @@ def test_interrupted_fit_keeps_the_completed_epochs(backend, digits):
                                atol=1e-6)
 
 
-def test_a_failing_fit_leaves_no_half_fitted_estimator(backend, digits):
-    from sklearn.exceptions import NotFittedError
+# -- sample weights are relative ----------------------------------------------------
 
-    X, _, y, _ = digits
-
-    def broken(batch):
-        raise RuntimeError("augmentation failed")
-
-    clf = lenet(backend=backend, augment=broken, max_iter=2)
-    with pytest.raises(RuntimeError, match="augmentation failed"):
-        clf.fit(X[:100], y[:100])
-    with pytest.raises(NotFittedError):
-        clf.predict(X[:5])
-    assert not [name for name in vars(clf) if name.endswith("_")]
+_SMALL = None
 
 
-def _blas_threads():
-    from threadpoolctl import threadpool_info
-
-    return frozenset(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
-
-
-def _spy_on_steps(monkeypatch, record):
-    """Call ``record()`` at every NumPy training step; returns the list of results."""
-    from sklearn_cnn.backends.numpy import backend as numpy_backend
-
-    seen, step = [], numpy_backend._train_step
-
-    def spying_step(model, batch):
-        seen.append(record())
-        return step(model, batch)
-
-    monkeypatch.setattr(numpy_backend, "_train_step", spying_step)
-    return seen
+def _small_task():
+    global _SMALL
+    if _SMALL is None:
+        rng = np.random.default_rng(0)
+        X = rng.random((48, 1, 8, 8), dtype=np.float32)
+        _SMALL = X, (X[:, 0, :4].mean(axis=(1, 2)) > X[:, 0, 4:].mean(axis=(1, 2))) * 1
+    return _SMALL
 
 
-def test_shifted_convolutions_train_on_threads_with_blas_single_threaded(digits, monkeypatch):
-    """A network with shifted convolutions trains with their blocks on as many threads
-    as BLAS had and BLAS at one thread meanwhile; afterwards BLAS has its threads
-    back, and the fit is the one a single thread makes, up to rounding."""
-    from threadpoolctl import threadpool_limits
+def _tiny_net(backend):
+    from sklearn_cnn.layers import Conv2d, Flatten, Linear, ReLU
 
-    from sklearn_cnn import layers as S
-    from sklearn_cnn.backends.numpy import functional
-
-    X, X_test, y, _ = digits
-    arch = [S.Conv2d(16, 3, padding=1), S.ReLU(), S.Conv2d(16, 3, padding=1), S.ReLU(),
-            S.GlobalAvgPool2d(), S.Linear(10)]
-    seen = _spy_on_steps(monkeypatch, lambda: (functional._workers(), _blas_threads()))
-    fits = {}
-    for threads in (2, 1):
-        seen.clear()
-        with threadpool_limits(limits=threads, user_api="blas"):
-            if _blas_threads() != {threads}:
-                pytest.skip(f"this BLAS does not run {threads} threads")
-            fits[threads] = lenet(arch=arch, max_iter=2, random_state=0).fit(X, y)
-            assert _blas_threads() == {threads}  # given back
-        assert set(seen) == {(threads, frozenset({1}))}
-    np.testing.assert_allclose(fits[2].predict_proba(X_test), fits[1].predict_proba(X_test),
-                               atol=1e-4)
+    return CNNClassifier([Conv2d(2, 3), ReLU(), Flatten(), Linear(2)], backend=backend,
+                         batch_size=16, max_iter=1, augment=None, shuffle=False,
+                         learning_rate="constant", random_state=0)
 
 
-def test_fits_in_other_threads_leave_blas_alone(digits, monkeypatch):
-    """OpenBLAS raises its thread count only from the main thread, so a fit in another
-    thread (a GridSearchCV on threads, say) runs the blocks serially and leaves BLAS's
-    threads as they were."""
+@pytest.mark.parametrize("backend_name", ["numpy", "torch"])
+@settings(max_examples=10, deadline=None)
+@given(exponent=st.integers(-300, 300), spread=st.integers(0, 6),
+       zero_batch=st.booleans(), alpha=st.sampled_from([0.0, 1e-3]),
+       seed=st.integers(0, 2**16))
+def test_sample_weights_over_any_magnitude_train_as_their_mean_1_rescaling(
+        backend_name, exponent, spread, zero_batch, alpha, seed):
+    """Weights over many orders of magnitude (all equal tiny or huge, or spread over
+    up to 6 decades, with a batch of zeros) train exactly as the same weights
+    rescaled to mean 1. Weights count samples (scikit-learn's contract: an integer
+    weight is that many copies), so their scale reaches the fit only through the L2
+    penalty: the rescaled fit takes ``alpha`` times the mean weight."""
+    if backend_name == "torch":
+        pytest.importorskip("skorch")
+    X, y = _small_task()
+    rng = np.random.default_rng(seed)
+    weights = 10.0 ** (exponent + rng.uniform(-spread, 0, len(y)))
+    if zero_batch:
+        weights[:16] = 0.0  # the first batch (unshuffled) weighs nothing
+    mean = (weights / weights.max()).mean() * weights.max()
+    assume(alpha == 0 or 1e-2 < mean < 1e6)  # else the penalty alone decides both fits
+    first = _tiny_net(backend_name).set_params(alpha=alpha)
+    second = _tiny_net(backend_name).set_params(alpha=alpha / mean)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # tiny weights with alpha > 0
+        first.fit(X, y, sample_weight=weights)
+    second.fit(X, y, sample_weight=weights / mean)
+    assert np.isfinite(first.loss_curve_).all()
+    for key, value in first.get_weights().items():
+        np.testing.assert_allclose(value, second.get_weights()[key], rtol=1e-4, atol=1e-6)
+
+
+def test_all_zero_sample_weight_is_refused(backend):
+    X, y = _small_task()
+    with pytest.raises(ValueError, match=r"non-zero|zero for every sample"):
+        _tiny_net(backend).fit(X, y, sample_weight=np.zeros(len(y)))
+
+
+def test_a_batch_of_zero_weights_is_skipped_not_nan(backend):
+    X, y = _small_task()
+    weights = np.ones(len(y))
+    weights[:16] = 0.0
+    clf = _tiny_net(backend).set_params(max_iter=2).fit(X, y, sample_weight=weights)
+    assert np.isfinite(clf.loss_curve_).all() and clf.n_iter_ == 2
+
+
+def test_partial_fit_from_two_threads_runs_in_turn(backend):
+    """Fits of one estimator are serialized: every epoch of both threads is kept and
+    nothing is corrupted."""
     import threading
 
-    from threadpoolctl import threadpool_limits
+    X, y = _small_task()
+    clf = _tiny_net(backend)
+    clf.partial_fit(X, y, classes=[0, 1])
+    errors = []
 
-    from sklearn_cnn import layers as S
-    from sklearn_cnn.backends.numpy import functional
+    def train():
+        try:
+            for _ in range(3):
+                clf.partial_fit(X, y)
+        except Exception as exc:  # pragma: no cover - what the test guards against
+            errors.append(exc)
 
-    X, _, y, _ = digits
-    arch = [S.Conv2d(16, 3, padding=1), S.ReLU(), S.GlobalAvgPool2d(), S.Linear(10)]
-    seen = _spy_on_steps(monkeypatch, functional._workers)
-    with threadpool_limits(limits=2, user_api="blas"):
-        thread = threading.Thread(
-            target=lambda: lenet(arch=arch, max_iter=1, random_state=0).fit(X, y))
+    threads = [threading.Thread(target=train) for _ in range(2)]
+    for thread in threads:
         thread.start()
+    for thread in threads:
         thread.join()
-        assert seen and set(seen) == {1}
-        assert _blas_threads() == {2}
+    assert errors == [] and clf.n_iter_ == 7 and len(clf.loss_curve_) == 7
+    assert np.isfinite(clf.predict_proba(X)).all()
 
 
-def _spy_on_passes(monkeypatch, record):
-    """Call ``record()`` at every NumPy prediction pass; returns the list of results."""
-    from sklearn_cnn.backends.numpy import backend as numpy_backend
+def test_early_stopping_on_fewer_held_out_images_than_classes(backend):
+    """60 digits of 10 classes hold out 6 images: too few to stratify, so the split
+    is a plain shuffled one (MLPClassifier trains on the same data)."""
+    from sklearn_cnn.datasets import load_digits_images
 
-    seen, map_passes = [], numpy_backend.map_passes
-
-    def spying_map(work, items, workers):
-        def spying_work(item):
-            seen.append(record())
-            return work(item)
-        return map_passes(spying_work, items, workers)
-
-    monkeypatch.setattr(numpy_backend, "map_passes", spying_map)
-    return seen
+    X, y = load_digits_images(return_X_y=True)
+    clf = CNNClassifier("lenet", backend=backend, early_stopping=True, max_iter=2,
+                        random_state=0).fit(X[:60], y[:60])
+    assert len(clf.validation_scores_) == 2
 
 
-def test_prediction_passes_run_on_threads_with_blas_single_threaded(digits, monkeypatch):
-    """Prediction shares its passes out to as many threads as BLAS had, with BLAS at
-    one thread meanwhile and given back afterwards; the scores are the ones serial
-    passes make with BLAS at one thread, bit for bit, whether one pass is predicted
-    or several."""
-    import threading
-
-    from threadpoolctl import threadpool_limits
-
-    X, X_test, y, _ = digits
-    clf = lenet(max_iter=1, random_state=0).fit(X, y)
-    many = np.concatenate([X_test] * 5)  # 2,250 digits: 5 passes of 512
-    seen = _spy_on_passes(monkeypatch, lambda: (threading.get_ident(), _blas_threads()))
-    with threadpool_limits(limits=2, user_api="blas"):
-        if _blas_threads() != {2}:
-            pytest.skip("this BLAS does not run 2 threads")
-        threaded = clf.predict_proba(many)
-        assert _blas_threads() == {2}  # given back
-    assert len(seen) == 5 and {blas for _, blas in seen} == {frozenset({1})}
-    assert len({ident for ident, _ in seen}) == 2
-    seen.clear()
-    with threadpool_limits(limits=1, user_api="blas"):
-        serial = clf.predict_proba(many)
-    assert {ident for ident, _ in seen} == {threading.get_ident()}
-    np.testing.assert_array_equal(threaded, serial)
-    np.testing.assert_array_equal(clf.predict_proba(many[:1]), threaded[:1])
-    # whole passes predicted alone (an image's place in its pass may change its last
-    # bits: BLAS's kernels treat the columns at a tile's edge apart)
-    np.testing.assert_array_equal(clf.predict_proba(many[512:1536]), threaded[512:1536])
-
-
-def test_predictions_in_other_threads_leave_blas_alone(digits, monkeypatch):
-    """From another thread, prediction runs its passes there, serially, and leaves
-    BLAS's threads as they were (OpenBLAS would not take them back)."""
-    import threading
-
-    from threadpoolctl import threadpool_limits
-
-    X, X_test, y, _ = digits
-    clf = lenet(max_iter=1, random_state=0).fit(X, y)
-    expected = clf.predict(X_test)
-    seen = _spy_on_passes(monkeypatch, threading.get_ident)
-    results = {}
-    with threadpool_limits(limits=2, user_api="blas"):
-        thread = threading.Thread(target=lambda: results.update(
-            labels=clf.predict(np.concatenate([X_test] * 3)), ident=threading.get_ident()))
-        thread.start()
-        thread.join()
-        assert _blas_threads() == {2}
-    assert set(seen) == {results["ident"]} and len(seen) == 3
-    np.testing.assert_array_equal(results["labels"], np.concatenate([expected] * 3))
+def test_tiny_weights_with_a_penalty_warn_that_the_penalty_outweighs_the_data():
+    X, y = _small_task()
+    with pytest.warns(UserWarning, match="penalty alpha=0.001 weighs 1e\\+12 times"):
+        _tiny_net("numpy").set_params(alpha=1e-3).fit(X, y,
+                                                      sample_weight=np.full(len(y), 1e-12))

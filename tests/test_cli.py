@@ -1,24 +1,13 @@
-"""Every example and the command line run end to end (with few epochs)."""
+"""The command line (cli.py): fit, predict, summary, demo, and errors as one line."""
 
-import runpy
 import subprocess
 import sys
-from pathlib import Path
 
+import numpy as np
 import pytest
 from images import write_image_folder
 
 from sklearn_cnn.cli import main
-
-EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("*.py"))
-
-
-@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
-def test_example_runs(path, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", [str(path), "--epochs", "2"])
-    runpy.run_path(str(path), run_name="__main__")
-    out = capsys.readouterr().out
-    assert "accuracy" in out or "R^2" in out  # a classifier's or a regressor's score
 
 
 def test_demo_command_prints_progress_accuracy_and_time(capsys):
@@ -93,19 +82,58 @@ def test_errors_are_one_line_on_stderr_without_a_traceback(image_folder, tmp_pat
     assert version.returncode == 0 and version.stdout.startswith("sklearn-cnn 0.")
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
-def test_every_example_states_what_it_needs(path, monkeypatch):
-    """Its docstring names the install it needs; one that draws, run without
-    matplotlib, stops with the sentence that says how to get it."""
-    import ast
+def test_an_out_path_that_cannot_be_written_fails_before_training(image_folder, tmp_path,
+                                                                  capsys):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for out, message in [(tmp_path / "missing" / "m.npz", "does not exist"),
+                         (folder, "is a folder")]:
+        assert main(["fit", str(image_folder), "--out", str(out), "--epochs", "1"]) == 1
+        captured = capsys.readouterr()
+        assert message in captured.err and str(out) in captured.err
+        assert "epoch" not in captured.out  # refused before any training
+    assert list(folder.iterdir()) == []
 
-    doc = ast.get_docstring(ast.parse(path.read_text()))
-    assert "pip install" in doc
-    if "matplotlib" not in path.read_text():
-        return
-    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
-        monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib fails
-    monkeypatch.setattr(sys, "argv", [str(path), "--epochs", "1"])
-    with pytest.raises(SystemExit, match=r"pip install 'sklearn-cnn\[plot\]'"):
-        runpy.run_path(str(path), run_name="__main__")
+
+def test_predict_prints_a_regressors_values(image_folder, tmp_path, capsys):
+    from sklearn_cnn import CNNRegressor
+    from sklearn_cnn.datasets import load_image_folder
+
+    images = load_image_folder(image_folder)
+    reg = CNNRegressor("lenet", max_iter=1, random_state=0).fit(
+        images.data, images.target.astype(float))
+    reg.save(tmp_path / "reg.npz")
+    files = list(map(str, images.filenames[:3]))
+    assert main(["predict", str(tmp_path / "reg.npz"), *files, "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "file,value" and len(lines) == 4
+    expected = reg.predict(images.data[:3])
+    assert [float(line.split(",")[1]) for line in lines[1:]] == pytest.approx(expected,
+                                                                               rel=1e-5)
+
+
+@pytest.mark.parametrize("argv, name", [
+    (["summary", "lenet", "--classes", "0"], "--classes"),
+    (["fit", "folder", "--out", "m.npz", "--size", "99999999999x99999999999"], "--size"),
+    (["fit", "folder", "--out", "m.npz", "--epochs", "0"], "--epochs"),
+])
+def test_out_of_range_numbers_are_refused_by_their_option(argv, name, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2 and name in capsys.readouterr().err
+
+
+def test_mixed_image_sizes_are_named_in_the_command_lines_terms(tmp_path, capsys):
+    from PIL import Image
+
+    for label, side in (("a", 8), ("b", 12)):
+        (tmp_path / label).mkdir()
+        for i in range(2):
+            Image.fromarray(np.zeros((side, side), np.uint8)).save(
+                tmp_path / label / f"{i}.png")
+    assert main(["fit", str(tmp_path), "--out", str(tmp_path / "m.npz")]) == 1
+    err = capsys.readouterr().err
+    assert "--size HxW" in err and "ImageLoader" not in err
+    assert main(["predict", str(tmp_path / "a" / "0.png"), str(tmp_path / "a" / "1.png")]) == 1
+    err = capsys.readouterr().err
+    assert "it is a PNG image" in err and "pickled" not in err

@@ -1,3 +1,5 @@
+"""The NumPy backend's array functions (backends/numpy/functional.py)."""
+
 import itertools
 
 import numpy as np

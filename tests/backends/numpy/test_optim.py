@@ -1,4 +1,4 @@
-"""One hand-worked step of each optimizer, numbers computed on paper."""
+"""The NumPy backend's optimizers: backends/numpy/optim.py, steps worked on paper."""
 
 import numpy as np
 import pytest
@@ -53,3 +53,21 @@ def test_zero_gradient_leaves_weights(optimizer):
     w = np.array([0.3, -0.7])
     optimizer([w]).update_params([np.zeros(2)])
     np.testing.assert_array_equal(w, [0.3, -0.7])
+
+
+@pytest.mark.parametrize("optimizer", [SGDOptimizer, AdamOptimizer])
+def test_state_dict_is_a_copy_and_loading_it_replays_the_same_steps(optimizer):
+    grads = [np.array([0.5, -1.0]), np.array([2.0, 0.25])]
+    w = np.array([1.0, -2.0])
+    opt = optimizer([w])
+    opt.update_params(grads[:1])
+    state, saved = opt.state_dict(), w.copy()
+    frozen = {k: [a.copy() for a in v] if isinstance(v, list) else v for k, v in state.items()}
+    opt.update_params(grads[1:])
+    after = w.copy()
+    for key, value in frozen.items():  # a copy: the step taken since left it alone
+        np.testing.assert_array_equal(state[key], value)
+    w[...] = saved
+    opt.load_state_dict(state)
+    opt.update_params(grads[1:])
+    np.testing.assert_array_equal(w, after)

@@ -1,97 +1,13 @@
-"""The NumPy backend's layers: gradients by finite differences, values by loop oracles."""
+"""The NumPy backend's layers: backends/numpy/layers.py, vs loop oracles and finite differences."""
 
 import numpy as np
 import pytest
 import reference
+from backends.spec_cases import GRADIENT_CASES, check_gradients, make_net, numeric_grad
 
 from sklearn_cnn import layers as S
-from sklearn_cnn._weights import init_weights
-from sklearn_cnn.backends.numpy import BUILDERS, Network
 from sklearn_cnn.backends.numpy import layers as L
 from sklearn_cnn.backends.numpy.functional import softmax_cross_entropy
-
-
-def make_net(specs, in_shape, seed=0, training_stats=False):
-    """A float64 network with input gradients and random (not just default) weights."""
-    rng = np.random.default_rng(seed)
-    weights = init_weights(tuple(specs), in_shape, rng)
-    for key, value in weights.items():  # perturb so BatchNorm scale/shift matter
-        if not key.endswith("running_var"):
-            weights[key] = value + rng.normal(0, 0.3, value.shape)
-        else:
-            weights[key] = rng.uniform(0.5, 2.0, value.shape)
-    return Network(tuple(specs), in_shape, weights, rng=np.random.default_rng(seed),
-                   dtype=np.float64, input_grad=True)
-
-
-def numeric_grad(f, array, eps=1e-6):
-    grad = np.zeros_like(array)
-    it = np.nditer(array, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = array[i]
-        array[i] = old + eps
-        plus = f()
-        array[i] = old - eps
-        minus = f()
-        array[i] = old
-        grad[i] = (plus - minus) / (2 * eps)
-    return grad
-
-
-def check_gradients(specs, in_shape, training=True, n=3, seed=0):
-    net = make_net(specs, in_shape, seed)
-    rng = np.random.default_rng(seed + 1)
-    x = rng.normal(size=(n, *in_shape))
-    out = net.forward(x, training)
-    upstream = rng.normal(size=out.shape)
-
-    def loss():
-        for layer in net.all_layers():  # same dropout mask at every evaluation
-            if hasattr(layer, "rng"):
-                layer.rng = np.random.default_rng(seed)
-        return float(np.sum(net.forward(x, training) * upstream))
-
-    loss()
-    dx = net.backward(upstream)
-    np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-5, atol=1e-7)
-    for layer in net.layers():
-        for name, param in layer.params.items():
-            analytic = layer.grads[name].copy()
-            np.testing.assert_allclose(analytic, numeric_grad(loss, param), rtol=1e-5,
-                                       atol=1e-7, err_msg=f"{layer.key}.{name}")
-
-
-GRADIENT_CASES = {
-    "conv": ([S.Conv2d(3, 3)], (2, 6, 6)),
-    "conv stride 2 padding 1": ([S.Conv2d(2, 3, stride=2, padding=1)], (2, 7, 7)),
-    "conv same even kernel": ([S.Conv2d(2, 4, padding="same")], (1, 5, 6)),
-    "conv 1x1 no bias": ([S.Conv2d(2, 1, bias=False)], (3, 4, 4)),
-    "conv rectangular": ([S.Conv2d(2, (2, 3), stride=(1, 2))], (2, 5, 7)),
-    "max pool": ([S.MaxPool2d(2)], (2, 6, 6)),
-    "max pool overlapping": ([S.MaxPool2d(3, stride=2)], (2, 7, 7)),
-    "max pool floor": ([S.MaxPool2d(2)], (1, 5, 5)),
-    "avg pool": ([S.AvgPool2d(2)], (2, 4, 6)),
-    "avg pool overlapping": ([S.AvgPool2d(3, stride=1)], (2, 5, 5)),
-    "max pool padded": ([S.MaxPool2d(3, stride=2, padding=1)], (2, 7, 6)),
-    "avg pool padded": ([S.AvgPool2d(3, stride=2, padding=1)], (2, 6, 6)),
-    "adaptive avg pool down": ([S.AdaptiveAvgPool2d((3, 2))], (2, 7, 5)),
-    "adaptive avg pool up": ([S.AdaptiveAvgPool2d(3)], (2, 1, 2)),
-    "global avg pool": ([S.GlobalAvgPool2d()], (3, 4, 5)),
-    "flatten + linear": ([S.Flatten(), S.Linear(4)], (2, 3, 3)),
-    "relu": ([S.ReLU()], (2, 3, 3)),
-    "leaky relu": ([S.LeakyReLU(0.1)], (2, 3, 3)),
-    "tanh": ([S.Tanh()], (2, 3, 3)),
-    "sigmoid": ([S.Sigmoid()], (2, 3, 3)),
-    "batchnorm maps": ([S.BatchNorm()], (3, 4, 4)),
-    "batchnorm vectors": ([S.Flatten(), S.BatchNorm()], (5, 1, 1)),
-    "dropout": ([S.Dropout(0.4)], (2, 4, 4)),
-    "residual identity": ([S.Residual((S.Conv2d(2, 3, padding=1), S.BatchNorm(), S.ReLU(),
-                                       S.Conv2d(2, 3, padding=1)))], (2, 5, 5)),
-    "residual projection": ([S.Residual(
-        (S.Conv2d(4, 3, stride=2, padding=1), S.BatchNorm(), S.ReLU()),
-        (S.Conv2d(4, 1, stride=2), S.BatchNorm()))], (2, 6, 6)),
-}
 
 
 @pytest.mark.parametrize("case", GRADIENT_CASES)
@@ -205,39 +121,6 @@ def test_dropout_is_inverted_and_off_at_prediction():
     np.testing.assert_array_equal(net.forward(x, training=False), x)
 
 
-def test_first_layer_skips_input_gradient():
-    rng = np.random.default_rng(0)
-    specs = (S.Conv2d(2, 3), S.Flatten(), S.Linear(2))
-    weights = init_weights(specs, (1, 5, 5), rng)
-    net = Network(specs, (1, 5, 5), weights, rng=rng)
-    net.forward(rng.normal(size=(2, 1, 5, 5)).astype(np.float32), True)
-    assert net.backward(np.ones((2, 2), dtype=np.float32)) is None
-    assert np.any(net.layers()[0].grads["weight"] != 0)
-
-
-def test_builder_table_covers_every_spec_type():
-    assert set(BUILDERS) == set(S.SPEC_TYPES)
-
-
-def test_weights_round_trip_and_are_copied():
-    specs = (S.Conv2d(2, 3), S.BatchNorm(), S.Flatten(), S.Linear(2))
-    rng = np.random.default_rng(0)
-    weights = init_weights(specs, (1, 4, 4), rng)
-    net = Network(specs, (1, 4, 4), weights, rng=rng)
-    got = net.get_weights()
-    assert set(got) == {"0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean",
-                        "1.running_var", "3.weight", "3.bias"}
-    got["0.weight"][:] = 7.0  # a copy: the network is untouched
-    assert not np.any(net.get_weights()["0.weight"] == 7.0)
-    net.set_weights(got)
-    np.testing.assert_array_equal(net.get_weights()["0.weight"], 7.0)
-    with pytest.raises(ValueError, match="missing"):
-        net.set_weights({k: v for k, v in got.items() if k != "3.bias"})
-    got["3.weight"] = np.zeros((5, 5))
-    with pytest.raises(ValueError, match="wrong shapes"):
-        net.set_weights(got)
-
-
 STRIDE_ONE_CONVS = {
     "valid 3x3": (S.Conv2d(4, 3), (3, 7, 6)),
     "same 3x3": (S.Conv2d(4, 3, padding=1), (3, 5, 5)),
@@ -283,20 +166,6 @@ def test_both_convolution_kernels_match_the_loop_reference_and_differences(
                                    rtol=1e-5, atol=1e-7, err_msg=name)
 
 
-def test_the_builder_picks_shifted_slices_where_they_pay_off():
-    def kernel(spec, in_shape):
-        return type(make_net([spec], in_shape).layers()[0])
-
-    assert kernel(S.Conv2d(16, 3, padding=1), (16, 28, 28)) is L.ShiftedConv2d  # ResNet
-    assert kernel(S.Conv2d(16, 3, padding=1), (64, 7, 7)) is L.ShiftedConv2d
-    assert kernel(S.Conv2d(6, 5), (1, 28, 28)) is L.Conv2d        # one input channel
-    assert kernel(S.Conv2d(16, 3, padding=1), (8, 28, 28)) is L.Conv2d  # 72 patch rows
-    assert kernel(S.Conv2d(16, 5), (6, 12, 12)) is L.Conv2d       # 8x8 out of 12x12
-    assert kernel(S.Conv2d(16, 3, stride=2, padding=1), (16, 28, 28)) is L.Conv2d
-    with pytest.raises(ValueError, match="stride-1"):
-        L.ShiftedConv2d(S.Conv2d(4, 3, stride=2), (2, 8, 8), {"weight": np.zeros((4, 2, 3, 3))})
-
-
 def test_prediction_threads_each_fill_their_own_scratch():
     """Convolutions refill the previous batch's columns and buffers instead of fresh
     ones, but only those their own thread made: networks predicted from several
@@ -325,28 +194,6 @@ def test_prediction_threads_each_fill_their_own_scratch():
             np.testing.assert_array_equal(output, expected)
 
 
-def test_each_thread_keeps_its_own_cache_and_clearing_drops_them_all():
-    """A layer's cache is per thread (prediction passes share layers across threads);
-    the network's clear_cache drops every thread's; pickles carry none, nor does a
-    layer pickled with the one cache of earlier versions load with it."""
-    import pickle
-    import threading
-
-    net = make_net([S.Conv2d(2, 3), S.ReLU(), S.Flatten(), S.Linear(3)], (1, 6, 6))
-    conv = net.root.layers[0]
-    x = np.random.default_rng(0).normal(size=(4, 1, 6, 6))
-    net.forward(x, training=True)
-    mine = conv.cache
-    thread = threading.Thread(target=lambda: net.forward(x[:2], training=False))
-    thread.start()
-    thread.join()
-    assert conv.cache is mine and len(conv._caches) == 2  # the other thread's is apart
-    net.clear_cache()
-    assert conv.cache is None and conv.scratch() is None and not conv._caches
-    net.forward(x, training=True)
-    restored = pickle.loads(pickle.dumps(net))
-    assert all(layer.cache is None for layer in restored.all_layers())
-    np.testing.assert_array_equal(restored.forward(x, False), net.forward(x, False))
-    old = L.Conv2d.__new__(L.Conv2d)
-    old.__setstate__({**conv.__getstate__(), "cache": conv.cache})
-    assert old.cache is None and old.params["weight"] is conv.params["weight"]
+def test_shifted_convolutions_refuse_strides():
+    with pytest.raises(ValueError, match="stride-1"):
+        L.ShiftedConv2d(S.Conv2d(4, 3, stride=2), (2, 8, 8), {"weight": np.zeros((4, 2, 3, 3))})
