@@ -16,6 +16,31 @@ def backend(request):
     return request.param
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """BLAS and torch on one thread each, for a module that asks
+    (``pytestmark = pytest.mark.usefixtures("one_thread")``): on two shared cores their
+    spinning worker threads made fits and parity checks several times slower
+    (measured: resnet18's forward and backward 1.2-4.5 s against 0.1-0.3 s), and how
+    many threads compute is not what those tests test
+    (tests/backends/numpy/test_backend.py tests BLAS's threads)."""
+    from threadpoolctl import threadpool_limits
+
+    try:
+        import torch
+    except ImportError:  # the NumPy backend alone
+        torch = None
+    threads = torch.get_num_threads() if torch else None
+    if torch:
+        torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        if torch:
+            torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def digits():
     """sklearn's bundled digits as float32 (n, 8, 8) images in [0, 1], split 75/25

@@ -16,27 +16,7 @@ CASES = [(arch, backend) for arch in ARCHS for backend in sorted(BACKENDS)
          if backend == "numpy" or arch not in SAME_LAYERS_AS]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """BLAS and torch on one thread each: on two shared cores their spinning worker
-    threads made these fits several times slower (measured); how many threads compute
-    is not what these tests test (tests/backends/numpy/test_backend.py tests BLAS's)."""
-    from threadpoolctl import threadpool_limits
-
-    try:
-        import torch
-    except ImportError:  # the NumPy backend alone
-        torch = None
-    threads = torch.get_num_threads() if torch else None
-    if torch:
-        torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            yield
-    finally:
-        if torch:
-            torch.set_num_threads(threads)
-
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)], ids=str)
 @pytest.mark.parametrize("arch, backend", CASES)

@@ -15,23 +15,7 @@ from sklearn_cnn.architectures import build_architecture  # noqa: E402
 from sklearn_cnn.backends.numpy import Network  # noqa: E402
 from sklearn_cnn.backends.torch import build_module, export_canonical, load_canonical  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """BLAS and torch on one thread each: on two shared cores their spinning worker
-    threads made these tests several times slower (measured: resnet18's forward and
-    backward 1.2-4.5 s against 0.1-0.3 s); how many threads compute is not what they
-    test (tests/backends/numpy/test_backend.py tests BLAS's threads)."""
-    from threadpoolctl import threadpool_limits
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            yield
-    finally:
-        torch.set_num_threads(threads)
-
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 #: architectures made of exactly the layers of another, smaller one (more blocks or
 #: more convolutions of the same kinds): parity on the smaller one covers them (see
