@@ -187,7 +187,7 @@ class FittedNetwork:
     # -- running it --------------------------------------------------------------------
 
     def images(self, X, *, channels: str = "auto", input_shape=None,
-               owner: str = "the network", keep_pixels: bool = False) -> np.ndarray:
+               owner: str = "FittedNetwork", keep_pixels: bool = False) -> np.ndarray:
         """X validated as images of this network's shape, in its dtype.
 
         ``channels`` and ``input_shape`` are read as the estimator's parameters of
@@ -219,7 +219,7 @@ class FittedNetwork:
             raise
         return images
 
-    def check_image_shape(self, images: np.ndarray, owner: str = "the network") -> None:
+    def check_image_shape(self, images: np.ndarray, owner: str = "FittedNetwork") -> None:
         """A ValueError unless ``images`` (N, C, H, W) have this network's shape."""
         if images.shape[1:] == self.input_shape:
             return
