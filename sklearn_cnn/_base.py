@@ -59,6 +59,7 @@ from ._training import (
     TrainingLog,
     auto_batch_size,
     auto_epochs,
+    caller_stacklevel,
     check_counts,
     one_fit_at_a_time,
     run_epochs,
@@ -243,7 +244,7 @@ class BaseCNN(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         if not partial and open_ended and not stopped and len(records) == epochs:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({epochs}) "
                           "reached and the optimization hasn't converged yet.",
-                          ConvergenceWarning, stacklevel=3)
+                          ConvergenceWarning, stacklevel=caller_stacklevel())
         return self
 
     def _run_epochs(self, backend, network, data: TrainingData, partial, log, seed, given):

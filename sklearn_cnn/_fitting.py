@@ -13,6 +13,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from ._format import is_model_file, read_weights
+from ._training import caller_stacklevel
 from ._weights import init_weights
 from .architectures import build_architecture
 from .backends import TrainingConfig
@@ -57,11 +58,12 @@ def starting_weights(estimator) -> StartingWeights:
     if estimator.weights is not None:
         warnings.warn("weights=path is deprecated and will be removed in a future "
                       f"release; write init_from={os.fspath(estimator.weights)!r}",
-                      FutureWarning, stacklevel=5)
+                      FutureWarning, stacklevel=caller_stacklevel())
         imagenet = estimator.weights
     elif estimator.pretrained:
         warnings.warn("pretrained=True is deprecated and will be removed in a future "
-                      "release; write init_from='imagenet'", FutureWarning, stacklevel=5)
+                      "release; write init_from='imagenet'", FutureWarning,
+                      stacklevel=caller_stacklevel())
         imagenet = "hub"
     if isinstance(init_from, str) and init_from == "imagenet":
         imagenet = "hub"

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+import sys
 import threading
 import time
 import warnings
@@ -138,6 +140,20 @@ def auto_epochs(max_iter: int | str, n_samples: int, batch_size: int) -> int:
     return int(np.clip(-(-AUTO_STEPS // steps_per_epoch), *AUTO_EPOCHS))
 
 
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the user's line: the first frame
+    outside this package and scikit-learn (whose wrappers, ``_fit_context`` and the
+    callbacks', stand between a fit and the user)."""
+    import sklearn
+
+    inside = (os.path.dirname(os.path.dirname(__file__)) + os.sep,
+              os.path.dirname(sklearn.__file__) + os.sep)
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(inside):
+        level, frame = level + 1, frame.f_back
+    return level
+
+
 def check_counts(sample_weight: np.ndarray, alpha: float) -> np.ndarray:
     """Sample weights as scikit-learn means them, counts: an integer weight trains as
     that many copies of the sample (the loss is a weighted mean, the L2 penalty is
@@ -154,7 +170,8 @@ def check_counts(sample_weight: np.ndarray, alpha: float) -> np.ndarray:
         warnings.warn(f"sample_weight averages {mean:.3g}: weights count samples, so the "
                       f"L2 penalty alpha={alpha:g} weighs {1 / mean:.3g} times as much "
                       "against the data as with weights of 1; rescale the weights (only "
-                      "their ratios and alpha matter)", UserWarning, stacklevel=5)
+                      "their ratios and alpha matter)", UserWarning,
+                      stacklevel=caller_stacklevel())
     return sample_weight
 
 
@@ -290,7 +307,7 @@ def progress_bar(n_batches: int, epoch: int):
     except ImportError:
         warnings.warn("verbose=2 draws a progress bar with tqdm, which is not installed "
                       "(pip install tqdm); showing one line per epoch instead.",
-                      UserWarning, stacklevel=5)
+                      UserWarning, stacklevel=caller_stacklevel())
         return None
     return tqdm(total=n_batches, desc=f"epoch {epoch}", unit="batch", leave=False)
 
@@ -342,7 +359,7 @@ def run_epochs(backend: Backend, model, data: TrainingData, settings: LoopSettin
                 warnings.warn(f"Training diverged at epoch {epoch + 1} (the loss became "
                               f"{loss}); stopped and kept the weights from before that "
                               "epoch. Try a smaller learning_rate_init.", ConvergenceWarning,
-                              stacklevel=4)
+                              stacklevel=caller_stacklevel())
                 return records, True
             score = None
             if settings.validation is not None:
@@ -356,7 +373,7 @@ def run_epochs(backend: Backend, model, data: TrainingData, settings: LoopSettin
             backend.restore(model, last_good)
             warnings.warn(f"Training interrupted during epoch {epoch + 1}; the estimator "
                           f"keeps the weights of the {epoch} completed epoch(s).",
-                          UserWarning, stacklevel=4)
+                          UserWarning, stacklevel=caller_stacklevel())
             return records, True
         records.append(record)
         settings.samples_seen += len(data.y)
