@@ -187,10 +187,13 @@ def training_config(estimator, specs, **loss) -> TrainingConfig:
 
 
 def print_epoch(epoch: int, record) -> None:
-    """verbose >= 1: one table row per epoch (the header before the first)."""
+    """verbose >= 1: one table row per epoch (the header before the first); the
+    validation score's column only when there is one (early stopping)."""
+    validated = record.validation_score is not None
     if epoch == 1:
-        print(f"{'epoch':>5}  {'train loss':>10}  {'valid score':>11}  "
-              f"{'learning rate':>13}  {'seconds':>7}")
-    score = "" if record.validation_score is None else f"{record.validation_score:.4f}"
-    print(f"{epoch:>5}  {record.loss:>10.4f}  {score:>11}  {record.learning_rate:>13.3g}  "
+        score = f"  {'valid score':>11}" if validated else ""
+        print(f"{'epoch':>5}  {'train loss':>10}{score}  {'learning rate':>13}  "
+              f"{'seconds':>7}")
+    score = f"  {record.validation_score:>11.4f}" if validated else ""
+    print(f"{epoch:>5}  {record.loss:>10.4f}{score}  {record.learning_rate:>13.3g}  "
           f"{record.seconds:>7.2f}", flush=True)

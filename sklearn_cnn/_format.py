@@ -137,6 +137,9 @@ def write_atomically(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> 
     then rename it over ``path``: a write that fails half-way (a full disk, Ctrl-C)
     leaves whatever was at ``path`` before intact."""
     folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):  # else the error would name the temporary file
+        raise FileNotFoundError(f"cannot write {str(os.fspath(path))!r}: the folder "
+                                f"{folder!r} does not exist")
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".sklearn-cnn-", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as f:

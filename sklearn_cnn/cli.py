@@ -110,10 +110,12 @@ def fit(folder: str, out: str, *, arch: str = "auto", epochs: int | None = None,
 
     if size is not None and len(size) == 3:
         raise ValueError("--size is HxW (or one number for square images), not CxHxW")
+    if size is not None and len(size) == 1:
+        size = size * 2  # one number is a square: --size 28 is 28x28
     _check_out(out)
     start = time.perf_counter()
     try:
-        images = load_image_folder(folder, size=None if size is None else size[-2:])
+        images = load_image_folder(folder, size=size)
     except ImageSizeError as exc:  # in the command line's terms
         raise ImageSizeError(exc.reason, "pass --size HxW to resize them all") from None
     print(f"{folder}: {len(images.target)} images of {images.data.shape[1:]} (C, H, W) in "
@@ -191,35 +193,47 @@ def summary(arch: str, input_shape: tuple[int, ...], classes: int = 10) -> None:
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog="sklearn-cnn", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="sklearn-cnn", description="Convolutional neural networks as scikit-learn "
+        "estimators: train on a folder of images, label image files, show a network's "
+        "layers, or run the digits demo.")
     parser.add_argument("--version", action="version", version=f"sklearn-cnn {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("demo", help="train a CNN on the bundled digits")
-    run.add_argument("--backend", default="numpy", choices=sorted(BACKENDS))
-    run.add_argument("--arch", default="auto", choices=list_architectures())
+    run.add_argument("--backend", default="numpy", choices=sorted(BACKENDS),
+                     help="what trains the network (default: numpy)")
+    run.add_argument("--arch", default="auto", choices=list_architectures(),
+                     help="the architecture (default: auto, sized to the images)")
     run.add_argument("--epochs", type=_positive, default=None,
                      help="epochs to train (default: CNNClassifier's max_iter)")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--seed", type=int, default=0,
+                     help="seeds the split, the weights and the batch order (default: 0)")
     train = commands.add_parser("fit", help="train on a folder of images, one sub-folder "
                                             "per class, and save the model")
-    train.add_argument("folder")
+    train.add_argument("folder", help="a folder with one sub-folder of images per class")
     train.add_argument("--out", required=True, help="model file to write (.npz)")
-    train.add_argument("--arch", default="auto", choices=list_architectures())
-    train.add_argument("--epochs", type=_positive, default=None)
-    train.add_argument("--backend", default="numpy", choices=sorted(BACKENDS))
+    train.add_argument("--arch", default="auto", choices=list_architectures(),
+                       help="the architecture (default: auto, sized to the images)")
+    train.add_argument("--epochs", type=_positive, default=None,
+                       help="epochs to train (default: CNNClassifier's max_iter)")
+    train.add_argument("--backend", default="numpy", choices=sorted(BACKENDS),
+                       help="what trains the network (default: numpy)")
     train.add_argument("--size", type=_shape, default=None,
                        help="HxW every image is resized to (default: the first image's)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0,
+                       help="seeds the weights and the batch order (default: 0)")
     guess = commands.add_parser("predict", help="label image files with a saved model")
-    guess.add_argument("model")
-    guess.add_argument("files", nargs="+")
+    guess.add_argument("model", help="a model file written by fit (.npz)")
+    guess.add_argument("files", nargs="+", help="the image files to label")
     guess.add_argument("--proba", action="store_true", help="every class's probability")
-    guess.add_argument("--format", choices=["text", "csv"], default="text")
+    guess.add_argument("--format", choices=["text", "csv"], default="text",
+                       help="aligned text or CSV (default: text)")
     table = commands.add_parser("summary", help="layer table of an architecture")
-    table.add_argument("arch")
+    table.add_argument("arch", help="a registered architecture (lenet, resnet18...)")
     table.add_argument("--input-shape", type=_shape, default=(1, 28, 28),
                        help="CxHxW (or HxW) of one image, e.g. 3x32x32")
-    table.add_argument("--classes", type=_positive, default=10)
+    table.add_argument("--classes", type=_positive, default=10,
+                       help="width of the output layer (default: 10)")
     return parser
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from images import write_image_folder
 
-from sklearn_cnn.cli import main
+from sklearn_cnn.cli import _parser, main
 
 
 def test_demo_command_prints_progress_accuracy_and_time(capsys):
@@ -137,3 +137,34 @@ def test_mixed_image_sizes_are_named_in_the_command_lines_terms(tmp_path, capsys
     assert main(["predict", str(tmp_path / "a" / "0.png"), str(tmp_path / "a" / "1.png")]) == 1
     err = capsys.readouterr().err
     assert "it is a PNG image" in err and "pickled" not in err
+
+
+def test_one_number_is_a_square_size_and_every_argument_has_help(image_folder, tmp_path,
+                                                                 capsys):
+    out = tmp_path / "m.npz"
+    assert main(["fit", str(image_folder), "--out", str(out), "--epochs", "1",
+                 "--size", "6"]) == 0
+    from sklearn_cnn import load
+
+    assert load(out).input_shape_[1:] == (6, 6)
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "``" not in capsys.readouterr().out  # no reStructuredText in the help
+    commands = next(action for action in _parser()._actions if action.choices)
+    for name, command in commands.choices.items():
+        silent = [action.dest for action in command._actions
+                  if not action.help and action.dest != "help"]
+        assert silent == [], f"{name}: {silent} have no help text"
+
+
+def test_the_epoch_table_has_a_validation_column_only_with_early_stopping(capsys):
+    from sklearn_cnn import CNNClassifier
+    from sklearn_cnn.datasets import load_digits_images
+
+    X, y = load_digits_images(return_X_y=True)
+    CNNClassifier("lenet", max_iter=1, verbose=1, random_state=0).fit(X[:100], y[:100])
+    assert "valid score" not in capsys.readouterr().out
+    CNNClassifier("lenet", max_iter=1, verbose=1, early_stopping=True,
+                  random_state=0).fit(X[:100], y[:100])
+    assert "valid score" in capsys.readouterr().out

@@ -317,3 +317,11 @@ def test_a_damaged_description_of_an_earlier_format_is_refused(tiny, tmp_path):
     with pytest.raises(ValueError, match=r"damaged\.npz has a damaged model description: "
                                          r"KeyError\('n_iter'\)"):
         read_model(tmp_path / "damaged.npz")
+
+
+def test_a_missing_folder_is_named_not_the_temporary_file(tmp_path):
+    from sklearn_cnn._format import write_atomically
+
+    target = tmp_path / "missing" / "m.npz"
+    with pytest.raises(FileNotFoundError, match=r"folder .*missing' does not exist"):
+        write_atomically(target, {"a": np.zeros(2)})
