@@ -212,11 +212,20 @@ def test_print_epoch_writes_a_header_then_one_aligned_row_per_epoch(capsys):
                                seconds=seconds)
 
     print_epoch(1, record(2.302585, 0.12345, 0.003, 1.5))
-    print_epoch(2, record(0.5, None, 1.5e-4, 12.25))
+    print_epoch(2, record(0.5, 0.5, 1.5e-4, 12.25))
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
         "epoch  train loss  valid score  learning rate  seconds",
         "    1      2.3026       0.1235          0.003     1.50",
-        "    2      0.5000                     0.00015    12.25",
+        "    2      0.5000       0.5000        0.00015    12.25",
     ]
     assert len({len(line) for line in lines}) == 1  # the columns line up
+    # without a validation split (no early stopping) the column is left out
+    print_epoch(1, record(2.302585, None, 0.003, 1.5))
+    print_epoch(2, record(0.5, None, 1.5e-4, 12.25))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "epoch  train loss  learning rate  seconds",
+        "    1      2.3026          0.003     1.50",
+        "    2      0.5000        0.00015    12.25",
+    ]
