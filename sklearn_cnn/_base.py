@@ -39,18 +39,15 @@ from sklearn.utils.validation import (
 from . import augment as augmentations
 from ._callbacks import CallbackSupportMixin, FitCallbacks, fitted_attributes, with_callbacks
 from ._fitting import (
-    arch_params,
-    build_specs,
-    initial_weights,
     is_fitted_source,
-    is_torch_module,
+    new_network,
     print_epoch,
-    starting_weights,
     training_config,
+    unfitted_summary,
 )
 from ._format import save
 from ._input import as_numpy, to_images, warn_if_unscaled
-from ._network import FittedNetwork
+from ._network import FittedNetwork, refuse_file_paths
 from ._training import (
     LoopSettings,
     Schedule,
@@ -204,6 +201,7 @@ class BaseCNN(CallbackSupportMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"this estimator was fitted with backend="
                              f"{fitted.backend_name!r} on a custom torch.nn.Module, which "
                              f"cannot move to backend={self.backend!r}")
+        refuse_file_paths(X, type(self).__name__)
         images = to_images(X, input_shape=self.input_shape, channels=self.channels,
                            dtype=fitted.dtype if resume else None)
         if resume:
@@ -220,8 +218,8 @@ class BaseCNN(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         if resume:
             network, log = self._resumed_network(backend), self._log()
         else:
-            network = self._new_network(backend, images.shape[1:], images.dtype,
-                                        self._n_outputs(targets), init_seed)
+            network = new_network(self, backend, images.shape[1:], images.dtype,
+                                  self._n_outputs(targets), init_seed, self._training_config)
             log = TrainingLog()
         rollback = backend.snapshot(network.model) if resume else None
         try:
@@ -284,27 +282,6 @@ class BaseCNN(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         # a later partial_fit or warm fit draws a new stream
         rng = np.random.default_rng([int(seed), log.n_iter])
         return (*run_epochs(backend, network.model, data, settings, rng), epochs, callbacks)
-
-    def _new_network(self, backend, input_shape, dtype, n_outputs, init_seed
-                     ) -> FittedNetwork:
-        """A fresh network for images of ``input_shape``, from its starting weights."""
-        if is_torch_module(self.arch):
-            if arch_params(self):
-                raise ValueError(f"architecture parameters {sorted(arch_params(self))} "
-                                 "apply to named architectures, not to a torch.nn.Module")
-            return FittedNetwork.from_module(backend, self.arch, input_shape, n_outputs,
-                                             init_seed, config=self._training_config(None),
-                                             dtype=dtype, device=self.device)
-        start = starting_weights(self)
-        specs, notes = build_specs(self, input_shape, n_outputs, start,
-                                   outputs="classes" if is_classifier(self) else "outputs")
-        weights, more_notes = initial_weights(self, specs, input_shape, init_seed, start)
-        network = FittedNetwork.build(backend, specs, input_shape, weights,
-                                      config=self._training_config(specs), dtype=dtype,
-                                      device=self.device, notes=[*notes, *more_notes])
-        if self.verbose:
-            print(network.summary())
-        return network
 
     def _resumed_network(self, backend) -> FittedNetwork:
         """The fitted network, configured to go on training with the current
@@ -446,8 +423,16 @@ class BaseCNN(CallbackSupportMixin, TransformerMixin, BaseEstimator):
     # -- the fitted network ------------------------------------------------------------
 
     def summary(self) -> Summary:
-        """Layer table of the fitted network: output shapes and parameter counts."""
-        check_is_fitted(self)
+        """Layer table of the network: output shapes and parameter counts.
+
+        Fitted, the fitted network's. Not fitted, with ``input_shape`` given, the
+        network ``fit`` would build for such images, with 10 outputs for a classifier
+        and 1 for a regressor (``fit`` takes the number from y; a note says so), as
+        :func:`sklearn_cnn.summary` does. Not fitted and without ``input_shape``, a
+        NotFittedError.
+        """
+        if not hasattr(self, "network_"):
+            return unfitted_summary(self)
         return self.network_.summary()
 
     def save(self, path) -> None:

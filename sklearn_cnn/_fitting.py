@@ -1,6 +1,7 @@
 """How the estimator turns its parameters into a network and a training setup:
 the architecture's specs, the starting weights (fresh, ImageNet's, or another
-model's), the frozen layers, the per-epoch report."""
+model's), the new network, the table of the network before fitting, the frozen
+layers, the per-epoch report."""
 
 from __future__ import annotations
 
@@ -9,17 +10,21 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.base import is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from ._format import is_model_file, read_weights
 from ._training import caller_stacklevel
+from ._input import normalize_input_shape
+from ._network import FittedNetwork
 from ._weights import init_weights
-from .architectures import build_architecture
-from .backends import TrainingConfig
+from .architectures import architecture_parameters, build_architecture
+from .backends import TrainingConfig, needs_specs
 from .layers import LayerSpec, Linear, Shape, to_python
 from .pretrained import load_pretrained, torchvision_name
 
+from .summary import Summary, summarize_specs
 #: estimator parameters passed on to the architecture's builder when set
 ARCH_PARAMS = ("filters", "kernel_size", "hidden_units", "activation", "pooling", "dropout",
                "batch_norm", "width")
@@ -81,17 +86,85 @@ def starting_weights(estimator) -> StartingWeights:
     return StartingWeights(imagenet, model)
 
 
-def build_specs(estimator, input_shape: Shape, n_outputs: int, start: StartingWeights,
-                outputs: str = "classes") -> tuple[tuple[LayerSpec, ...], list[str]]:
+def build_specs(estimator, input_shape: Shape, n_outputs: int, start: StartingWeights
+                ) -> tuple[tuple[LayerSpec, ...], list[str]]:
     """The estimator's architecture for images of ``input_shape`` with ``n_outputs``
-    outputs (``outputs`` says what they are, for messages), and its notes;
-    torchvision's ImageNet form when ImageNet's weights are the start."""
-    extra = {}
+    outputs, and its notes; torchvision's ImageNet form when ImageNet's weights are
+    the start."""
+    params, extra = arch_params(estimator), {}
+    if isinstance(estimator.arch, str):
+        _check_arch_params(estimator.arch, params)
     if start.imagenet is not None:
         torchvision_name(estimator.arch)  # a ValueError naming those that have weights
         extra["imagenet"] = True
-    return build_architecture(estimator.arch, input_shape, n_outputs, outputs=outputs,
-                              **arch_params(estimator), **extra)
+    return build_architecture(estimator.arch, input_shape, n_outputs,
+                              outputs=_what_outputs_are(estimator), **params, **extra)
+
+
+def _check_arch_params(arch: str, params: dict) -> None:
+    """Refuse estimator parameters the named architecture does not take, listing the
+    estimator parameters it does take (its builder may take more, ``imagenet`` say,
+    which the estimator sets itself)."""
+    accepted = [name for name in architecture_parameters(arch) if name in ARCH_PARAMS]
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ValueError(f"arch={arch!r} does not take {', '.join(unknown)}; it takes "
+                         f"{', '.join(accepted) or 'none of the architecture parameters'}"
+                         f" (leave the others at None)")
+
+
+def _what_outputs_are(estimator) -> str:
+    """What the network's outputs are, for messages."""
+    return "classes" if is_classifier(estimator) else "outputs"
+
+
+def new_network(estimator, backend, input_shape: Shape, dtype, n_outputs: int, seed: int,
+                config) -> FittedNetwork:
+    """A fresh network for images of ``input_shape`` with ``n_outputs`` outputs, from
+    the estimator's parameters and starting weights (seeded by ``seed``);
+    ``config(specs)`` is the training configuration for the specs (None for a
+    custom torch module)."""
+    if is_torch_module(estimator.arch):
+        if arch_params(estimator):
+            raise ValueError(f"architecture parameters {sorted(arch_params(estimator))} "
+                             "apply to named architectures, not to a torch.nn.Module")
+        return FittedNetwork.from_module(backend, estimator.arch, input_shape, n_outputs,
+                                         seed, config=config(None), dtype=dtype,
+                                         device=estimator.device)
+    start = starting_weights(estimator)
+    specs, notes = build_specs(estimator, input_shape, n_outputs, start)
+    weights, more_notes = initial_weights(estimator, specs, input_shape, seed, start)
+    network = FittedNetwork.build(backend, specs, input_shape, weights, config=config(specs),
+                                  dtype=dtype, device=estimator.device,
+                                  notes=[*notes, *more_notes])
+    if estimator.verbose:
+        print(network.summary())
+    return network
+
+
+#: the output width the table of an unfitted estimator shows: fit takes it from y
+UNFITTED_OUTPUTS = {"classes": 10, "outputs": 1}
+
+
+def unfitted_summary(estimator) -> Summary:
+    """The layer table of the network ``fit`` would build for images of the
+    estimator's ``input_shape``, with :data:`UNFITTED_OUTPUTS` outputs (10 classes,
+    or 1 output for a regressor); a NotFittedError without ``input_shape``."""
+    name = type(estimator).__name__
+    if estimator.input_shape is None:
+        raise NotFittedError(f"This {name} is not fitted yet and has no input_shape, so "
+                             "its network is unknown: pass input_shape=(C, H, W) to see "
+                             "the network before fitting, or fit it first")
+    if is_torch_module(estimator.arch):
+        raise needs_specs("summary()")
+    input_shape = normalize_input_shape(estimator.input_shape)
+    outputs = _what_outputs_are(estimator)
+    n_outputs = UNFITTED_OUTPUTS[outputs]
+    specs, notes = build_specs(estimator, input_shape, n_outputs, starting_weights(estimator))
+    unit = outputs if n_outputs > 1 else outputs.removesuffix("s")
+    note = (f"not fitted: {n_outputs} {unit} assumed for the output layer; fit sets the "
+            "number from y")
+    return summarize_specs(specs, input_shape, [*notes, note])
 
 
 def initial_weights(estimator, specs, input_shape: Shape, seed: int, start: StartingWeights

@@ -11,6 +11,7 @@ one place, :meth:`FittedNetwork.build`.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -195,6 +196,7 @@ class FittedNetwork:
         ``uint8`` images stay ``uint8``, for :meth:`outputs`, which converts them pass
         by pass (a large memory-mapped array is never copied whole).
         """
+        refuse_file_paths(X, owner, self.input_shape)
         shape = _shape_of(X)
         n_features = math.prod(self.input_shape)
         try:
@@ -302,6 +304,50 @@ class FittedNetwork:
         what = "custom module" if self.specs is None else f"{len(self.specs)} layers"
         return (f"FittedNetwork(backend={self.backend_name!r}, {what}, "
                 f"input_shape={self.input_shape}, dtype={self.dtype})")
+
+
+def refuse_file_paths(X, owner: str, input_shape: Shape | None = None) -> None:
+    """A ValueError when X is file paths (one, or a sequence of str or path-like),
+    saying that :class:`~sklearn_cnn.preprocessing.ImageLoader` reads them.
+
+    The estimators take images as arrays; without this check, scikit-learn's
+    validation would answer a list of paths with "Expected 2D array, got 1D array".
+    ``input_shape``: ``(C, H, W)`` of a fitted network, for the size and mode to read
+    the files in.
+    """
+    if not _are_paths(X):
+        return
+    first = X if _is_path(X) else next(iter(X))
+    estimator = owner if owner.startswith("CNN") else "CNNClassifier"
+    if input_shape is None:
+        loader = "ImageLoader(size=(H, W))"
+    else:
+        mode = {1: ", mode='L'", 3: ", mode='RGB'", 4: ", mode='RGBA'"}.get(input_shape[0], "")
+        loader = f"ImageLoader(size={tuple(input_shape[1:])}{mode})"
+    raise ValueError(f"X holds file paths ({str(os.fspath(first))!r}...), but {owner} "
+                     "takes images as arrays: read the files with "
+                     "sklearn_cnn.preprocessing.ImageLoader, in front of it in a pipeline, "
+                     f"make_pipeline({loader}, {estimator}()), or as X = "
+                     f"{loader}.fit_transform(paths)")
+
+
+def _are_paths(X) -> bool:
+    """Whether X is one path, or a 1-D list, tuple, array or pandas Series whose first
+    item is one: what no image array is."""
+    if _is_path(X):
+        return True
+    if isinstance(X, np.ndarray):
+        return (X.ndim == 1 and len(X) > 0
+                and (X.dtype.kind == "U" or (X.dtype == object and _is_path(X[0]))))
+    if isinstance(X, (list, tuple)):
+        return len(X) > 0 and _is_path(X[0])
+    if hasattr(X, "iloc") and getattr(X, "ndim", None) == 1:  # a pandas Series
+        return len(X) > 0 and _is_path(X.iloc[0])
+    return False
+
+
+def _is_path(value) -> bool:
+    return isinstance(value, (str, os.PathLike))
 
 
 def _shape_of(X) -> tuple:

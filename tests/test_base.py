@@ -186,3 +186,43 @@ def test_array_api_inputs_are_converted_at_the_boundary(monkeypatch):
     assert isinstance(proba, np.ndarray)
     np.testing.assert_array_equal(proba, reference.predict_proba(X[:5]))
     assert score == reference.score(X[:50], y[:50])
+
+
+@pytest.mark.parametrize("cls", ["CNNClassifier", "CNNRegressor"])
+def test_fit_on_file_paths_names_the_loader(cls):
+    """fit refuses file paths before anything else, naming ImageLoader (a pandas
+    column of paths too), and stays unfitted."""
+    estimator = {"CNNClassifier": CNNClassifier, "CNNRegressor": CNNRegressor}[cls]()
+    with pytest.raises(ValueError, match=rf"file paths \('x.png'...\), but {cls} takes images "
+                                         rf"as arrays.*make_pipeline\(ImageLoader\(size=\(H, "
+                                         rf"W\)\), {cls}\(\)\)"):
+        estimator.fit(["x.png", "y.png"], [0, 1])
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(ValueError, match=r"file paths \('x.png'...\)"):
+        estimator.fit(pd.DataFrame({"path": ["x.png", "y.png"]})["path"], [0, 1])
+    assert not hasattr(estimator, "network_")
+
+
+def test_summary_before_fitting_with_an_input_shape():
+    """With input_shape, an unfitted estimator describes the network fit would build:
+    10 outputs for a classifier, 1 for a regressor, and a note that says so; the
+    fitted one is the same network with y's width."""
+    table = CNNClassifier("lenet", input_shape=(1, 28, 28)).summary()
+    assert table.total_params == 44_426 and table.rows[-1].output_shape == (10,)
+    assert table.notes[-1] == ("not fitted: 10 classes assumed for the output layer; fit "
+                               "sets the number from y")
+    regression = CNNRegressor("lenet", input_shape=(28, 28), filters=(4, 8)).summary()
+    assert regression.input_shape == (1, 28, 28) and regression.rows[-1].output_shape == (1,)
+    assert "1 output assumed" in regression.notes[-1]
+    # adapted to small images as fit adapts it, notes included
+    X = np.random.default_rng(0).random((20, 8, 8), dtype=np.float32)
+    planned = CNNClassifier("lenet", input_shape=(8, 8), width=0.5).summary()
+    fitted = CNNClassifier("lenet", width=0.5, max_iter=1, random_state=0).fit(
+        X, np.arange(20) % 10).summary()
+    assert planned.rows == fitted.rows and planned.notes[:-1] == fitted.notes
+    with pytest.raises(NotFittedError, match=r"This CNNClassifier is not fitted yet and has "
+                                             r"no input_shape.*pass input_shape=\(C, H, W\)"
+                                             r".*or fit it first"):
+        CNNClassifier().summary()
+    with pytest.raises(ValueError, match="does not take kernel_size"):
+        CNNClassifier("resnet20", input_shape=(3, 32, 32), kernel_size=3).summary()

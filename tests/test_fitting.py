@@ -15,7 +15,9 @@ from sklearn.model_selection import GridSearchCV
 
 from sklearn_cnn import CNNClassifier, CNNRegressor
 from sklearn_cnn._fitting import (
+    ARCH_PARAMS,
     StartingWeights,
+    build_specs,
     frozen_layers,
     is_fitted_source,
     print_epoch,
@@ -23,7 +25,7 @@ from sklearn_cnn._fitting import (
     source_weights,
     starting_weights,
 )
-from sklearn_cnn.architectures import build_architecture
+from sklearn_cnn.architectures import architecture_parameters, build_architecture
 from sklearn_cnn.layers import Conv2d, GlobalAvgPool2d
 
 
@@ -229,3 +231,21 @@ def test_print_epoch_writes_a_header_then_one_aligned_row_per_epoch(capsys):
         "    1      2.3026          0.003     1.50",
         "    2      0.5000        0.00015    12.25",
     ]
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "resnet20", "vgg11", "alexnet"])
+def test_an_arch_that_does_not_take_a_parameter_lists_estimator_parameters(arch):
+    """imagenet is a builder keyword the estimator sets from init_from, not one of its
+    parameters: the estimator's message leaves it out."""
+    assert "imagenet" in architecture_parameters(arch)
+    estimator = CNNClassifier(arch, kernel_size=3)
+    expected = [name for name in architecture_parameters(arch) if name in ARCH_PARAMS]
+    with pytest.raises(ValueError, match=re.escape(
+            f"arch={arch!r} does not take kernel_size; it takes {', '.join(expected)} "
+            "(leave the others at None)")) as caught:
+        build_specs(estimator, (3, 32, 32), 10, StartingWeights())
+    assert "imagenet" not in str(caught.value)
+    with pytest.raises(ValueError, match=r"does not take kernel_size; it takes filters, "
+                                         r"activation, dropout, batch_norm, width \(leave"):
+        CNNClassifier("resnet18", kernel_size=3).fit(np.zeros((4, 8, 8)), [0, 1, 0, 1])
+

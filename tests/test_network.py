@@ -319,3 +319,31 @@ def test_predicting_a_uint8_memmap_converts_it_pass_by_pass(backend, tmp_path):
     np.testing.assert_array_equal(clf.predict_proba(mapped),
                                   clf.predict_proba(pixels.astype(np.float32) / 255))
     assert clf.score(mapped, np.arange(300) % 3) == clf.score(pixels, np.arange(300) % 3)
+
+
+@pytest.mark.parametrize("paths", [
+    ["a.png", "b.png"], ("a.png",), "a.png", np.array(["a.png", "b.png"]),
+    np.array(["a.png"], dtype=object)], ids=["list", "tuple", "one str", "str array",
+                                            "object array"])
+def test_file_paths_are_refused_with_the_loader_to_use(paths):
+    """A fitted estimator given file paths names ImageLoader at the fitted size and
+    channel count, instead of scikit-learn's 'Expected 2D array, got 1D array'."""
+    from pathlib import Path
+
+    X = np.random.default_rng(0).random((20, 3, 8, 8), dtype=np.float32)
+    clf = CNNClassifier("lenet", width=0.25, max_iter=1, random_state=0).fit(X, np.arange(20) % 2)
+    message = (r"X holds file paths \('a.png'...\), but CNNClassifier takes images as arrays"
+               r".*make_pipeline\(ImageLoader\(size=\(8, 8\), mode='RGB'\), CNNClassifier\(\)\)"
+               r".*ImageLoader\(size=\(8, 8\), mode='RGB'\).fit_transform\(paths\)")
+    for method in (clf.predict, clf.predict_proba, clf.transform):
+        with pytest.raises(ValueError, match=message):
+            method(paths)
+    with pytest.raises(ValueError, match=r"file paths \('a.png'...\)"):
+        clf.score(paths, [0, 1])
+    with pytest.raises(ValueError, match="file paths"):
+        clf.network_.images([Path("a.png")])
+    # image arrays, and 1-D rows that are not text, still get the usual answers
+    assert clf.predict(X[:2]).shape == (2,)
+    with pytest.raises(ValueError, match="Expected 2D array"):
+        clf.predict(X[0, 0, 0])
+

@@ -147,11 +147,7 @@ def build_architecture(arch: str | list | tuple, input_shape: Shape, n_classes: 
         try:
             target = min(_last_map_side(specs, native), *shape[1:])
         except ValueError as exc:  # the parameters do not fit even the native size
-            given = ", ".join(f"{k}={v!r}" for k, v in params.items() if k != "input_shape")
-            raise ValueError(f"arch={arch!r}{' with ' + given if given else ''} does not "
-                             f"fit: {exc} (the architecture is laid out for its native "
-                             f"{entry.native_size}x{entry.native_size} images before it "
-                             f"adapts to these {shape[1]}x{shape[2]} ones)") from None
+            raise _too_small(arch, params, shape, n_classes, exc, entry.native_size) from None
         specs = _same_padding(specs)
         notes.append(f"input {shape[1]}x{shape[2]} is smaller than {arch}'s native "
                      f"{entry.native_size}x{entry.native_size}: convolutions use 'same' "
@@ -163,13 +159,60 @@ def build_architecture(arch: str | list | tuple, input_shape: Shape, n_classes: 
             notes.append(f"{_describe_pool(specs[first])} at layer {first} left out: the "
                          f"last feature map would be smaller than {target}x{target}")
             specs = specs[:first] + specs[first + 1:]
-    specs, skipped = _drop_oversized_pools(specs, shape)
+    try:
+        specs, skipped = _drop_oversized_pools(specs, shape)
+    except ValueError as exc:  # more stages than the image has room for
+        raise _too_small(arch, params, shape, n_classes, exc) from None
     notes += [f"{_describe_pool(spec)} at layer {i} left out: feature map {h}x{w} is "
               "smaller than its window" for i, spec, h, w in skipped]
     return specs, notes
 
 
 _POOLS = (MaxPool2d, AvgPool2d)
+
+
+def _too_small(arch: str, params: dict, shape: Shape, n_classes: int, exc: ValueError,
+               native_size: int | None = None) -> ValueError:
+    """The error for a named architecture whose layers shrink the feature map to
+    nothing before its last convolution: it names the parameters given (``filters``
+    that ask for more convolution stages than the image has room for, a large
+    ``kernel_size``) and what to change."""
+    given = {k: v for k, v in params.items() if k != "input_shape"}
+    said = ", ".join(f"{k}={v!r}" for k, v in given.items())
+    images = f"{shape[1]}x{shape[2]} images"
+    where = images if native_size is None else (
+        f"its native {native_size}x{native_size} layout, which it then adapts to these "
+        f"{images}")
+    remedies = []
+    filters = given.get("filters")
+    if isinstance(filters, tuple) and len(filters) > 1:
+        fitting = _most_stages(arch, shape, n_classes, given)
+        most = f"; at most {fitting} fit{'s' if fitting == 1 else ''}" if fitting else ""
+        remedies.append(f"fewer values in filters (each one adds a convolution stage that "
+                        f"shrinks the map{most})")
+    if "kernel_size" in given:
+        remedies.append("a smaller kernel_size")
+    if native_size is None:  # smaller images are laid out as native ones: size is no cure
+        remedies.append("larger images")
+    if not remedies:
+        remedies.append("other architecture parameters")
+    advice = (", ".join(remedies[:-1]) + " or " if len(remedies) > 1 else "") + remedies[-1]
+    return ValueError(f"arch={arch!r}{' with ' + said if said else ''} does not fit "
+                      f"{where}: {exc}. Use {advice}")
+
+
+def _most_stages(arch: str, shape: Shape, n_classes: int, params: dict) -> int | None:
+    """The most leading values of ``params["filters"]`` with which ``arch`` fits
+    images of ``shape``, or None when no shorter tuple fits (or the architecture
+    takes a fixed number)."""
+    filters = params["filters"]
+    for count in range(len(filters) - 1, 0, -1):
+        try:
+            build_architecture(arch, shape, n_classes, **{**params, "filters": filters[:count]})
+        except ValueError:
+            continue
+        return count
+    return None
 
 
 def check_spec_list(specs: tuple[LayerSpec, ...], input_shape: Shape, n_classes: int,

@@ -1,5 +1,7 @@
 """The architecture registry and the adaptation rule (architectures/_registry.py)."""
 
+import re
+
 import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV
@@ -150,8 +152,8 @@ def test_an_architecture_that_does_not_fit_its_own_native_size_says_so():
 
     try:
         with pytest.raises(ValueError, match=r"arch='tiny_broken' with filters=5 does not "
-                                             r"fit: .* native 2x2 images before it adapts "
-                                             r"to these 1x1 ones"):
+                                             r"fit its native 2x2 layout, which it then "
+                                             r"adapts to these 1x1 images: .*3x3"):
             build_architecture("tiny_broken", (1, 1, 1), 2, filters=5)
     finally:
         unregister_architecture("tiny_broken")
@@ -224,3 +226,25 @@ def test_grid_search_over_filters_in_a_pipeline_with_two_jobs(digits):
 def test_parameters_that_fit_no_image_name_the_sizes():
     with pytest.raises(ValueError, match=r"kernel_size=100.*native 28x28.*these 8x8"):
         build_architecture("lenet", (1, 8, 8), 10, kernel_size=100)
+
+
+def test_more_stages_than_the_image_has_room_for_name_filters():
+    """LeNet's third stage gets a 4x4 map from 28x28 images: the error names filters,
+    how many stages fit, and the other cures; kernel_size when it is the cause."""
+    with pytest.raises(ValueError, match=re.escape(
+            "arch='lenet' with filters=(6, 16, 32) does not fit 28x28 images: Conv2d kernel "
+            "5x5 does not fit input 4x4 with padding 0. Use fewer values in filters (each one "
+            "adds a convolution stage that shrinks the map; at most 2 fit) or larger images")):
+        build_architecture("lenet", (1, 28, 28), 10, filters=(6, 16, 32))
+    with pytest.raises(ValueError, match=r"with kernel_size=13 does not fit 28x28 images.*"
+                                         r"Use a smaller kernel_size or larger images"):
+        build_architecture("lenet", (1, 28, 28), 10, kernel_size=13)
+    with pytest.raises(ValueError, match=r"at most 3 fit\), a smaller kernel_size or larger"):
+        build_architecture("lenet", (1, 28, 28), 10, filters=(4,) * 6, kernel_size=3)
+    # smaller images are laid out as native ones first: a larger image is no cure there
+    with pytest.raises(ValueError, match=r"does not fit its native 28x28 layout, which it "
+                                         r"then adapts to these 8x8 images.*at most 2 fit\)$"):
+        build_architecture("lenet", (1, 8, 8), 10, filters=(6, 16, 32))
+    with pytest.raises(ValueError, match=r"arch='lenet' with filters=\(6, 16, 32\)"):
+        CNNClassifier("lenet", filters=(6, 16, 32)).fit(np.zeros((4, 28, 28)), [0, 1, 0, 1])
+
