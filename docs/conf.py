@@ -130,6 +130,7 @@ GALLERY_ARGV = {
     "grid_search_pipeline.py": ["--epochs", "5", "--samples", "600"],
     "seed_exercises.py": ["--epochs", "10"],
     "train_torch_deploy_numpy.py": ["--epochs", "3"],
+    "distributed_training.py": ["--epochs", "2"],
     "transfer_learning.py": ["--epochs", "30", "--draws", "2"],
 }
 

@@ -46,8 +46,9 @@ from ._fitting import (
     unfitted_summary,
 )
 from ._format import save
-from ._input import as_numpy, to_images, warn_if_unscaled
+from ._input import as_numpy, warn_if_unscaled
 from ._network import FittedNetwork, refuse_file_paths
+from ._streaming import as_images, first_rows, mirror
 from ._training import (
     LoopSettings,
     Schedule,
@@ -202,12 +203,12 @@ class BaseCNN(CallbackSupportMixin, TransformerMixin, BaseEstimator):
                              f"{fitted.backend_name!r} on a custom torch.nn.Module, which "
                              f"cannot move to backend={self.backend!r}")
         refuse_file_paths(X, type(self).__name__)
-        images = to_images(X, input_shape=self.input_shape, channels=self.channels,
+        images = as_images(X, input_shape=self.input_shape, channels=self.channels,
                            dtype=fitted.dtype if resume else None)
         if resume:
             fitted.check_image_shape(images, type(self).__name__)
             _check_feature_names(self, X, reset=False)
-        warn_if_unscaled(images)
+        warn_if_unscaled(first_rows(images))
         encoded, targets, sample_weight = self._encode_targets(
             as_numpy(y, "y"), images, as_numpy(sample_weight, "sample_weight"), resume,
             classes)
@@ -383,8 +384,7 @@ class BaseCNN(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         ``test_time_augment="flip"``."""
         predicted = self._link(self.network_.outputs(images))
         if self.test_time_augment == "flip":
-            mirrored = np.ascontiguousarray(images[..., ::-1])
-            predicted += self._link(self.network_.outputs(mirrored))
+            predicted += self._link(self.network_.outputs(mirror(images)))
             predicted /= 2
         return predicted
 

@@ -15,16 +15,17 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from ._format import is_model_file, read_weights
-from ._training import caller_stacklevel
 from ._input import normalize_input_shape
 from ._network import FittedNetwork
+from ._training import caller_stacklevel
 from ._weights import init_weights
 from .architectures import architecture_parameters, build_architecture
 from .backends import TrainingConfig, needs_specs
+from .distributed import is_main_process
 from .layers import LayerSpec, Linear, Shape, to_python
 from .pretrained import load_pretrained, torchvision_name
-
 from .summary import Summary, summarize_specs
+
 #: estimator parameters passed on to the architecture's builder when set
 ARCH_PARAMS = ("filters", "kernel_size", "hidden_units", "activation", "pooling", "dropout",
                "batch_norm", "width")
@@ -137,7 +138,7 @@ def new_network(estimator, backend, input_shape: Shape, dtype, n_outputs: int, s
     network = FittedNetwork.build(backend, specs, input_shape, weights, config=config(specs),
                                   dtype=dtype, device=estimator.device,
                                   notes=[*notes, *more_notes])
-    if estimator.verbose:
+    if estimator.verbose and is_main_process():
         print(network.summary())
     return network
 
@@ -261,7 +262,10 @@ def training_config(estimator, specs, **loss) -> TrainingConfig:
 
 def print_epoch(epoch: int, record) -> None:
     """verbose >= 1: one table row per epoch (the header before the first); the
-    validation score's column only when there is one (early stopping)."""
+    validation score's column only when there is one (early stopping). In
+    data-parallel training only the first process prints."""
+    if not is_main_process():
+        return
     validated = record.validation_score is not None
     if epoch == 1:
         score = f"  {'valid score':>11}" if validated else ""

@@ -33,6 +33,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from . import layers as specs_module
+from .distributed import is_main_process
 from .layers import LayerSpec, to_python
 
 FORMAT = "sklearn-cnn/4"
@@ -263,8 +264,11 @@ def save(estimator, path: str | os.PathLike) -> None:
     """Write a fitted ``CNNClassifier`` or ``CNNRegressor`` to ``path`` (an ``.npz``
     file): its parameters, its network's specs and weights, and its whole fitted
     state, as plain arrays and JSON, written atomically (see
-    ``write_atomically``)."""
+    ``write_atomically``). In data-parallel training (``torchrun``) only the first
+    process writes: the others hold the same estimator."""
     check_is_fitted(estimator)
+    if not is_main_process():
+        return
     network = estimator.network_
     network.require_specs("save()")
     params = estimator.get_params(deep=False)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._input import to_images
+from ._streaming import as_images
 from ._weights import walk
 from .backends import Backend, TrainingConfig, get_backend, needs_specs
 from .layers import LayerSpec, Shape
@@ -209,7 +209,7 @@ class FittedNetwork:
                 # a flat row of several channels could be channels first or last: read
                 # as fit reads it
                 input_shape = self.input_shape if self.input_shape[0] == 1 else None
-            images = to_images(X, input_shape=input_shape, channels=channels,
+            images = as_images(X, input_shape=input_shape, channels=channels,
                                dtype=self.dtype, keep_pixels=keep_pixels)
             self.check_image_shape(images, owner)
         except ValueError:

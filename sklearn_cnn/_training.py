@@ -19,12 +19,14 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
+from ._streaming import ImageStream, prefetched, take
 from .backends._base import Backend, Batch
 
 
@@ -282,22 +284,38 @@ class LoopSettings:
 
 
 def epoch_batches(data: TrainingData, settings: LoopSettings, epoch: int,
-                  rng: np.random.Generator) -> Iterator[Batch]:
+                  rng: np.random.Generator, share: tuple[int, int] = (0, 1)
+                  ) -> Iterator[Batch]:
     """One epoch's mini-batches: order, augmentation and learning rate, all decided
-    here (from ``rng``), so that every backend trains on the same batches."""
+    here (from ``rng``), so that every backend trains on the same batches.
+
+    ``share``: ``(rank, world_size)`` of data-parallel training: this process reads
+    and trains rows ``rank::world_size`` of every batch, and the batch carries the
+    whole batch's weight. Every process draws the same numbers from ``rng`` (the
+    augmentations of a batch from a generator of their own), so all draw the same
+    batches in every epoch.
+    """
+    rank, world = share
     n = len(data.y)
     order = rng.permutation(n) if settings.shuffle else np.arange(n)
     n_batches = -(-n // settings.batch_size)
     for index in range(n_batches):
         rows = order[index * settings.batch_size:(index + 1) * settings.batch_size]
+        total = len(rows) if data.sample_weight is None else data.sample_weight[rows].sum()
+        rate = settings.schedule.lr(epoch, index, n_batches, settings.samples_seen)
+        augment_rng = rng
+        if world > 1 and settings.augment is not None:  # the same draws everywhere
+            augment_rng = np.random.default_rng(rng.integers(2**62))
+        if not total > 0:
+            continue  # every sample weighted 0: a step would learn nothing
+        if world > 1:
+            rows = rows[rank::world]
         X = data.X[rows]
         if settings.augment is not None:
-            X = np.ascontiguousarray(settings.augment(X, rng))
+            X = np.ascontiguousarray(settings.augment(X, augment_rng))
         weights = None if data.sample_weight is None else data.sample_weight[rows]
-        rate = settings.schedule.lr(epoch, index, n_batches, settings.samples_seen)
-        if weights is not None and not weights.sum() > 0:
-            continue  # every sample weighted 0: a step would learn nothing
-        yield Batch(X, data.y[rows], weights, rate)
+        yield Batch(X, data.y[rows], weights, rate,
+                    total_weight=float(total) if world > 1 else None)
 
 
 def progress_bar(n_batches: int, epoch: int):
@@ -316,20 +334,23 @@ def _train_one_epoch(backend: Backend, model, data: TrainingData, settings: Loop
                      epoch: int, rng: np.random.Generator) -> float:
     """The backend's epoch over this loop's batches (with a progress bar if asked)."""
     seed = int(rng.integers(2**62))  # the epoch's dropout masks
-    batches = epoch_batches(data, settings, epoch, rng)
+    batches = epoch_batches(data, settings, epoch, rng, backend.process_share(model))
+    if isinstance(data.X, ImageStream):  # read the next batch while this one trains
+        batches = prefetched(batches)
     bar = progress_bar(-(-len(data.y) // settings.batch_size), epoch + 1) \
         if settings.progress else None
-    if bar is None:
-        return backend.train_epoch(model, batches, seed)
+    with closing(batches):
+        if bar is None:
+            return backend.train_epoch(model, batches, seed)
 
-    def batch_end(loss):
-        bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-        bar.update()
+        def batch_end(loss):
+            bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+            bar.update()
 
-    try:
-        return backend.train_epoch(model, batches, seed, batch_end)
-    finally:
-        bar.close()
+        try:
+            return backend.train_epoch(model, batches, seed, batch_end)
+        finally:
+            bar.close()
 
 
 def run_epochs(backend: Backend, model, data: TrainingData, settings: LoopSettings,
@@ -409,11 +430,13 @@ def validation_split(images, codes, weights, fraction: float, seed: int,
     n_classes = len(np.unique(codes))
     stratify = codes if (stratified and np.bincount(codes).min() >= 2
                          and min(n_val, len(codes) - n_val) >= n_classes) else None
-    parts = train_test_split(images, codes, *([] if weights is None else [weights]),
-                             test_size=fraction, stratify=stratify,
-                             random_state=seed % (2**31))
-    if len(parts[0]) == 0 or len(parts[1]) == 0:
+    train, val, *parts = train_test_split(
+        np.arange(len(codes)), codes, *([] if weights is None else [weights]),
+        test_size=fraction, stratify=stratify, random_state=seed % (2**31))
+    if len(train) == 0 or len(val) == 0:
         raise ValueError("early_stopping=True: validation_fraction leaves no samples to "
                          f"train or validate on ({len(codes)} samples); raise "
                          "validation_fraction or pass more samples")
-    return (*parts[:4], parts[4] if weights is not None else None)
+    # by index, so that images read batch by batch stay unread
+    return (take(images, train), take(images, val), *parts[:2],
+            parts[2] if weights is not None else None)

@@ -181,12 +181,18 @@ class Batch:
     """One mini-batch as the estimator hands it to a backend: images ``X``
     (n, C, H, W) in the model's dtype (already augmented), targets ``y`` (class codes
     (n,), or regression targets (n, n_outputs) in the model's dtype), per-sample
-    weights (n,) or None (never all zero), and the learning rate of this step."""
+    weights (n,) or None (never all zero), and the learning rate of this step.
+
+    In data-parallel training each process gets its share of a batch, and
+    ``total_weight`` is the whole batch's (its size, or its total sample weight):
+    the loss is a mean over the whole batch, so the processes' averaged gradients
+    equal one process's on the whole batch. None: this is the whole batch."""
 
     X: np.ndarray
     y: np.ndarray
     sample_weight: np.ndarray | None
     learning_rate: float
+    total_weight: float | None = None
 
 
 class Backend(ABC):
@@ -257,6 +263,12 @@ class Backend(ABC):
         ``seed`` seeds the dropout masks of this epoch; ``batch_end(loss)``, if
         given, hears each batch's loss once it has been stepped (a progress bar).
         """
+
+    def process_share(self, model: object) -> tuple[int, int]:
+        """``(rank, world_size)``: which share of every batch this process trains
+        (see :mod:`sklearn_cnn.distributed`); ``(0, 1)``, all of it, for a backend
+        that trains in one process."""
+        return 0, 1
 
     @abstractmethod
     def snapshot(self, model: object) -> object:

@@ -21,6 +21,7 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer, GradientNormClipping, PassthroughScoring
 from skorch.history import History
+from skorch.utils import to_tensor
 from torch import nn
 
 from ..._weights import decayed_keys
@@ -33,6 +34,7 @@ from .._base import (
     predict_batch_size,
     same_optimizer,
 )
+from . import distributed
 from .modules import SeededDropout, build_module, export_canonical, forward_to, load_canonical
 
 TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
@@ -58,6 +60,8 @@ class SpecNet(NeuralNet):
         self.config = TrainingConfig() if config is None else config
         self.decayed = decayed
         self.seeded_dropout = seeded_dropout
+        #: the whole batch's weight while this process trains a share of it
+        self.batch_total_weight = None
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Weighted mean loss (cross-entropy or a regression loss) plus the L2 penalty.
@@ -73,7 +77,15 @@ class SpecNet(NeuralNet):
         else:
             weights = None
         losses = _losses(y_pred, y_true, self.config)
-        if weights is None:
+        total, world = self.batch_total_weight, distributed.processes.world()[1]
+        if total is not None and training:  # a share of the batch (data-parallel)
+            # the processes' gradients are averaged: world * (this share's weighted
+            # sum) / (the whole batch's weight) averages to the whole batch's mean
+            batch_weight = total
+            shares = torch.ones_like(losses, dtype=torch.float64) if weights is None \
+                else weights
+            loss = world * (losses * (shares / batch_weight).to(losses.dtype)).sum()
+        elif weights is None:
             batch_weight, loss = float(len(losses)), losses.mean()
         else:
             batch_weight = float(weights.sum())  # > 0: the loop skips weightless batches
@@ -87,14 +99,24 @@ class SpecNet(NeuralNet):
         return loss
 
     def infer(self, x, **fit_params):
-        """The module's output; while training with ``config.mixed_precision``, computed
-        under ``torch.autocast`` (bfloat16 products, float32 weights) and returned as
+        """The module's output. While training over several processes, through the
+        module's ``DistributedDataParallel`` wrapper (which averages the gradients);
+        while training with ``config.mixed_precision``, computed under
+        ``torch.autocast`` (bfloat16 products, float32 weights) and returned as
         float32, so the loss and its gradient are summed in float32."""
-        if not (self.config.mixed_precision and self.module_.training):
+        training = self.module_.training
+        wrapper = distributed.data_parallel(self.module_, torch.device(self.device)) \
+            if training else None
+        if wrapper is None and not (self.config.mixed_precision and training):
             return super().infer(x, **fit_params)
-        with torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16):
-            output = super().infer(x, **fit_params)
-        return output.float()
+        mixed = self.config.mixed_precision and training
+        with torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16,
+                            enabled=bool(mixed)):
+            if wrapper is None:
+                output = super().infer(x, **fit_params)
+            else:
+                output = wrapper(to_tensor(x, device=self.device), **fit_params)
+        return output.float() if mixed else output
 
     @property
     def _default_callbacks(self):
@@ -182,7 +204,7 @@ class TorchBackend(Backend):
 
     def build(self, specs, input_shape, weights, *, config=None, dtype=np.float32,
               device="cpu"):
-        device = resolve_device(device)
+        device = distributed.process_device(resolve_device(device))
         # torch initialises every new layer from its global generator; the weights
         # are ours anyway, so that draw is made on a fork and the caller's stream stays
         with _GLOBAL_RNG, torch.random.fork_rng(devices=[]):
@@ -269,7 +291,21 @@ class TorchBackend(Backend):
                 net.notify("on_epoch_end")
         finally:  # the fitted net keeps no per-epoch listener (it need not pickle)
             reporter.listener = None
-        return float(net.history[-1, "train_loss"])
+            net.batch_total_weight = None
+        if self.process_share(net)[1] == 1:
+            return float(net.history[-1, "train_loss"])
+        # the whole batches' losses: each is the mean of the processes' losses
+        steps = net.history[-1, "batches"]
+        losses = distributed.all_reduce_sum(torch.tensor(
+            [step["train_loss"] for step in steps], dtype=torch.float64))
+        sizes = distributed.all_reduce_sum(torch.tensor(
+            [step["train_batch_size"] for step in steps], dtype=torch.float64))
+        world = self.process_share(net)[1]
+        return float((losses / world * sizes).sum() / sizes.sum().clamp(min=1))
+
+    def process_share(self, model: SpecNet) -> tuple[int, int]:
+        distributed.start(str(model.device))
+        return distributed.processes.world()
 
     def snapshot(self, model: SpecNet):
         return (copy.deepcopy(model.module_.state_dict()), model.config,
@@ -398,6 +434,7 @@ def _tensors(net: SpecNet, batches):
     for batch in batches:
         for group in net.optimizer_.param_groups:
             group["lr"] = batch.learning_rate
+        net.batch_total_weight = batch.total_weight
         regression = batch.y.ndim == 2
         if batch.sample_weight is None:
             targets = torch.from_numpy(batch.y if regression else batch.y.astype(np.int64))

@@ -13,6 +13,7 @@ from torch import nn
 
 from ... import layers as specs
 from ...layers import LayerSpec, Shape
+from .distributed import SyncedBatchNorm1d, SyncedBatchNorm2d
 
 
 class PaddedConv2d(nn.Conv2d):
@@ -86,7 +87,8 @@ def _conv(spec: specs.Conv2d, in_shape: Shape) -> nn.Module:
 
 
 def _batchnorm(spec: specs.BatchNorm, in_shape: Shape) -> nn.Module:
-    kind = nn.BatchNorm2d if len(in_shape) == 3 else nn.BatchNorm1d
+    # plain BatchNorm in one process; over several, statistics of the whole batch
+    kind = SyncedBatchNorm2d if len(in_shape) == 3 else SyncedBatchNorm1d
     return kind(in_shape[0], eps=spec.eps, momentum=spec.momentum)
 
 
