@@ -3,7 +3,7 @@
 Its commands::
 
     sklearn-cnn fit FOLDER --out MODEL [--arch --epochs --backend --size --seed]
-    sklearn-cnn predict MODEL FILE... [--proba] [--format text|csv]
+    sklearn-cnn predict MODEL FILE_OR_FOLDER... [--proba] [--format text|csv]
     sklearn-cnn summary ARCH --input-shape 3x32x32 [--classes 10]
     sklearn-cnn demo [--backend --arch --epochs --seed]
     sklearn-cnn --version
@@ -134,14 +134,45 @@ def fit(folder: str, out: str, *, arch: str = "auto", epochs: int | None = None,
           f"({time.perf_counter() - start:.1f} s)")
 
 
+def _image_files(paths: list[str]) -> list[str]:
+    """The image files to predict: a file as given; a folder's image files and those
+    of its sub-folders one level down (the layout ``fit`` reads: one sub-folder per
+    class), sorted by path. Hidden files and folders, and files whose ending is not
+    an image's, are skipped; a folder without any image file is an error."""
+    from .preprocessing import IMAGE_SUFFIXES
+
+    def images_in(folder: str) -> list[str]:
+        return sorted(entry.path for entry in os.scandir(folder)
+                      if not entry.name.startswith(".") and entry.is_file()
+                      and os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES)
+
+    files = []
+    for path in paths:
+        if not os.path.isdir(path):
+            files.append(path)
+            continue
+        found = images_in(path)
+        for entry in sorted(os.scandir(path), key=lambda entry: entry.name):
+            if entry.is_dir() and not entry.name.startswith("."):
+                found += images_in(entry.path)
+        if not found:
+            raise ValueError(f"{path!r} holds no image files, in itself or in its "
+                             f"sub-folders (files ending in {', '.join(IMAGE_SUFFIXES)})")
+        files += found
+    return files
+
+
 def predict(model: str, files: list[str], *, proba: bool = False,
             output_format: str = "text", stream=None) -> None:
     """Print each file's predicted label and its probability (all classes' with
-    ``proba``), as aligned text or CSV; a regressor's predicted values."""
+    ``proba``), as aligned text or CSV; a regressor's predicted values. A folder
+    among ``files`` stands for its image files and those of its sub-folders one level
+    down (the layout ``fit`` reads), sorted by path."""
     from .persistence import load
     from .preprocessing import ImageLoader
 
     stream = sys.stdout if stream is None else stream
+    files = _image_files(files)
     clf = load(model)
     channels, height, width = clf.input_shape_
     mode = {1: "L", 3: "RGB", 4: "RGBA"}.get(channels)
@@ -224,7 +255,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="seeds the weights and the batch order (default: 0)")
     guess = commands.add_parser("predict", help="label image files with a saved model")
     guess.add_argument("model", help="a model file written by fit (.npz)")
-    guess.add_argument("files", nargs="+", help="the image files to label")
+    guess.add_argument("files", nargs="+", metavar="file_or_folder",
+                       help="the image files to label; a folder stands for its image files "
+                            "and those of its sub-folders one level down (the layout fit "
+                            "reads), sorted by path")
     guess.add_argument("--proba", action="store_true", help="every class's probability")
     guess.add_argument("--format", choices=["text", "csv"], default="text",
                        help="aligned text or CSV (default: text)")

@@ -168,3 +168,45 @@ def test_the_epoch_table_has_a_validation_column_only_with_early_stopping(capsys
     CNNClassifier("lenet", max_iter=1, verbose=1, early_stopping=True,
                   random_state=0).fit(X[:100], y[:100])
     assert "valid score" in capsys.readouterr().out
+
+
+def test_predict_a_folder_labels_every_image_in_it_and_one_level_down(image_folder,
+                                                                     tmp_path, capsys):
+    """A folder stands for its image files and those of its sub-folders (the layout fit
+    reads), sorted by path, one line each as for files; deeper, hidden and non-image
+    files are left out; a folder without images is a one-line error."""
+    from PIL import Image
+
+    model = tmp_path / "model.npz"
+    assert main(["fit", str(image_folder), "--out", str(model), "--epochs", "2",
+                 "--size", "8x8"]) == 0
+    capsys.readouterr()
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(image_folder / "loose.png")
+    (image_folder / "notes.txt").write_text("not an image")
+    (image_folder / ".hidden.png").write_bytes(b"not read")
+    (image_folder / "vertical" / "deeper").mkdir()
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(
+        image_folder / "vertical" / "deeper" / "x.png")
+    assert main(["predict", str(model), str(image_folder)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    expected = sorted(str(image_folder / name / f"{i}.png")
+                      for name in ("horizontal", "vertical") for i in range(12))
+    listed = [line.split()[0] for line in lines[1:]]
+    assert lines[0].split() == ["file", "label", "probability"]
+    assert listed == [str(image_folder / "loose.png"), *expected]
+    # a file and a folder together, and the same labels as the files given one by one
+    one = str(image_folder / "vertical" / "0.png")
+    assert main(["predict", str(model), one, str(image_folder / "horizontal"),
+                 "--format", "csv"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert [row.split(",")[0] for row in rows[1:]] == [
+        one, *sorted(str(image_folder / "horizontal" / f"{i}.png") for i in range(12))]
+    assert main(["predict", str(model), *expected]) == 0
+    by_file = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[1:]}
+    assert all(by_file[line.split()[0]] == line.split() for line in lines[2:])
+    empty = tmp_path / "empty"
+    (empty / "sub").mkdir(parents=True)
+    assert main(["predict", str(model), str(empty)]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("sklearn-cnn predict: error:") and error.count("\n") == 1
+    assert f"{str(empty)!r} holds no image files" in error
