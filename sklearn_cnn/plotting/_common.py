@@ -75,8 +75,17 @@ def _grid(plt, n_panels: int, title: str, max_cols: int = 8):
         axis.set_yticks([])
     for axis in axes.ravel()[n_panels:]:
         axis.remove()
-    fig.suptitle(title)
+    _widen_for(fig, fig.suptitle(title))
     return fig, axes.ravel()[:n_panels]
+
+
+def _widen_for(fig, text, margin_inches: float = 0.3) -> None:
+    """Widen ``fig`` until ``text`` (its title) fits whole: a grid of one or two
+    panels is narrower than a title of a few words, and constrained layout moves
+    axes, never the figure's edges."""
+    needed = text.get_window_extent().width / fig.dpi + margin_inches
+    if needed > fig.get_figwidth():
+        fig.set_figwidth(needed)
 
 
 def _displayable(images: np.ndarray) -> np.ndarray:

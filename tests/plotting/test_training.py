@@ -143,6 +143,23 @@ def test_display_figures_are_whole(lenet, digits):
     assert all(unclipped(figure) for figure in figures)
 
 
+@pytest.mark.parametrize("n_wrong", [0, 1, 2, 5, 40])
+def test_the_title_of_the_mistakes_is_whole_however_few_there_are(n_wrong):
+    """One or two panels make a grid narrower than the title: the figure widens to
+    hold it, and everything else drawn stays inside too."""
+    images = np.random.default_rng(0).random((n_wrong, 1, 8, 8))
+    display = MisclassifiedDisplay(images, ["3"] * n_wrong, ["5"] * n_wrong, n_wrong,
+                                   1797).plot()
+    fig = display.figure_
+    fig.canvas.draw()
+    title = fig._suptitle.get_window_extent(fig.canvas.get_renderer())
+    assert title.x0 >= fig.bbox.x0 and title.x1 <= fig.bbox.x1
+    assert title.y0 >= fig.bbox.y0 and title.y1 <= fig.bbox.y1
+    assert fig._suptitle.get_text() == (f"{n_wrong} of 1797 images misclassified "
+                                        "(true / predicted)")
+    assert unclipped(fig)
+
+
 # ------------------------------------------------------------------ deprecated shortcuts
 
 def test_plot_loss_curve_is_a_deprecated_shortcut(lenet):
