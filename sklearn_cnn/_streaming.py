@@ -215,10 +215,10 @@ def mirror(images):
     return np.ascontiguousarray(images[..., ::-1])
 
 
-def first_rows(images, n: int = 1000) -> np.ndarray:
-    """Some images to look at (the first ``n`` of a stream): what the fit's
+def first_rows(images) -> np.ndarray:
+    """Some images to look at (a stream's first :data:`FIRST_ROWS`): what the fit's
     "unscaled pixels?" warning reads."""
-    return images[:n] if isinstance(images, ImageStream) else images
+    return images[:FIRST_ROWS] if isinstance(images, ImageStream) else images
 
 
 def prefetched(items: Iterator[_T]) -> Iterator[_T]:

@@ -38,6 +38,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseCNN
+from ._streaming import ImageStream
 from .augment import _bilinear
 from .layers import Conv2d, Residual
 
@@ -48,6 +49,8 @@ __all__ = ["grad_cam", "input_gradient", "occlusion", "saliency"]
 _ELEMENTWISE = ("BatchNorm", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Dropout")
 #: occluded copies predicted per pass (bounds the memory of :func:`occlusion`)
 OCCLUSION_BATCH = 2048
+#: images read at a time from images read batch by batch (see ``_streaming``)
+STREAM_CHUNK = 1024
 
 
 def fitted_images(estimator, X):
@@ -187,20 +190,29 @@ def saliency(estimator, X, target=None, *, times_input: bool = False,
     network, images = fitted_images(estimator, X)
     _, output_grad = _scores(estimator, network, images, target)
 
-    def attribution(x):                                                # (n, C, H, W)
-        gradient = network.gradient(x, output_grad)[1]
-        return gradient * x if times_input else gradient
+    rng = check_random_state(random_state)
 
-    if smooth:
-        # the score stays the clean image's target: noise must not change what is explained
-        rng = check_random_state(random_state)
-        scale = np.ptp(images, axis=(1, 2, 3), keepdims=True) * noise    # (n, 1, 1, 1)
-        maps = sum(attribution(images + (rng.standard_normal(images.shape)
-                                         * scale).astype(images.dtype))
-                   for _ in range(smooth)) / smooth
-    else:
-        maps = attribution(images)
-    return np.abs(maps.sum(axis=1)) if times_input else np.abs(maps).max(axis=1)
+    def maps_of(x, grads):                                             # (m, C, H, W)
+        def attribution(z):
+            gradient = network.gradient(z, grads)[1]
+            return gradient * z if times_input else gradient
+
+        if smooth:
+            # the score stays the clean image's target: noise must not change what is
+            # explained
+            scale = np.ptp(x, axis=(1, 2, 3), keepdims=True) * noise    # (m, 1, 1, 1)
+            maps = sum(attribution(x + (rng.standard_normal(x.shape)
+                                        * scale).astype(x.dtype))
+                       for _ in range(smooth)) / smooth
+        else:
+            maps = attribution(x)
+        return np.abs(maps.sum(axis=1)) if times_input else np.abs(maps).max(axis=1)
+
+    if not isinstance(images, ImageStream):
+        return maps_of(images, output_grad)
+    return np.concatenate([maps_of(images[begin:begin + STREAM_CHUNK],   # read by chunks
+                                   output_grad[begin:begin + STREAM_CHUNK])
+                           for begin in range(0, len(images), STREAM_CHUNK)])
 
 
 def default_cam_layer(specs) -> int:

@@ -18,7 +18,6 @@ does (``(n, H, W)``, ``(n, C, H, W)``, ``(n, H, W, C)``, flat with ``input_shape
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from numbers import Integral
 
@@ -27,155 +26,21 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from ._image_files import (  # noqa: F401  (the readers, importable from here too)
+    GRAY_MODES,
+    IMAGE_SUFFIXES,
+    WIDE_MODES,
+    ImageSizeError,
+    LazyImages,
+    _is_gray,
+    _paths,
+    _size_pair,
+    open_image,
+    read_image,
+    training_size,
+)
 from ._input import to_images
 from .augment import _bilinear
-
-#: file endings read as images (by Pillow); anything else in a folder is skipped
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-#: Pillow modes that hold no colour
-GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F", "P;L")
-#: one-channel Pillow modes of more than 8 bits a value, and how their values map to
-#: [0, 1]: integers by their bit depth (Pillow's conversions to 8-bit modes would clip
-#: them), floats as they are
-WIDE_MODES = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535,
-              "I": 2**31 - 1, "F": 1}
-
-
-class ImageSizeError(ValueError):
-    """Image files of another size than the first one, where one size is needed.
-
-    ``reason`` says which file and which sizes; the message adds how to fix it in
-    :class:`ImageLoader`'s terms, and callers with other parameters (``size=`` of
-    :func:`~sklearn_cnn.datasets.load_image_folder`, the command line's ``--size``)
-    say it in theirs.
-    """
-
-    def __init__(self, reason: str, fix: str = "pass ImageLoader(size=(H, W))"):
-        super().__init__(f"{reason}; {fix}")
-        self.reason = reason
-
-
-def _pillow():
-    try:
-        from PIL import Image, ImageOps
-    except ImportError:
-        raise ImportError("reading image files needs Pillow: pip install "
-                          "'sklearn-cnn[images]' (in a clone of the repository: "
-                          "pip install -e '.[images]')") from None
-    return Image, ImageOps
-
-
-def _size_pair(size, name: str = "size") -> tuple[int, int] | None:
-    if size is None:
-        return None
-    pair = (size, size) if isinstance(size, Integral) else tuple(size)
-    if len(pair) != 2 or not all(isinstance(v, Integral) and not isinstance(v, bool)
-                                 and v >= 1 for v in pair):
-        raise ValueError(f"{name} must be a positive int or (height, width), got {size!r}")
-    return int(pair[0]), int(pair[1])
-
-
-def open_image(path: str | os.PathLike, *, header_only: bool = False):
-    """The image at ``path`` as a Pillow image, turned upright as its EXIF orientation
-    says (a GIF's first frame); a ValueError naming the file if it cannot be read.
-    ``header_only``: read no pixels (the mode is known, the size not yet turned)."""
-    Image, ImageOps = _pillow()
-    try:
-        with Image.open(path) as image:
-            if header_only:
-                return image
-            image.load()
-            return ImageOps.exif_transpose(image)
-    except FileNotFoundError:
-        raise ValueError(f"image file {str(os.fspath(path))!r} does not exist") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise ValueError(f"image file {str(os.fspath(path))!r} cannot be read as an image "
-                         f"({type(exc).__name__}: {exc})") from None
-
-
-def _fit_to(image, size: tuple[int, int] | None, resize: str):
-    """``image`` brought to ``size`` (H, W): stretched (``"stretch"``), scaled to cover
-    and centre-cropped (``"crop"``), or scaled to fit and centre-padded with black
-    (``"pad"``)."""
-    Image, ImageOps = _pillow()
-    if size is None or image.size == (size[1], size[0]):
-        return image
-    target = (size[1], size[0])  # Pillow speaks (width, height)
-    if resize == "stretch":
-        return image.resize(target, Image.Resampling.BILINEAR)
-    if resize == "crop":
-        return ImageOps.fit(image, target, Image.Resampling.BILINEAR)
-    return ImageOps.pad(image, target, Image.Resampling.BILINEAR, color=0)
-
-
-def read_image(path: str | os.PathLike, *, mode: str = "RGB",
-               size: tuple[int, int] | None = None, resize: str = "stretch"
-               ) -> np.ndarray:
-    """One image file as a float32 array ``(C, H, W)`` in [0, 1].
-
-    ``mode``: ``"L"`` (1 channel), ``"RGB"`` (3) or ``"RGBA"`` (4); a transparent
-    image read as ``"RGB"`` is composed onto black. ``size``: ``(H, W)``, reached as
-    ``fit`` says (see :class:`ImageLoader`); None keeps the file's size.
-
-    Every mode Pillow opens comes in with its true range mapped to [0, 1]: 8-bit
-    modes (``"1"``, ``"L"``, ``"P"``, ``"RGB"``, ``"CMYK"``, ``"YCbCr"``...) by 255,
-    16-bit ones (``"I;16"``, a 16-bit PNG) by 65,535, 32-bit integers (``"I"``) by
-    2**31 - 1, and 32-bit floats (``"F"``, a float TIFF) as they are (:data:`WIDE_MODES`).
-    """
-    image = open_image(path)
-    if image.mode in WIDE_MODES:
-        return _wide_image(image, path, mode, size, resize)
-    transparent = image.mode in ("RGBA", "LA", "PA") or (
-        image.mode == "P" and "transparency" in image.info)
-    if transparent and mode != "RGBA":
-        Image, _ = _pillow()
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
-        image = Image.alpha_composite(background, rgba)
-    image = _fit_to(image.convert(mode), size, resize)
-    pixels = np.asarray(image, dtype=np.float32) / np.float32(255)
-    return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
-
-
-def _wide_image(image, path, mode: str, size, resize: str) -> np.ndarray:
-    """A one-channel image of more than 8 bits a value as float32 ``(C, H, W)``,
-    scaled by its bit depth (:data:`WIDE_MODES`), resized in float, and repeated to
-    the channels of ``mode`` (an opaque alpha channel for ``"RGBA"``)."""
-    Image, _ = _pillow()
-    values = np.asarray(image)
-    if not np.isfinite(values).all():
-        raise ValueError(f"image file {str(os.fspath(path))!r} (mode {image.mode!r}) holds "
-                         "NaN or infinite values")
-    if image.mode != "F" and values.min() < 0:
-        raise ValueError(f"image file {str(os.fspath(path))!r} (mode {image.mode!r}, 32-bit "
-                         "integers) holds negative values, which no bit depth maps to "
-                         "[0, 1]; store it as unsigned or float values")
-    gray = (values / np.float64(WIDE_MODES[image.mode])).astype(np.float32)  # (H, W)
-    gray = np.asarray(_fit_to(Image.fromarray(gray), size, resize), dtype=np.float32)
-    channels = [gray] * (1 if mode == "L" else 3)
-    if mode == "RGBA":
-        channels.append(np.ones_like(gray))
-    return np.stack(channels)
-
-
-def _is_gray(path) -> bool:
-    # the header says the mode: no need to decode every training image twice
-    return open_image(path, header_only=True).mode in GRAY_MODES
-
-
-def _paths(X) -> list:
-    """X as a list of paths: a list, tuple, 1-D array or pandas Series of str/PathLike."""
-    if isinstance(X, (str, os.PathLike)):
-        raise TypeError("ImageLoader takes a list of paths, got a single path; wrap it in "
-                        "a list: [path]")
-    values = list(np.asarray(X, dtype=object).ravel()) if not isinstance(X, list) else X
-    bad = [v for v in values if not isinstance(v, (str, os.PathLike))]
-    if bad:
-        raise TypeError(f"ImageLoader takes file paths (str or path-like), got "
-                        f"{type(bad[0]).__name__} {bad[0]!r}")
-    if not values:
-        raise ValueError("ImageLoader got no paths (an empty list)")
-    return values
 
 
 def _fitted_images(estimator, X) -> np.ndarray:
@@ -211,13 +76,16 @@ class ImageLoader(TransformerMixin, BaseEstimator):
 
     PNG, JPEG, BMP, GIF (first frame), TIFF and WebP; EXIF orientation is applied, so
     phone photos come out upright. Put it first in a pipeline to fit and predict on
-    file paths: ``make_pipeline(ImageLoader(size=28), CNNClassifier())``.
+    file paths: ``make_pipeline(ImageLoader(), CNNClassifier())``.
 
     Parameters
     ----------
     size : int or tuple of (int, int), default=None
-        ``(H, W)`` of every image (an int: square). None: the size of the first
-        training image, which every file must then have.
+        ``(H, W)`` of every image (an int: square). None: chosen at ``fit`` from the
+        training files' headers: their size when they all have one, else their
+        median height and width, scaled down to at most 256 pixels on the longer
+        side (``size_note_`` says which). Images of another size are brought to it
+        as ``resize`` says.
     mode : {"auto", "L", "RGB", "RGBA"}, default="auto"
         Channels: ``"L"`` one grey channel, ``"RGB"`` three, ``"RGBA"`` four.
         ``"auto"`` decides at ``fit``: ``"L"`` when every training image is
@@ -227,6 +95,12 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         How an image of another size reaches ``size``: stretched to it, scaled to
         cover it and centre-cropped (keeps the aspect ratio), or scaled to fit it
         and centre-padded with black.
+    lazy : bool, default=False
+        False: ``transform`` decodes every file into one array. True: it returns
+        :class:`LazyImages`, which decodes only the files a batch asks for (on a
+        pool of threads, the next batch while the current one trains): for folders
+        larger than memory. Put it straight before the CNN: a transformer between
+        them would read every image at once.
 
     Attributes
     ----------
@@ -234,6 +108,8 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         The mode images are read in.
     image_shape_ : tuple of int
         ``(C, H, W)`` of the images ``transform`` returns.
+    size_note_ : str
+        How the size was chosen (with ``size=None``), or that it was given.
 
     Examples
     --------
@@ -244,25 +120,34 @@ class ImageLoader(TransformerMixin, BaseEstimator):
     >>> folder = tempfile.mkdtemp()
     >>> paths = [os.path.join(folder, f"{i}.png") for i in range(3)]
     >>> for i, path in enumerate(paths):
-    ...     Image.fromarray(np.full((20, 30), 80 * i, dtype=np.uint8)).save(path)
+    ...     Image.fromarray(np.full((20, 30 + i), 80 * i, dtype=np.uint8)).save(path)
+    >>> loader = ImageLoader().fit(paths)
+    >>> loader.image_shape_
+    (1, 20, 31)
+    >>> print(loader.size_note_)
+    31x20 pixels, chosen from 3 training images of 3 sizes (from 30x20 to 32x20): ...
     >>> images = ImageLoader(size=(16, 16)).fit_transform(paths)
     >>> images.shape, images.dtype, float(images.max())
     ((3, 1, 16, 16), dtype('float32'), 0.627...)
+    >>> ImageLoader(size=16, lazy=True).fit_transform(paths)
+    LazyImages(3 files, shape=(3, 1, 16, 16))
     """
 
     _parameter_constraints = {  # noqa: RUF012  (scikit-learn's convention)
         "size": [Interval(Integral, 1, None, closed="left"), tuple, list, None],
         "mode": [StrOptions({"auto", "L", "RGB", "RGBA"})],
         "resize": [StrOptions({"stretch", "crop", "pad"})],
+        "lazy": ["boolean"],
     }
 
-    def __init__(self, size=None, mode="auto", resize="stretch"):
+    def __init__(self, size=None, mode="auto", resize="stretch", lazy=False):
         self.size = size
         self.mode = mode
         self.resize = resize
+        self.lazy = lazy
 
     def fit(self, X, y=None) -> ImageLoader:
-        """Decide the mode and size from the training files.
+        """Decide the mode and size from the training files (their headers only).
 
         Parameters
         ----------
@@ -279,15 +164,16 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         mode = self.mode
         if mode == "auto":
             mode = "L" if all(_is_gray(p) for p in paths) else "RGB"
+        note = f"{size[1]}x{size[0]} pixels, as given" if size is not None else None
         if size is None:
-            width, height = open_image(paths[0]).size
-            size = (height, width)
+            size, note = training_size(paths)
         self.mode_ = mode
         self.image_shape_ = ({"L": 1, "RGB": 3, "RGBA": 4}[mode], *size)
+        self.size_note_ = note
         return self
 
-    def transform(self, X) -> np.ndarray:
-        """Read the files.
+    def transform(self, X) -> np.ndarray | LazyImages:
+        """Read the files (or, with ``lazy=True``, say which to read).
 
         Parameters
         ----------
@@ -296,19 +182,12 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         Returns
         -------
         ndarray of shape (n_files, C, H, W), float32 in [0, 1]
+            Or :class:`LazyImages` of that shape with ``lazy=True``.
         """
         check_is_fitted(self)
-        size, fixed = self.image_shape_[1:], _size_pair(self.size) is not None
-        out = np.empty((len(paths := _paths(X)), *self.image_shape_), dtype=np.float32)
-        for index, path in enumerate(paths):  # one file at a time: decoding is per file
-            image = read_image(path, mode=self.mode_, size=size if fixed else None,
-                               resize=self.resize)
-            if image.shape[1:] != size:
-                raise ImageSizeError(f"image file {str(os.fspath(path))!r} is "
-                                     f"{image.shape[2]}x{image.shape[1]} pixels, not "
-                                     f"{size[1]}x{size[0]} as the first training image")
-            out[index] = image
-        return out
+        images = LazyImages(_paths(X), mode=self.mode_, size=self.image_shape_[1:],
+                            resize=self.resize)
+        return images if self.lazy else np.asarray(images)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

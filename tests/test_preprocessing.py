@@ -88,10 +88,74 @@ def test_loader_decides_mode_and_size_at_fit(tmp_path, gray):
     assert loader.mode_ == "L" and loader.image_shape_ == (1, 10, 16)
     colour = write(tmp_path / "c.png", np.zeros((10, 16, 3), dtype=np.uint8))
     assert ImageLoader().fit([*paths, colour]).image_shape_ == (3, 10, 16)
-    other = write(tmp_path / "big.png", np.zeros((30, 30), dtype=np.uint8))
-    with pytest.raises(ValueError, match=r"big.png.*30x30 pixels.*ImageLoader\(size="):
-        loader.transform([other])
+    other = write(tmp_path / "big.png", np.full((30, 30), 255, dtype=np.uint8))
+    # an image of another size than the training ones is brought to theirs
+    np.testing.assert_allclose(loader.transform([other]), 1.0)
+    assert loader.transform([other]).shape == (1, 1, 10, 16)
     assert ImageLoader(size=(5, 8)).fit_transform([other]).shape == (1, 1, 5, 8)
+
+
+def test_mixed_sizes_get_a_size_chosen_from_the_training_headers(tmp_path):
+    sizes = [(20, 30), (24, 30), (40, 50), (24, 36), (600, 900)]  # (H, W)
+    paths = [write(tmp_path / f"{i}.png", np.zeros(size, dtype=np.uint8))
+             for i, size in enumerate(sizes)]
+    loader = ImageLoader().fit(paths)
+    assert loader.image_shape_ == (1, 24, 36)  # the median height and width
+    assert "chosen from 5 training images of 5 sizes" in loader.size_note_
+    assert "from 30x20 to 900x600" in loader.size_note_
+    assert loader.transform(paths).shape == (5, 1, 24, 36)
+    big = [write(tmp_path / f"big{i}.png", np.zeros((300 + i, 1000), dtype=np.uint8))
+           for i in range(3)]
+    loader = ImageLoader().fit(big)  # a median of 301x1000, scaled to 256 wide
+    assert loader.image_shape_ == (1, 77, 256) and "scaled down" in loader.size_note_
+    assert ImageLoader(size=8).fit(big).size_note_ == "8x8 pixels, as given"
+
+
+def test_chosen_size_follows_exif_orientation(tmp_path):
+    image = Image.fromarray(np.zeros((10, 30), dtype=np.uint8))  # 30 wide, 10 high
+    exif = image.getexif()
+    exif[0x0112] = 6  # turned by 90 degrees: upright it is 10 wide, 30 high
+    path = tmp_path / "turned.jpg"
+    image.save(path, exif=exif)
+    plain = write(tmp_path / "plain.jpg", np.zeros((30, 10), dtype=np.uint8))
+    loader = ImageLoader().fit([path, plain])
+    assert loader.image_shape_ == (1, 30, 10) and "every training image" in loader.size_note_
+    assert loader.transform([path]).shape == (1, 1, 30, 10)
+
+
+def test_lazy_loader_decodes_only_what_is_asked(tmp_path, monkeypatch):
+    from sklearn_cnn import _image_files
+
+    paths = [write(tmp_path / f"{i}.png", np.full((6, 6), 40 * i, dtype=np.uint8))
+             for i in range(6)]
+    eager = ImageLoader().fit_transform(paths)
+    lazy = ImageLoader(lazy=True).fit_transform(paths)
+    assert lazy.shape == eager.shape and lazy.dtype == eager.dtype and len(lazy) == 6
+    read = []
+    original = _image_files.read_image
+    monkeypatch.setattr(_image_files, "read_image",
+                        lambda path, **kw: read.append(path) or original(path, **kw))
+    np.testing.assert_array_equal(lazy[[5, 0, 3]], eager[[5, 0, 3]])
+    assert sorted(map(str, read)) == sorted(str(paths[i]) for i in (0, 3, 5))
+    np.testing.assert_array_equal(lazy[np.arange(6) % 2 == 0], eager[::2])
+    np.testing.assert_array_equal(lazy[1:3], eager[1:3])
+    np.testing.assert_array_equal(lazy[2], eager[2])
+    np.testing.assert_array_equal(np.asarray(lazy), eager)
+    import pickle
+
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(lazy))[[1]], eager[[1]])
+
+
+def test_lazy_loader_raises_what_the_eager_one_raises(tmp_path):
+    good = [write(tmp_path / f"{i}.png", np.zeros((6, 6), dtype=np.uint8)) for i in range(3)]
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image at all")
+    loader = ImageLoader(lazy=True).fit(good)
+    images = loader.transform([*good, broken])
+    with pytest.raises(ValueError, match=r"broken.png.*cannot be read as an image"):
+        images[[0, 3]]
+    with pytest.raises(ValueError, match=r"broken.png.*cannot be read as an image"):
+        ImageLoader().fit(good).transform([*good, broken])
 
 
 @pytest.mark.parametrize("resize", ["stretch", "crop", "pad"])
