@@ -106,7 +106,6 @@ def fit(folder: str, out: str, *, arch: str = "auto", epochs: int | None = None,
     """Train on a folder with one sub-folder per class and save the model to ``out``."""
     from . import CNNClassifier
     from .datasets import load_image_folder
-    from .preprocessing import ImageSizeError
 
     if size is not None and len(size) == 3:
         raise ValueError("--size is HxW (or one number for square images), not CxHxW")
@@ -114,12 +113,11 @@ def fit(folder: str, out: str, *, arch: str = "auto", epochs: int | None = None,
         size = size * 2  # one number is a square: --size 28 is 28x28
     _check_out(out)
     start = time.perf_counter()
-    try:
-        images = load_image_folder(folder, size=size)
-    except ImageSizeError as exc:  # in the command line's terms
-        raise ImageSizeError(exc.reason, "pass --size HxW to resize them all") from None
+    # decoded a batch at a time while training: a folder larger than memory trains
+    images = load_image_folder(folder, size=size, lazy=True)
     print(f"{folder}: {len(images.target)} images of {images.data.shape[1:]} (C, H, W) in "
           f"{len(images.target_names)} classes: {', '.join(images.target_names)}")
+    print(f"image size: {images.DESCR.partition(' images of ')[2].rstrip('.')}")
     labels = [images.target_names[t] for t in images.target]
     clf = CNNClassifier(arch, backend=backend, random_state=seed, verbose=1)
     if epochs is not None:
@@ -178,7 +176,8 @@ def predict(model: str, files: list[str], *, proba: bool = False,
     mode = {1: "L", 3: "RGB", 4: "RGBA"}.get(channels)
     if mode is None:
         raise ValueError(f"{model} takes {channels}-channel images, which no image file has")
-    images = ImageLoader(size=(height, width), mode=mode).fit_transform(files)
+    # decoded pass by pass: any number of files
+    images = ImageLoader(size=(height, width), mode=mode, lazy=True).fit_transform(files)
     if not hasattr(clf, "predict_proba"):  # a regressor: its values
         values = clf.predict(images).reshape(len(files), -1)
         header = ["file", *(["value"] if values.shape[1] == 1 else
@@ -250,7 +249,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--backend", default="numpy", choices=sorted(BACKENDS),
                        help="what trains the network (default: numpy)")
     train.add_argument("--size", type=_shape, default=None,
-                       help="HxW every image is resized to (default: the first image's)")
+                       help="HxW every image is resized to (default: the training images' "
+                            "size, or their median size when they differ)")
     train.add_argument("--seed", type=int, default=0,
                        help="seeds the weights and the batch order (default: 0)")
     guess = commands.add_parser("predict", help="label image files with a saved model")

@@ -453,6 +453,10 @@ def make_rotation_task(images, *, max_degrees: float = 40.0, random_state=None
         uint8 images are scaled to [0, 1] first, as the estimators scale them.
     max_degrees : float, default=40.0
     random_state : int, RandomState instance or None, default=None
+    lazy : bool, default=False
+        ``data`` as :class:`~sklearn_cnn.preprocessing.LazyImages`, which decodes
+        only the files a batch asks for: for folders larger than memory (see
+        ``ImageLoader(lazy=True)``).
 
     Returns
     -------
@@ -483,7 +487,7 @@ def make_rotation_task(images, *, max_degrees: float = 40.0, random_state=None
 def load_image_folder(path: str | os.PathLike, *, size=None, mode: str = "auto",
                       resize: str = "stretch", load_content: bool = True,
                       on_error: str = "raise", shuffle: bool = False,
-                      random_state=None) -> Bunch:
+                      random_state=None, lazy: bool = False) -> Bunch:
     """Images in a folder with one sub-folder per class, as
     :func:`sklearn.datasets.load_files` reads text.
 
@@ -507,13 +511,18 @@ def load_image_folder(path: str | os.PathLike, *, size=None, mode: str = "auto",
     shuffle : bool, default=False
         Shuffle the samples (seeded by ``random_state``).
     random_state : int, RandomState instance or None, default=None
+    lazy : bool, default=False
+        ``data`` as :class:`~sklearn_cnn.preprocessing.LazyImages`, which decodes
+        only the files a batch asks for: for folders larger than memory (see
+        ``ImageLoader(lazy=True)``).
 
     Returns
     -------
     Bunch
         ``filenames`` (ndarray of str), ``target`` (class indices), ``target_names``
         (the sub-folder names), ``data`` ((n, C, H, W) float32 in [0, 1], when
-        ``load_content``) and ``DESCR``.
+        ``load_content``) and ``DESCR`` (which says the size the images were read
+        at, and how it was chosen).
 
     Examples
     --------
@@ -534,7 +543,7 @@ def load_image_folder(path: str | os.PathLike, *, size=None, mode: str = "auto",
 
     from sklearn.utils import check_random_state
 
-    from .preprocessing import IMAGE_SUFFIXES, ImageLoader, ImageSizeError, open_image
+    from .preprocessing import IMAGE_SUFFIXES, ImageLoader, open_image
 
     if on_error not in ("raise", "warn"):
         raise ValueError(f"on_error must be 'raise' or 'warn', got {on_error!r}")
@@ -575,10 +584,7 @@ def load_image_folder(path: str | os.PathLike, *, size=None, mode: str = "auto",
                   DESCR=f"Images in {os.fspath(path)}: {len(filenames)} files in "
                         f"{len(classes)} classes (one sub-folder each).")
     if load_content:
-        try:
-            bunch.data = ImageLoader(size=size, mode=mode, resize=resize).fit_transform(
-                list(filenames))
-        except ImageSizeError as exc:  # in this function's terms
-            raise ImageSizeError(exc.reason, "pass load_image_folder(path, size=(H, W)) "
-                                 "to resize them all") from None
+        loader = ImageLoader(size=size, mode=mode, resize=resize, lazy=lazy)
+        bunch.data = loader.fit_transform(list(filenames))
+        bunch.DESCR += f" Read as {loader.mode_} images of {loader.size_note_}."
     return bunch

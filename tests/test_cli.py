@@ -123,17 +123,24 @@ def test_out_of_range_numbers_are_refused_by_their_option(argv, name, capsys):
     assert stop.value.code == 2 and name in capsys.readouterr().err
 
 
-def test_mixed_image_sizes_are_named_in_the_command_lines_terms(tmp_path, capsys):
+def test_mixed_image_sizes_train_at_a_size_chosen_and_reported(tmp_path, capsys):
     from PIL import Image
 
     for label, side in (("a", 8), ("b", 12)):
         (tmp_path / label).mkdir()
         for i in range(2):
-            Image.fromarray(np.zeros((side, side), np.uint8)).save(
+            Image.fromarray(np.full((side, side), 60 * i, np.uint8)).save(
                 tmp_path / label / f"{i}.png")
-    assert main(["fit", str(tmp_path), "--out", str(tmp_path / "m.npz")]) == 1
-    err = capsys.readouterr().err
-    assert "--size HxW" in err and "ImageLoader" not in err
+    model = tmp_path / "m.npz"
+    assert main(["fit", str(tmp_path), "--out", str(model), "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "4 images of (1, 10, 10) (C, H, W)" in out
+    assert "image size: 10x10 pixels, chosen from 4 training images of 2 sizes" in out
+    from sklearn_cnn import load
+
+    assert load(model).input_shape_ == (1, 10, 10)
+    assert main(["predict", str(model), str(tmp_path / "b")]) == 0  # 12x12 files, resized
+    assert len(capsys.readouterr().out.strip().splitlines()) == 3  # a header and 2 files
     assert main(["predict", str(tmp_path / "a" / "0.png"), str(tmp_path / "a" / "1.png")]) == 1
     err = capsys.readouterr().err
     assert "it is a PNG image" in err and "pickled" not in err

@@ -443,7 +443,8 @@ def test_each_loader_describes_the_data_it_loaded(idx_folder, cifar_folder, tmp_
 
     images = load_image_folder(_image_folder(tmp_path / "images"))
     assert images.DESCR == (f"Images in {tmp_path / 'images'}: 6 files in 2 classes (one "
-                            "sub-folder each).")
+                            "sub-folder each). Read as L images of 7x9 pixels, the size of "
+                            "every training image.")
 
 
 def test_a_dangling_link_is_an_unreadable_file_not_a_silent_skip(tmp_path):
@@ -464,3 +465,14 @@ def test_a_folder_of_unreadable_files_says_so(tmp_path):
     (tmp_path / "a" / "x.png").write_text("not an image")
     with pytest.warns(UserWarning), pytest.raises(ValueError, match="none of the 1 image"):
         load_image_folder(tmp_path, on_error="warn")
+
+
+def test_a_folder_can_be_read_lazily(tmp_path):
+    pytest.importorskip("PIL")
+    from sklearn_cnn.datasets import load_image_folder
+    from sklearn_cnn.preprocessing import LazyImages
+
+    root = _image_folder(tmp_path / "images")
+    lazy, eager = load_image_folder(root, lazy=True), load_image_folder(root)
+    assert isinstance(lazy.data, LazyImages) and lazy.DESCR == eager.DESCR
+    np.testing.assert_array_equal(np.asarray(lazy.data), eager.data)
