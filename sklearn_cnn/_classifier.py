@@ -125,6 +125,8 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseCNN):
     best_validation_score_ : float or None
         Its best value (early stopping only).
 
+%(see_also)s
+
     Examples
     --------
     >>> from sklearn.datasets import load_digits

@@ -1,4 +1,5 @@
-"""The parameter documentation both estimators share, written once.
+"""The parameter documentation both estimators share, written once (with their
+shared See Also and Notes sections).
 
 ``%(name)s`` in an estimator's docstring is replaced by the entry ``name`` of
 :data:`PARAMETER_DOCS` (see :func:`fill_docstring`).
@@ -168,6 +169,21 @@ default=None
         Epochs run.
     t_ : int
         Training samples seen by the solver.""",
+    "see_also": """\
+    See Also
+    --------
+    sklearn_cnn.load : Read an estimator written by ``save``, without unpickling.
+    sklearn_cnn.persistence.skops_trusted_types : The types to trust when loading an
+        estimator, or a whole pipeline, saved with skops.
+    sklearn_cnn.onnx.to_onnx : Export a fitted estimator or pipeline to ONNX.
+
+    Notes
+    -----
+    ``skl2onnx.to_onnx(estimator, X[:1])`` converts a fitted estimator once this
+    package's converters are registered with skl2onnx: ``import sklearn_cnn.onnx``
+    registers them, and so does ``import sklearn_cnn`` as soon as skl2onnx is
+    imported, before or after it (the package never imports skl2onnx itself);
+    :func:`sklearn_cnn.onnx.to_onnx` registers them before it converts.""",
 }
 
 

@@ -123,6 +123,8 @@ class CNNRegressor(ClassNamePrefixFeaturesOutMixin, RegressorMixin, BaseCNN):
     best_validation_score_ : float or None
         Its best value (early stopping only).
 
+%(see_also)s
+
     Examples
     --------
     >>> import numpy as np

@@ -1,5 +1,9 @@
 """ONNX export: ``import sklearn_cnn.onnx`` teaches skl2onnx this package's estimators.
 
+``import sklearn_cnn`` does it too, as soon as skl2onnx is imported (before or
+after; sklearn_cnn never imports skl2onnx itself), and :func:`to_onnx` here
+registers the converters before converting, whatever was imported.
+
 After the import, ``skl2onnx.to_onnx(model, X_sample)`` converts a fitted
 :class:`~sklearn_cnn.CNNClassifier` or :class:`~sklearn_cnn.CNNRegressor`, alone or
 as the last step of a Pipeline after scikit-learn's own transformers (MinMaxScaler,
@@ -31,6 +35,7 @@ from the default ONNX domain up to opset :data:`OPSET` and ``ai.onnx.ml``
 from __future__ import annotations
 
 import numpy as np
+import skl2onnx
 from onnx import TensorProto
 from skl2onnx import update_registered_converter
 from skl2onnx.common.data_types import (
@@ -312,8 +317,47 @@ def _flatten(graph: _Graph, images: str, step) -> str:
     return graph.node("Flatten", [images], axis=1)
 
 
+def to_onnx(model, X=None, *, options=None, target_opset: int = OPSET, **kwargs):
+    """Convert a fitted estimator or pipeline with :func:`skl2onnx.to_onnx`, this
+    package's converters registered first.
+
+    Parameters
+    ----------
+    model : fitted estimator or Pipeline
+        A ``CNNClassifier`` or ``CNNRegressor``, alone or as the last step of a
+        pipeline of transformers skl2onnx converts.
+    X : array-like, default=None
+        A sample of the input; one image is enough (its type and shape make the
+        graph's input).
+    options : dict, default=None
+        skl2onnx's options, such as ``{"zipmap": False}`` for probabilities as one
+        ``(n, n_classes)`` tensor.
+    target_opset : int, default=OPSET
+        The ONNX opset; the converters are tested with :data:`OPSET`.
+    **kwargs
+        Passed on to :func:`skl2onnx.to_onnx` (``name``, ``initial_types``...).
+
+    Returns
+    -------
+    onnx.ModelProto
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_cnn import CNNClassifier
+    >>> from sklearn_cnn.onnx import to_onnx
+    >>> X = np.random.default_rng(0).random((20, 8, 8), dtype=np.float32)
+    >>> clf = CNNClassifier("lenet", max_iter=1, random_state=0).fit(X, np.arange(20) % 2)
+    >>> graph = to_onnx(clf, X[:1], options={"zipmap": False})
+    >>> [output.name for output in graph.graph.output]
+    ['label', 'probabilities']
+    """
+    register()
+    return skl2onnx.to_onnx(model, X, options=options, target_opset=target_opset, **kwargs)
+
+
 def register() -> None:
-    """Register the converters with skl2onnx (done once, on import)."""
+    """Register the converters with skl2onnx (done on import; again does no harm)."""
     options = {"zipmap": [True, False, "columns"], "nocl": [True, False]}
     update_registered_converter(CNNClassifier, "SklearnCNNClassifier", _classifier_shapes,
                                 _classifier, options=options, parser=_classifier_parser)

@@ -186,3 +186,22 @@ def test_unfitted_estimators_and_samples_of_another_size_are_refused_at_export()
             to_onnx(clf, wrong)
     for right in (X[:1], X[:1, None], X[:1].reshape(1, -1)):
         to_onnx(clf, right)  # every layout of the fitted size exports
+
+
+def test_the_packages_to_onnx_registers_first_and_uses_the_tested_opset(images):
+    """sklearn_cnn.onnx.to_onnx converts even when skl2onnx's registry has lost the
+    converters, with the opset they are tested with."""
+    from skl2onnx._supported_operators import sklearn_operator_name_map
+
+    from sklearn_cnn.onnx import to_onnx as cnn_to_onnx
+
+    X, y = images
+    clf = CNNClassifier("lenet", width=0.25, max_iter=1, random_state=0).fit(X, y)
+    sklearn_operator_name_map.pop(CNNClassifier)  # as if never registered
+    graph = cnn_to_onnx(clf, X[:1], options={"zipmap": False})
+    assert CNNClassifier in sklearn_operator_name_map
+    assert {opset.domain: opset.version for opset in graph.opset_import}[""] == OPSET
+    sess = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+    label, proba = sess.run(None, {sess.get_inputs()[0].name: X})
+    np.testing.assert_array_equal(label, clf.predict(X))
+    np.testing.assert_allclose(proba, clf.predict_proba(X), atol=1e-5)
