@@ -6,7 +6,7 @@ from ._onnx_hook import register_when_skl2onnx_is_imported
 from ._regressor import CNNRegressor
 from .architectures import list_architectures, register_architecture
 from .layers import conv_output_size
-from .persistence import load
+from .persistence import load, save
 from .summary import Summary, summary
 
 __version__ = "0.1.0"
@@ -16,4 +16,5 @@ __version__ = "0.1.0"
 register_when_skl2onnx_is_imported()
 
 __all__ = ["CNNClassifier", "CNNRegressor", "Summary", "__version__", "conv_output_size",
-           "layers", "list_architectures", "load", "register_architecture", "summary"]
+           "layers", "list_architectures", "load", "register_architecture", "save",
+           "summary"]

@@ -16,10 +16,10 @@ import os
 
 import numpy as np
 
+from . import _format, preprocessing
 from . import layers as specs_module
-from . import preprocessing
 from ._classifier import CNNClassifier
-from ._format import params_from_json, read_model, save, spec_from_json
+from ._format import params_from_json, read_model, spec_from_json
 from ._network import FittedNetwork
 from ._regressor import CNNRegressor
 from .architectures import check_spec_list
@@ -28,6 +28,50 @@ from .backends import BACKENDS, get_backend
 __all__ = ["load", "save", "skops_trusted_types"]
 
 ESTIMATORS = {cls.__name__: cls for cls in (CNNClassifier, CNNRegressor)}
+
+
+def save(estimator, path: str | os.PathLike) -> None:
+    """Write a fitted ``CNNClassifier`` or ``CNNRegressor`` to ``path`` (an ``.npz``
+    file), as ``estimator.save(path)`` does; :func:`load` reads it back.
+
+    The file format describes these two estimators only. A pipeline, or any other
+    estimator, is saved with skops (``pip install 'sklearn-cnn[skops]'``), loaded
+    with the types of :func:`skops_trusted_types`.
+
+    Raises
+    ------
+    TypeError
+        If ``estimator`` is not a ``CNNClassifier`` or ``CNNRegressor`` (a Pipeline,
+        say); the message says how to save it with skops.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import FunctionTransformer
+    >>> from sklearn_cnn import CNNClassifier, save
+    >>> X = np.random.default_rng(0).random((20, 8, 8), dtype=np.float32)
+    >>> pipeline = make_pipeline(FunctionTransformer(), CNNClassifier("lenet", max_iter=1))
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+    >>> save(pipeline.fit(X, np.arange(20) % 2), path)
+    Traceback (most recent call last):
+        ...
+    TypeError: save() writes a fitted CNNClassifier or CNNRegressor, not a Pipeline. ...
+    >>> save(pipeline[-1], path)                  # the CNN alone
+    """
+    if not isinstance(estimator, tuple(ESTIMATORS.values())):
+        name = type(estimator).__name__
+        last = getattr(estimator, "steps", None)
+        alone = (f"; the CNN of a pipeline alone is saved with save({name.lower()}[-1], "
+                 "path)" if last and isinstance(last[-1][1], tuple(ESTIMATORS.values()))
+                 else "")
+        raise TypeError(f"save() writes a fitted CNNClassifier or CNNRegressor, not a "
+                        f"{name}. Save a pipeline, or any other estimator, with skops: "
+                        f"skops.io.dump({name.lower()}, path), and load it with "
+                        "skops.io.load(path, trusted=sklearn_cnn.persistence."
+                        f"skops_trusted_types()){alone}")
+    _format.save(estimator, path)
 
 
 def load(path: str | os.PathLike, backend: str | None = None):

@@ -1,6 +1,8 @@
 """save()/load() (persistence.py): estimators round-trip through model files, and a file
 whose contents do not fit its model is refused (the format itself: test_format.py)."""
 
+import re
+
 import numpy as np
 import pytest
 from model_files import rewrite, tiny_model
@@ -97,3 +99,32 @@ def test_malformed_files_are_refused_with_a_value_error_naming_them(tmp_path):
         with pytest.raises(ValueError, match=message) as error:
             load(tmp_path / name)
         assert name in str(error.value)
+
+
+def test_save_refuses_a_pipeline_pointing_at_skops(tmp_path):
+    """sklearn_cnn.save writes the two estimators only: a pipeline (or another
+    estimator) is a TypeError that names skops, its trusted types and, for a pipeline
+    ending in a CNN, how to save the CNN alone; nothing is written."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    import sklearn_cnn
+    from sklearn_cnn.persistence import save
+
+    assert sklearn_cnn.save is save
+    clf, X = tiny_model()
+    pipeline = make_pipeline(FunctionTransformer(), clf)
+    with pytest.raises(TypeError, match=re.escape(
+            "save() writes a fitted CNNClassifier or CNNRegressor, not a Pipeline. Save a "
+            "pipeline, or any other estimator, with skops: skops.io.dump(pipeline, path), "
+            "and load it with skops.io.load(path, trusted=sklearn_cnn.persistence."
+            "skops_trusted_types()); the CNN of a pipeline alone is saved with "
+            "save(pipeline[-1], path)")):
+        sklearn_cnn.save(pipeline, tmp_path / "m.npz")
+    with pytest.raises(TypeError, match=r"not a LogisticRegression\. .*skops\.io\.dump"
+                                        r"\(logisticregression, path\).*\)$"):
+        save(LogisticRegression(), tmp_path / "m.npz")
+    assert list(tmp_path.iterdir()) == []
+    save(pipeline[-1], tmp_path / "m.npz")
+    np.testing.assert_array_equal(load(tmp_path / "m.npz").predict(X), clf.predict(X))
