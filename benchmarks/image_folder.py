@@ -6,12 +6,18 @@ then measures, each in a fresh process:
 - ``arrays``: ``CNNClassifier().fit(X, y)`` on the arrays ``load_fashion_mnist`` gives;
 - ``folder``: ``load_image_folder(folder)`` (decoding every PNG), then the same fit;
 - ``pipeline``: ``make_pipeline(ImageLoader(), CNNClassifier()).fit(paths, y)`` on the
-  file paths of ``load_image_folder(folder, load_content=False)``.
+  file paths of ``load_image_folder(folder, load_content=False)``;
+- ``lazy``: the same with ``ImageLoader(lazy=True)``: the files of each batch are
+  decoded while the one before trains, every epoch again.
 
 For each: images decoded per second, fit seconds, peak resident memory (MB), test
 accuracy on the 10,000 test images (arrays).
 
     .venv/bin/python benchmarks/image_folder.py [--images 60000] [--epochs N]
+        [--backend numpy] [--how arrays folder pipeline lazy]
+
+With ``--epochs 1 --how arrays lazy`` it compares the training throughput (images
+per second of the whole fit) from arrays and through the lazy loader.
 
 ``--data random`` uses random images instead of Fashion-MNIST (a quick check that it
 runs). Measure alone: two numeric processes on a 2-core machine slow each other.
@@ -58,6 +64,7 @@ def write_folder(X, y, folder: Path) -> float:
 
 
 def measure(task: dict) -> dict:
+    import numpy as np
     from sklearn.pipeline import make_pipeline
 
     from sklearn_cnn import CNNClassifier
@@ -65,7 +72,7 @@ def measure(task: dict) -> dict:
     from sklearn_cnn.preprocessing import ImageLoader
 
     X, y, X_test, y_test = data(task["data"], task["images"])
-    params = {"random_state": 0}
+    params = {"random_state": 0, "backend": task["backend"]}
     if task["epochs"] is not None:
         params["max_iter"] = task["epochs"]
     decode = None
@@ -78,18 +85,19 @@ def measure(task: dict) -> dict:
         model = CNNClassifier(**params).fit(bunch.data, bunch.target)
     else:
         files = load_image_folder(task["folder"], load_content=False)
-        loader = ImageLoader()
+        loader = ImageLoader(lazy=task["how"] == "lazy")
         model = make_pipeline(loader, CNNClassifier(**params))
         model.fit(files.filenames, files.target)  # decoding inside; timed again below
     seconds = time.perf_counter() - start
-    if task["how"] == "pipeline":
+    if task["how"] in ("pipeline", "lazy"):
         begin = time.perf_counter()
-        loader.transform(files.filenames)
+        np.asarray(loader.transform(files.filenames))
         decode = len(files.filenames) / (time.perf_counter() - begin)
         test = model[-1]
     else:
         test = model
     return {"fit_seconds": seconds, "decoded_per_s": decode,
+            "trained_per_s": task["images"] * test.n_iter_ / seconds,
             "accuracy": test.score(X_test, y_test),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -100,6 +108,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None,
                         help="max_iter (default: CNNClassifier's own, 'auto')")
     parser.add_argument("--data", choices=["fashion", "random"], default="fashion")
+    parser.add_argument("--backend", choices=["numpy", "torch"], default="numpy")
+    parser.add_argument("--how", nargs="+", default=["arrays", "folder", "pipeline", "lazy"],
+                        choices=["arrays", "folder", "pipeline", "lazy"])
     parser.add_argument("--folder", help="where to write the PNG files (default: a "
                                          "temporary folder)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -114,20 +125,23 @@ def main() -> None:
         size = sum(f.stat().st_size for f in folder.rglob("*.png")) / 2**20
         print(f"wrote {len(X):,} PNG files ({size:.0f} MB) in {written:.1f} s "
               f"({len(X) / written:,.0f} files/s)\n")
-        print("| from | images decoded/s | fit seconds (decoding included) | peak RSS (MB) "
-              "| test accuracy |\n| --- | ---: | ---: | ---: | ---: |")
-        for how in ("arrays", "folder", "pipeline"):
+        print(f"backend={args.backend}\n")
+        print("| from | images decoded/s | fit seconds (decoding included) | images trained/s "
+              "| peak RSS (MB) | test accuracy |\n| --- | ---: | ---: | ---: | ---: | ---: |")
+        for how in args.how:
             task = dict(how=how, data=args.data, images=args.images, epochs=args.epochs,
-                        folder=str(folder))
+                        folder=str(folder), backend=args.backend)
             out = subprocess.run([sys.executable, __file__, "--worker", json.dumps(task)],
                                  capture_output=True, text=True, check=True).stdout
             result = json.loads(out.splitlines()[-1])
             decoded = result["decoded_per_s"]
             label = {"arrays": "arrays (`load_fashion_mnist`)",
                      "folder": "`load_image_folder(folder)`, then fit",
-                     "pipeline": "`make_pipeline(ImageLoader(), CNNClassifier())` on paths"}
+                     "pipeline": "`make_pipeline(ImageLoader(), CNNClassifier())` on paths",
+                     "lazy": "the same with `ImageLoader(lazy=True)`"}
             print(f"| {label[how]} | {'-' if decoded is None else f'{decoded:,.0f}'} | "
-                  f"{result['fit_seconds']:.1f} | {result['peak_rss_mb']:,.0f} | "
+                  f"{result['fit_seconds']:.1f} | {result['trained_per_s']:,.0f} | "
+                  f"{result['peak_rss_mb']:,.0f} | "
                   f"{result['accuracy']:.4f} |", flush=True)
 
 

@@ -19,6 +19,8 @@ not on the number of images. Everything else keeps today's path and speed.
 from __future__ import annotations
 
 import math
+import mmap
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -32,6 +34,9 @@ from ._input import as_numpy, normalize_input_shape, to_images
 STREAM_ABOVE = 2**30
 #: rows read to learn a stream's image shape and to check its layout up front
 FIRST_ROWS = 64
+#: a memory-mapped file's pages that a stream has read are handed back to the
+#: system after this many bytes (see ``ImageStream._release``)
+RELEASE_BYTES = 64 * 2**20
 
 _T = TypeVar("_T")
 
@@ -115,6 +120,7 @@ class ImageStream:
         self.channels = channels
         self.rows = rows
         self.mirrored = mirrored
+        self._read = [0, threading.Lock()]  # bytes read since the last release
         n_source = len(source)
         if dtype is None:
             dtype = np.float64 if np.dtype(source.dtype) == np.float64 else np.float32
@@ -171,10 +177,32 @@ class ImageStream:
             unique, back = np.unique(positions, return_inverse=True)
             batch = np.asarray(self.source[unique])[back.reshape(-1)]
         images = self._convert(batch)
+        self._release(np.asarray(batch).nbytes)
         if images.shape[1:] != self.shape[1:]:
             raise ValueError(f"X holds images of different shapes: {images.shape[1:]} "
                              f"and {self.shape[1:]} (C, H, W)")
         return np.ascontiguousarray(images[..., ::-1]) if self.mirrored else images
+
+    def _release(self, nbytes: int) -> None:
+        """Every :data:`RELEASE_BYTES` read from a read-only or shared memory map, its
+        pages leave this process (``madvise(MADV_DONTNEED)``): they stay in the
+        system's file cache, so reading them again costs no disk access, but they
+        no longer count as this process's resident memory, which would otherwise
+        grow to the whole file over an epoch. A private copy-on-write map (mode
+        ``"c"``) keeps its pages: they may hold changes."""
+        pages = getattr(self.source, "_mmap", None)
+        if (pages is None or getattr(self.source, "mode", "c") not in ("r", "r+")
+                or not hasattr(mmap, "MADV_DONTNEED")):
+            return
+        with self._read[1]:
+            self._read[0] += nbytes
+            if self._read[0] < RELEASE_BYTES:
+                return
+            self._read[0] = 0
+            try:
+                pages.madvise(mmap.MADV_DONTNEED)
+            except (OSError, ValueError):  # a closed map, or a system that refuses
+                pass
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         """Every image, read whole (only on request: this is the memory a stream
@@ -182,6 +210,12 @@ class ImageStream:
         images = np.concatenate([self[begin:begin + 1024]
                                  for begin in range(0, max(len(self), 1), 1024)])
         return images if dtype is None else images.astype(dtype)
+
+    def __getstate__(self) -> dict:
+        return {**vars(self), "_read": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _read=[0, threading.Lock()])
 
     def _view(self, **changes) -> ImageStream:
         view = object.__new__(ImageStream)

@@ -60,7 +60,9 @@ def test_what_is_streamed(pixels, memmap, monkeypatch):
     assert is_streamed(X) and not is_streamed(X.astype(np.float32))
 
 
-def test_memmap_fit_and_predictions_equal_the_in_memory_ones(pixels, memmap, backend):
+def test_memmap_fit_and_predictions_equal_the_in_memory_ones(pixels, memmap, backend,
+                                                             monkeypatch):
+    monkeypatch.setattr(_streaming, "RELEASE_BYTES", 1000)  # pages handed back often
     X, y = pixels
     params = dict(arch="lenet", max_iter=2, random_state=0, backend=backend,
                   early_stopping=True, test_time_augment="flip")
@@ -145,6 +147,9 @@ def test_an_image_stream_indexes_like_an_array(pixels):
     np.testing.assert_array_equal(np.asarray(subset), expected[[5, 1, 9]])
     with pytest.raises(IndexError):
         images[[20]]
+    import pickle
+
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(subset))[0], expected[5])
 
 
 def test_inspection_reads_streams_too(pixels, memmap):
