@@ -98,3 +98,53 @@ def test_estimators_with_callbacks_still_save_and_pickle(digits200, tmp_path):
     clf.save(tmp_path / "m.npz")
     np.testing.assert_array_equal(load(tmp_path / "m.npz").predict(X), clf.predict(X))
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(clf)).predict(X), clf.predict(X))
+
+
+# -- inside a Pipeline: scikit-learn 1.9 propagates auto-propagated callbacks (such as
+# ProgressBar) from the pipeline to its steps; a ScoringMonitor is set on the CNN step
+# itself, and scores it on the data that step is given (the transformed images)
+
+
+# the package's image transformers take no callbacks: scikit-learn says so, and passes
+# the progress bar on to the steps that do
+@pytest.mark.filterwarnings("ignore:The estimator ChannelStandardizer does not support "
+                            "callbacks:UserWarning")
+def test_progress_bar_on_a_pipeline_follows_the_cnns_epochs(digits200, capsys):
+    pytest.importorskip("rich")
+    from sklearn.pipeline import make_pipeline
+
+    from sklearn_cnn.preprocessing import ChannelStandardizer
+
+    X, y = digits200
+    pipeline = make_pipeline(ChannelStandardizer(),
+                             CNNClassifier("lenet", max_iter=3, random_state=0))
+    pipeline.set_callbacks(callback.ProgressBar()).fit(X, y)
+    bars = [line for line in capsys.readouterr().out.splitlines() if "%" in line]
+    assert any("Pipeline - fit" in bar for bar in bars)
+    cnn_bar = next(bar for bar in bars if "CNNClassifier - fit" in bar)
+    assert "100%" in cnn_bar  # the CNN's three epochs all ended
+    plain = make_pipeline(ChannelStandardizer(),
+                          CNNClassifier("lenet", max_iter=3, random_state=0)).fit(X, y)
+    np.testing.assert_array_equal(pipeline.predict_proba(X), plain.predict_proba(X))
+
+
+def test_scoring_monitor_on_the_cnn_step_of_a_pipeline(digits200):
+    from sklearn.pipeline import make_pipeline
+
+    from sklearn_cnn.preprocessing import ChannelStandardizer
+
+    X, y = digits200
+    monitor = callback.ScoringMonitor(scoring="accuracy")
+    pipeline = make_pipeline(ChannelStandardizer(),
+                             CNNClassifier("lenet", max_iter=3, random_state=0))
+    pipeline.named_steps["cnnclassifier"].set_callbacks(monitor)
+    pipeline.fit(X, y)
+    log = monitor.get_logs()
+    rows = (log[0] if isinstance(log, list) else log).data
+    epochs = [row for row in rows if row["task_name"] == "epoch"]
+    assert [row["task_id"] for row in epochs] == [0, 1, 2]
+    assert {row["estimator_name"] for row in epochs} == {"CNNClassifier"}
+    assert len({row["task_id_path"][:-1] for row in epochs}) == 1  # one fit: the pipeline's
+    # scored on what the step was given: the standardized images
+    assert epochs[-1]["accuracy"] == pytest.approx(pipeline.score(X, y))
+    assert epochs[0]["accuracy"] < epochs[-1]["accuracy"]
