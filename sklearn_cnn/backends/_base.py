@@ -24,6 +24,18 @@ def predict_batch_size(image_shape: tuple[int, ...], values: int = 2**20) -> int
     return int(min(512, max(8, 2 ** math.floor(math.log2(max(1, values // per_image))))))
 
 
+def prediction_passes(n: int, size: int) -> list[tuple[int, int]]:
+    """``(begin, pass_size)`` of the forward passes that predict ``n`` images: passes
+    of ``size`` (a power of two), then the rest in one pass of the smallest power of
+    two that holds it. One image is one pass of one image (no padding to ``size``,
+    which made a single prediction cost a whole pass), and pass shapes stay few."""
+    whole = n - n % size
+    passes = [(begin, size) for begin in range(0, whole, size)]
+    if n > whole:
+        passes.append((whole, 1 << (n - whole - 1).bit_length()))
+    return passes
+
+
 def fixed_size_batch(X: np.ndarray, begin: int, size: int, dtype=None
                      ) -> tuple[np.ndarray, int]:
     """``(batch, n_real)``: images ``begin:begin + size`` of X, padded with zero images
@@ -45,18 +57,20 @@ def fixed_size_batch(X: np.ndarray, begin: int, size: int, dtype=None
 
 def fixed_size_batches(X: np.ndarray, values: int = 2**20, dtype=None
                        ) -> Iterator[tuple[np.ndarray, int]]:
-    """Yield :func:`fixed_size_batch` es of ``predict_batch_size`` images over X.
+    """Yield :func:`fixed_size_batch` es over X, one per :func:`prediction_passes`
+    pass of at most ``predict_batch_size`` images.
 
     Matrix-product libraries pick their summation order by matrix shape, so in
-    float32 an image's scores would change (by ~1e-7) with the number of images
-    predicted alongside it. With one fixed shape, a sample's prediction is the same
-    bit for bit whatever else is in its pass, and memory stays bounded on large
-    inputs. (Its place in the pass can still change the last bits, ~2e-7 measured:
-    BLAS's kernels treat the columns at a tile's edge apart.)
+    float32 an image's scores can change in their last bits (~1e-7 relative) with
+    the size of the pass that computes them. Every pass size is a power of two: an
+    image's scores are the same bit for bit in any pass of the same size, whatever
+    else is in it (its place in the pass can still change the last bits, ~2e-7
+    measured: BLAS's kernels treat the columns at a tile's edge apart), and memory
+    stays bounded on large inputs.
     """
     size = predict_batch_size(X.shape[1:], values)
-    for begin in range(0, len(X), size):
-        yield fixed_size_batch(X, begin, size, dtype)
+    for begin, pass_size in prediction_passes(len(X), size):
+        yield fixed_size_batch(X, begin, pass_size, dtype)
 
 
 #: where the Huber loss turns from quadratic to linear, in units of the target's

@@ -22,6 +22,7 @@ from sklearn_cnn.backends._base import (
     REGRESSION_DERIVATIVES,
     fixed_size_batch,
     fixed_size_batches,
+    prediction_passes,
     mean_loss,
     predict_batch_size,
     same_optimizer,
@@ -47,10 +48,10 @@ def test_predict_batch_size_is_a_power_of_two_of_about_the_values_asked_for():
 
 def test_fixed_size_batches_pad_with_zero_images_and_scale_uint8_pixels():
     X = np.arange(5 * 2 * 2, dtype=np.uint8).reshape(5, 2, 2) * 10
-    batches = list(fixed_size_batches(X[:, None], values=4 * 2))  # 8 images a pass
+    batches = list(fixed_size_batches(X[:, None], values=4 * 2))  # up to 8 images a pass
     assert len(batches) == 1
     batch, n_real = batches[0]
-    assert batch.shape == (8, 1, 2, 2) and n_real == 5
+    assert batch.shape == (8, 1, 2, 2) and n_real == 5  # 5 images: a pass of 8
     batch, n_real = fixed_size_batch(X[:, None], 0, 8, np.float32)
     assert batch.dtype == np.float32 and batch.flags.c_contiguous
     np.testing.assert_allclose(batch[:5, 0], X / np.float32(255), rtol=1e-7)
@@ -58,25 +59,36 @@ def test_fixed_size_batches_pad_with_zero_images_and_scale_uint8_pixels():
     # passes of predict_batch_size images; the last one padded, its real count given
     X = np.random.default_rng(0).random((20, 1, 40, 40))  # 8 images of 1,600 values a pass
     passes = list(fixed_size_batches(X, values=2**14))
-    assert [len(b) for b, _ in passes] == [8, 8, 8] and [n for _, n in passes] == [8, 8, 4]
+    assert [len(b) for b, _ in passes] == [8, 8, 4] and [n for _, n in passes] == [8, 8, 4]
     np.testing.assert_array_equal(np.concatenate([b[:n] for b, n in passes]), X)
     assert all(b.dtype == np.float64 for b, _ in passes)  # X's own dtype by default
 
 
-def test_a_prediction_is_the_same_bit_for_bit_whatever_else_is_in_its_pass(backend):
-    """Every pass has one shape, so an image's scores do not depend on how many
-    images are predicted with it, nor on which (the matrix library's summation order
-    follows the shape)."""
+def test_passes_are_powers_of_two_and_one_image_is_one_pass():
+    assert prediction_passes(1, 512) == [(0, 1)]
+    assert prediction_passes(3, 512) == [(0, 4)]
+    assert prediction_passes(1000, 512) == [(0, 512), (512, 512)]
+    assert prediction_passes(1030, 512) == [(0, 512), (512, 512), (1024, 8)]
+    assert prediction_passes(1024, 512) == [(0, 512), (512, 512)]
+    assert prediction_passes(0, 512) == []
+
+
+def test_a_prediction_is_the_same_bit_for_bit_in_any_pass_of_its_size(backend):
+    """An image's scores do not depend on which images share its pass, and passes of
+    another size change them by rounding only (the matrix library's summation
+    order follows the shape)."""
     specs = (S.Conv2d(8, 3, padding=1), S.ReLU(), S.Flatten(), S.Linear(5))
     shape = (1, 6, 6)
     engine = get_backend(backend)
     model = engine.build(specs, shape, init_weights(specs, shape, np.random.default_rng(0)))
     X = np.random.default_rng(1).random((40, *shape), dtype=np.float32)
     others = np.random.default_rng(2).random((30, *shape), dtype=np.float32)
-    alone = engine.predict_output(model, X[:3])
-    np.testing.assert_array_equal(engine.predict_output(model, X)[:3], alone)
+    alone = engine.predict_output(model, X[:3])  # a pass of 4
+    np.testing.assert_array_equal(engine.predict_output(model, X[:4])[:3], alone)
     np.testing.assert_array_equal(
-        engine.predict_output(model, np.concatenate([X[:3], others]))[:3], alone)
+        engine.predict_output(model, np.concatenate([X[:3], others[:1]]))[:3], alone)
+    np.testing.assert_allclose(engine.predict_output(model, X)[:3], alone, rtol=1e-5,
+                               atol=1e-6)
     np.testing.assert_array_equal(engine.predict_proba(model, X[:3]), softmax(alone))
 
 

@@ -19,6 +19,7 @@ from .._base import (
     fixed_size_batch,
     mean_loss,
     predict_batch_size,
+    prediction_passes,
     same_optimizer,
 )
 from . import layers as numpy_layers
@@ -140,17 +141,17 @@ PREDICT_VALUES = 2**16
 
 
 def _passes(model: Network, X: np.ndarray, run) -> list[np.ndarray]:
-    """``run(batch)[:n_real]`` for each fixed-size prediction pass over X, the passes
-    shared out to as many threads as BLAS had (``functional.map_passes``)."""
+    """``run(batch)[:n_real]`` for each prediction pass over X (``prediction_passes``),
+    the passes shared out to as many threads as BLAS had (``functional.map_passes``)."""
     size = predict_batch_size(X.shape[1:], PREDICT_VALUES)
 
-    def one_pass(begin: int) -> np.ndarray:  # converted here: X is never copied whole
-        batch, n_real = fixed_size_batch(X, begin, size, model.dtype)
+    def one_pass(item: tuple[int, int]) -> np.ndarray:  # converted here, pass by pass
+        batch, n_real = fixed_size_batch(X, *item, model.dtype)
         return run(batch)[:n_real]
 
     try:
         with _blas_on_one_thread() as workers:
-            return map_passes(one_pass, list(range(0, len(X), size)), workers)
+            return map_passes(one_pass, prediction_passes(len(X), size), workers)
     finally:
         model.clear_cache()
 
