@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import numpy as np
+from scipy import sparse
 
 from ._input import as_numpy, normalize_input_shape, to_images
 
@@ -51,7 +52,8 @@ def is_streamed(X) -> bool:
         converted = X.dtype not in (np.float32, np.float64)
         return (X.ndim >= 2 and X.dtype.kind in "uif" and converted
                 and X.size * 4 > STREAM_ABOVE)
-    if isinstance(X, (list, tuple, str, bytes)) or hasattr(X, "__array_namespace__"):
+    if (isinstance(X, (list, tuple, str, bytes)) or hasattr(X, "__array_namespace__")
+            or sparse.issparse(X)):
         return False  # lists are small by nature; torch tensors and friends convert
     shape = getattr(X, "shape", None)
     return (hasattr(X, "__len__") and hasattr(X, "__getitem__")

@@ -379,9 +379,13 @@ def test_bad_input(case, method, backend, fitted, digits, tally, monkeypatch):
                     expected = outcome(reference, method,
                                        call(reference, method, plain,
                                             first_partial_fit=is_fresh), X_ref)
-                if method in ("predict", "predict_proba"):
-                    expected = expected[:len(got)]  # one image: as predicted in a batch
-                np.testing.assert_array_equal(got, expected)
+                if method in ("predict", "predict_proba") and len(got) < len(expected):
+                    # one image: as predicted in a batch, up to the rounding of a
+                    # pass of another size
+                    expected = expected[:len(got)]
+                    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
+                else:
+                    np.testing.assert_array_equal(got, expected)
         assert_same(data, original)
     tally[backend, method, "handled"] += 1
 

@@ -22,9 +22,9 @@ from sklearn_cnn.backends._base import (
     REGRESSION_DERIVATIVES,
     fixed_size_batch,
     fixed_size_batches,
-    prediction_passes,
     mean_loss,
     predict_batch_size,
+    prediction_passes,
     same_optimizer,
 )
 from sklearn_cnn.backends.numpy import NumpyBackend
