@@ -87,6 +87,8 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=10_000)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--many", type=int, default=1000)
+    parser.add_argument("--data", choices=["fashion", "random"], default="fashion",
+                        help="random: random images, a quick check that it runs")
     args = parser.parse_args()
     import sklearn
     import torch
@@ -98,9 +100,14 @@ def main() -> None:
 
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     torch.set_num_threads(os.cpu_count() or 1)
-    X, y = load_fashion_mnist(subset="train", return_X_y=True)
+    if args.data == "random":
+        rng = np.random.default_rng(0)
+        X, y = rng.random((args.train, 1, 28, 28), dtype=np.float32), np.arange(args.train) % 3
+        X_test = rng.random((args.many, 1, 28, 28), dtype=np.float32)
+    else:
+        X, y = load_fashion_mnist(subset="train", return_X_y=True)
+        X_test, _ = load_fashion_mnist(subset="test", return_X_y=True)
     X, y = X[:args.train], y[:args.train]
-    X_test, _ = load_fashion_mnist(subset="test", return_X_y=True)
     one, many = X_test[:1], X_test[:args.many]
     print(f"Measured by `python benchmarks/latency.py --calls {args.calls}` on "
           f"{time.strftime('%Y-%m-%d')}: {cpu_model()} ({os.cpu_count()} CPUs), Python "

@@ -44,14 +44,12 @@ def measure(task: dict) -> dict:
     import numpy as np
 
     from sklearn_cnn import CNNClassifier
-    from sklearn_cnn.datasets import load_fashion_mnist
 
     if task["how"] == "memmap":
         X = np.load(task["path"], mmap_mode="r")
         y = np.load(task["labels"])
     else:
-        X, y = load_fashion_mnist(subset="train", return_X_y=True)
-        X = np.round(X * 255).astype(np.uint8)  # the raw pixels, as in the file
+        X, y = training_images(task["data"])
     before = rss_mb()
     clf = CNNClassifier("lenet", backend=task["backend"], max_iter=1, batch_size=128,
                         random_state=0)
@@ -63,13 +61,24 @@ def measure(task: dict) -> dict:
             "peak_rss_mb": rss_mb("VmHWM")}
 
 
-def write_memmap(n: int, folder: Path) -> tuple[Path, Path]:
+def training_images(kind: str):
+    """The 60,000 Fashion-MNIST training images as raw uint8 pixels (or, with
+    ``kind="random"``, 600 random ones: a quick check that the script runs)."""
     import numpy as np
 
+    if kind == "random":
+        rng = np.random.default_rng(0)
+        return (rng.random((600, 1, 28, 28)) * 255).astype(np.uint8), rng.integers(0, 3, 600)
     from sklearn_cnn.datasets import load_fashion_mnist
 
     X, y = load_fashion_mnist(subset="train", return_X_y=True)
-    X = np.round(X * 255).astype(np.uint8)
+    return np.round(X * 255).astype(np.uint8), y  # the raw pixels, as in the file
+
+
+def write_memmap(n: int, folder: Path, kind: str) -> tuple[Path, Path]:
+    import numpy as np
+
+    X, y = training_images(kind)
     path, labels = folder / "images.npy", folder / "labels.npy"
     out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(n, *X.shape[1:]))
     for begin in range(0, n, len(X)):
@@ -84,6 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=1_000_000)
     parser.add_argument("--backend", choices=["numpy", "torch"], default="numpy")
+    parser.add_argument("--data", choices=["fashion", "random"], default="fashion")
     parser.add_argument("--folder", help="where to write the file (default: a temporary "
                                          "folder)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -95,7 +105,7 @@ def main() -> None:
     import sklearn
 
     with tempfile.TemporaryDirectory(dir=args.folder) as scratch:
-        path, labels = write_memmap(args.images, Path(scratch))
+        path, labels = write_memmap(args.images, Path(scratch), args.data)
         size = path.stat().st_size / 1e6
         print(f"Measured by `python benchmarks/streaming.py --images {args.images} --backend "
               f"{args.backend}` on {time.strftime('%Y-%m-%d')}: {cpu_model()} "
@@ -106,18 +116,19 @@ def main() -> None:
               "fit seconds | images/s |\n| --- | ---: | ---: | ---: | ---: | ---: |")
         results = {}
         for how in ("memmap", "memory"):
-            task = dict(how=how, path=str(path), labels=str(labels), backend=args.backend)
+            task = dict(how=how, path=str(path), labels=str(labels), backend=args.backend,
+                        data=args.data)
             out = subprocess.run([sys.executable, __file__, "--worker", json.dumps(task)],
                                  capture_output=True, text=True, check=True).stdout
             result = results[how] = json.loads(out.splitlines()[-1])
             label = {"memmap": "`np.load(path, mmap_mode='r')`, read batch by batch",
-                     "memory": "60,000 `uint8` images in memory"}[how]
+                     "memory": "the training images in memory, `uint8`"}[how]
             print(f"| {label} | {result['images']:,} | {result['rss_before_mb']:,.0f} | "
                   f"{result['peak_rss_mb']:,.0f} | {result['seconds']:.1f} | "
                   f"{result['per_s']:,.0f} |", flush=True)
         ratio = results["memmap"]["peak_rss_mb"] / results["memory"]["peak_rss_mb"]
-        print(f"\npeak memory, memory-mapped {args.images:,} against 60,000 in memory: "
-              f"{ratio:.2f} times")
+        print(f"\npeak memory, memory-mapped {args.images:,} against "
+              f"{results['memory']['images']:,} in memory: {ratio:.2f} times")
 
 
 def cpu_model() -> str:

@@ -55,7 +55,35 @@ def test_image_folder_benchmark_runs_on_random_images():
     out = subprocess.run([sys.executable, str(script), "--data", "random", "--images", "60",
                           "--epochs", "1"], capture_output=True, text=True, check=True).stdout
     rows = [line for line in out.splitlines() if line.startswith("| ")]
-    assert len(rows) == 5 and "wrote 60 PNG files" in out  # header, rule, three ways
+    assert len(rows) == 6 and "wrote 60 PNG files" in out  # header, rule, four ways
+    assert "`ImageLoader(lazy=True)`" in rows[-1]
+
+
+def test_streaming_benchmark_runs_on_random_images():
+    import subprocess
+    import sys
+
+    script = Path(__file__).parents[1] / "benchmarks" / "streaming.py"
+    out = subprocess.run([sys.executable, str(script), "--data", "random", "--images", "1000"],
+                         capture_output=True, text=True, check=True).stdout
+    rows = [line for line in out.splitlines() if line.startswith("| ")]
+    assert len(rows) == 4 and "| 1,000 |" in rows[2] and "| 600 |" in rows[3]
+    assert out.strip().splitlines()[-1].startswith(
+        "peak memory, memory-mapped 1,000 against 600 in memory: ")
+
+
+def test_latency_benchmark_runs_on_random_images():
+    pytest.importorskip("onnxruntime")
+    import subprocess
+    import sys
+
+    script = Path(__file__).parents[1] / "benchmarks" / "latency.py"
+    out = subprocess.run([sys.executable, str(script), "--data", "random", "--calls", "3",
+                          "--train", "60", "--epochs", "1", "--many", "20"],
+                         capture_output=True, text=True, check=True).stdout
+    rows = [line for line in out.splitlines() if line.startswith("| ")]
+    assert len(rows) == 8 and "onnxruntime" in rows[0] and "MLPClassifier" in rows[0]
+    assert rows[2].startswith('| `arch="lenet"` |') and rows[7].startswith("| default net |")
 
 
 @pytest.mark.parametrize("backend", ["torch", "numpy"])
