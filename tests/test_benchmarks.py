@@ -105,3 +105,16 @@ def test_fashion_mnist_best_runs_its_recipe_and_ends_with_the_figure(backend):
     assert [point["epoch"] for point in row["curve"]] == [1, 2]
     assert row["curve"][0]["fit_minutes"] <= row["curve"][1]["fit_minutes"]
     assert row["curve"][-1]["test_accuracy"] == row["test_accuracy"]
+
+
+def test_distributed_benchmark_runs_under_torchrun_on_random_images():
+    import subprocess
+    import sys
+
+    script = Path(__file__).parents[1] / "benchmarks" / "distributed.py"
+    out = subprocess.run([sys.executable, str(script), "--data", "random", "--images", "100",
+                          "--epochs", "1"], capture_output=True, text=True, check=True).stdout
+    assert "| one process |" in out and "| torchrun, 2 processes |" in out
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("max weight difference to one process: ")
+    assert float(last.rpartition(": ")[2]) < 1e-8
