@@ -36,8 +36,12 @@ STREAM_ABOVE = 2**30
 #: rows read to learn a stream's image shape and to check its layout up front
 FIRST_ROWS = 64
 #: a memory-mapped file's pages that a stream has read are handed back to the
-#: system after this many bytes (see ``ImageStream._release``)
-RELEASE_BYTES = 64 * 2**20
+#: system once reads may have mapped this many bytes (see ``ImageStream._release``)
+RELEASE_BYTES = 32 * 2**20
+#: what one read of a row may map: Linux maps whole "folios" of a file's cache
+#: around a faulting page (measured: about 680 KiB per scattered 784-byte row of a
+#: file the system had just written), far more than the row's own bytes
+MAPPED_PER_READ = 2**20
 
 _T = TypeVar("_T")
 
@@ -179,19 +183,22 @@ class ImageStream:
             unique, back = np.unique(positions, return_inverse=True)
             batch = np.asarray(self.source[unique])[back.reshape(-1)]
         images = self._convert(batch)
-        self._release(np.asarray(batch).nbytes)
+        batch = np.asarray(batch)
+        rows = 1 if isinstance(positions, slice) else len(batch)  # separate reads
+        self._release(max(batch.nbytes, rows * MAPPED_PER_READ))
         if images.shape[1:] != self.shape[1:]:
             raise ValueError(f"X holds images of different shapes: {images.shape[1:]} "
                              f"and {self.shape[1:]} (C, H, W)")
         return np.ascontiguousarray(images[..., ::-1]) if self.mirrored else images
 
     def _release(self, nbytes: int) -> None:
-        """Every :data:`RELEASE_BYTES` read from a read-only or shared memory map, its
-        pages leave this process (``madvise(MADV_DONTNEED)``): they stay in the
-        system's file cache, so reading them again costs no disk access, but they
-        no longer count as this process's resident memory, which would otherwise
-        grow to the whole file over an epoch. A private copy-on-write map (mode
-        ``"c"``) keeps its pages: they may hold changes."""
+        """Every :data:`RELEASE_BYTES` that reads may have mapped (``nbytes``) from a
+        read-only or shared memory map, its pages leave this process
+        (``madvise(MADV_DONTNEED)``): they stay in the system's file cache, so
+        reading them again costs no disk access, but they no longer count as this
+        process's resident memory, which would otherwise grow to the whole file over
+        an epoch. A private copy-on-write map (mode ``"c"``) keeps its pages: they
+        may hold changes."""
         pages = getattr(self.source, "_mmap", None)
         if (pages is None or getattr(self.source, "mode", "c") not in ("r", "r+")
                 or not hasattr(mmap, "MADV_DONTNEED")):

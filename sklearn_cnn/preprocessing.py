@@ -32,10 +32,10 @@ from ._image_files import (  # noqa: F401  (the readers, importable from here to
     WIDE_MODES,
     ImageSizeError,
     LazyImages,
-    _is_gray,
     _paths,
     _size_pair,
     open_image,
+    read_header,
     read_image,
     training_size,
 )
@@ -162,11 +162,12 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         paths = _paths(X)
         size = _size_pair(self.size)
         mode = self.mode
+        headers = [read_header(p) for p in paths] if mode == "auto" or size is None else []
         if mode == "auto":
-            mode = "L" if all(_is_gray(p) for p in paths) else "RGB"
+            mode = "L" if all(m in GRAY_MODES for m, _ in headers) else "RGB"
         note = f"{size[1]}x{size[0]} pixels, as given" if size is not None else None
         if size is None:
-            size, note = training_size(paths)
+            size, note = training_size([hw for _, hw in headers])
         self.mode_ = mode
         self.image_shape_ = ({"L": 1, "RGB": 3, "RGBA": 4}[mode], *size)
         self.size_note_ = note

@@ -37,3 +37,11 @@ def test_a_world_of_one_or_nonsense_is_no_launch(monkeypatch, size):
     monkeypatch.setenv("WORLD_SIZE", size)
     assert not distributed.launched() and distributed.is_main_process()
     assert np.array_equal(distributed.world(), (0, 1))
+
+
+def test_the_numpy_backend_under_torchrun_says_it_trains_alone(monkeypatch, digits):
+    X, _, y, _ = digits
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    with pytest.warns(UserWarning, match="backend='numpy' trains in one process"):
+        CNNClassifier("lenet", max_iter=1).fit(X[:60], y[:60])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -12,6 +13,7 @@ import numpy as np
 # a dependency of scikit-learn's own, which limits BLAS threads with it too
 from threadpoolctl import ThreadpoolController
 
+from ... import distributed as processes
 from ..._weights import decayed_keys
 from .._base import (
     Backend,
@@ -73,6 +75,14 @@ class NumpyBackend(Backend):
                     batch_end(loss)
         model.clear_cache()
         return mean_loss(losses, sizes)
+
+    def process_share(self, model: Network) -> tuple[int, int]:
+        if processes.launched() and not processes.in_single_process():
+            warnings.warn("this process is one of several that torchrun started, but "
+                          "backend='numpy' trains in one process: each process trains "
+                          "the whole network on every batch. Use backend='torch' to "
+                          "share the batches out", UserWarning, stacklevel=2)
+        return 0, 1
 
     def snapshot(self, model: Network):
         optimizer = None if model.optimizer is None else model.optimizer.state_dict()
