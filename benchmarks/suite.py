@@ -341,6 +341,19 @@ def big_predict_row(args, log) -> list[str]:
             "| ---: | ---: | ---: |", *lines]
 
 
+def latency_table(args, log) -> list[str]:
+    """``benchmarks/latency.py`` in a fresh process: one image and 1,000 images on
+    both backends, the plain torch module, onnxruntime and MLPClassifier."""
+    log("latency: benchmarks/latency.py")
+    quick = (["--data", "random", "--calls", "3", "--train", "60", "--epochs", "1",
+              "--many", "20"] if args.data == "random" else [])
+    out = subprocess.run([sys.executable, str(HERE / "latency.py"), *quick],
+                         capture_output=True, text=True, check=True).stdout
+    tables = out.strip().splitlines()[2:]  # after its own "Measured by" line
+    return ["**Prediction latency** (`benchmarks/latency.py`: models fitted on "
+            "Fashion-MNIST, median of repeated calls, in ms):", "", *tables]
+
+
 def cpu_model() -> str:
     """The CPU's model name (timings are comparable only on one CPU model)."""
     try:
@@ -408,7 +421,7 @@ def main() -> None:
     parser.add_argument("--ratio-images", type=int, default=10_000)
     parser.add_argument("--scaling-images", type=int, default=5_000)
     parser.add_argument("--scaling-repeats", type=int, default=2)
-    parser.add_argument("--only", choices=["main", "ratios", "scaling", "predict"],
+    parser.add_argument("--only", choices=["main", "ratios", "scaling", "predict", "latency"],
                         action="append", help="run only these sections")
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes on random data: checks the suite runs")
@@ -433,7 +446,7 @@ def main() -> None:
         print(message, file=sys.stderr, flush=True)
 
     sections = {"main": main_table, "ratios": ratio_table, "scaling": scaling_table,
-                "predict": big_predict_row}
+                "predict": big_predict_row, "latency": latency_table}
     chosen = args.only or list(sections)
     # a quick or partial run prints its tables but leaves the report alone
     text = write_report([sections[name](args, log) for name in chosen], args,

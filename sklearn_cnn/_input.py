@@ -6,7 +6,7 @@ import math
 import warnings
 
 import numpy as np
-from sklearn.utils.validation import check_array
+from sklearn.utils.validation import assert_all_finite, check_array
 
 CHANNEL_COUNTS = (1, 3, 4)  # grayscale, RGB, RGBA: what a channels-last axis looks like
 #: flat rows of 3 (or 4) x s x s values with s at least this are taken for flattened
@@ -81,8 +81,11 @@ def to_images(X, *, input_shape=None, channels: str = "auto", dtype=None,
     pixels = X.dtype == np.uint8
     if pixels and keep_pixels:  # always finite and small: nothing to check or convert
         return _layout(X, input_shape, channels)
-    X = check_array(X, allow_nd=True, dtype=[np.float32, np.float64], ensure_all_finite=True,
-                    input_name="X")
+    if X.dtype in (np.float32, np.float64):  # checked already, but for finiteness
+        assert_all_finite(X, input_name="X")
+    else:  # one more pass of scikit-learn's checks, converting
+        X = check_array(X, allow_nd=True, dtype=[np.float32, np.float64],
+                        ensure_all_finite=True, input_name="X")
     dtype = np.dtype(X.dtype if dtype is None else dtype)
     if pixels:  # 0-255 pixel values -> [0, 1], as torchvision's ToTensor
         X = X / np.float32(255)

@@ -320,14 +320,14 @@ class TorchBackend(Backend):
         del model.history[epochs:]
 
     def predict_output(self, model: SpecNet, X):
-        module = model.module_.eval()
+        module = _evaluating(model)
         with torch.inference_mode():
             chunks = [module(as_tensor(batch).to(model.device))[:n_real].cpu()
                       for batch, n_real in fixed_size_batches(X, dtype=self.dtype(model))]
         return np.concatenate([chunk.numpy() for chunk in chunks], dtype=np.float64)
 
     def forward(self, model: SpecNet, X, key):
-        module = model.module_.eval()
+        module = _evaluating(model)
         if not model.seeded_dropout:
             raise needs_specs("layer outputs")
         with torch.inference_mode():
@@ -336,7 +336,7 @@ class TorchBackend(Backend):
         return torch.cat(chunks).numpy()
 
     def gradient(self, model: SpecNet, X, output_grad, key=None):
-        module = model.module_.eval()
+        module = _evaluating(model)
         if key is not None and not model.seeded_dropout:
             raise needs_specs("layer gradients")
         split = None if key is None else int(key) + 1
@@ -395,6 +395,15 @@ class TorchBackend(Backend):
     def dtype(self, model: SpecNet):
         param = next(model.module_.parameters(), None)
         return np.dtype(np.float32 if param is None else str(param.dtype).split(".")[-1])
+
+
+def _evaluating(model: SpecNet) -> nn.Module:
+    """The model's module in evaluation mode, switched only when it is not already:
+    ``eval()`` walks every submodule (0.1 ms of a one-image prediction's 0.5)."""
+    module = model.module_
+    if module.training:
+        module.eval()
+    return module
 
 
 def _tree(value, convert):
