@@ -99,15 +99,19 @@ class Conv2d(Layer):
         self.kernel, self.stride = spec.kernel, spec.strides
 
     def forward(self, x, training):
-        xp = pad(x, self.padding)                                  # (N, C, Hp, Wp)
-        n, (ho, wo) = len(x), output_hw(xp.shape, self.kernel, self.stride)
-        # the previous batch's columns (no longer needed) are overwritten
-        cols = im2col(xp, self.kernel, self.stride, out=self.scratch())  # (C*kh*kw, Ho*Wo*N)
+        top, bottom, left, right = self.padding
+        n, c, h, w = x.shape
+        xp_shape = (n, c, h + top + bottom, w + left + right)      # (N, C, Hp, Wp)
+        ho, wo = output_hw(xp_shape, self.kernel, self.stride)
+        # padded on the way; the previous batch's columns (no longer needed) are
+        # overwritten
+        cols = im2col(x, self.kernel, self.stride, out=self.scratch(),
+                      padding=self.padding)                       # (C*kh*kw, Ho*Wo*N)
         weight = self.params["weight"].reshape(len(self.params["weight"]), -1)
         out = weight @ cols                                        # (O, Ho*Wo*N)
         if "bias" in self.params:
             out += self.params["bias"][:, None]
-        self.cache = (cols, xp.shape)
+        self.cache = (cols, xp_shape)
         # a view in NCHW order; memory stays (O, Ho, Wo, N), which is what the next
         # convolution's im2col and this layer's backward read fastest
         return out.reshape(-1, ho, wo, n).transpose(3, 0, 1, 2)    # (N, O, Ho, Wo)
