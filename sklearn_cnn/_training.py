@@ -335,8 +335,8 @@ def _train_one_epoch(backend: Backend, model, data: TrainingData, settings: Loop
     """The backend's epoch over this loop's batches (with a progress bar if asked)."""
     seed = int(rng.integers(2**62))  # the epoch's dropout masks
     batches = epoch_batches(data, settings, epoch, rng, backend.process_share(model))
-    if isinstance(data.X, ImageStream):  # read the next batch while this one trains
-        batches = prefetched(batches)
+    if isinstance(data.X, ImageStream) and backend.reads_ahead(model):
+        batches = prefetched(batches)  # the next batch read while this one trains
     bar = progress_bar(-(-len(data.y) // settings.batch_size), epoch + 1) \
         if settings.progress else None
     with closing(batches):

@@ -2,6 +2,8 @@
 lazy image files train and predict exactly as the same images in memory, read only
 a batch at a time, with the same errors and the same fit transactions."""
 
+import threading
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
@@ -21,6 +23,7 @@ class Dataset:
         self._array = array
         self.shape, self.dtype = array.shape, array.dtype
         self.reads = []
+        self.threads = set()
 
     def __len__(self):
         return len(self._array)
@@ -31,6 +34,7 @@ class Dataset:
             assert key.ndim == 1 and (np.diff(key) > 0).all(), "h5py wants increasing rows"
         rows = self._array[key]
         self.reads.append(len(rows))
+        self.threads.add(threading.current_thread().name.split("_")[0])
         return rows.copy()
 
     def __array__(self, *args, **kwargs):
@@ -185,3 +189,13 @@ def test_lazy_image_files_through_pipeline_search_and_cross_validation(tmp_path,
     assert search.fit(paths, y).best_score_ > 0.5
     scores = cross_validate(lazy, paths, y, cv=2)["test_score"]
     assert scores.shape == (2,) and scores.min() > 0.5
+
+
+def test_the_next_batch_is_read_ahead_where_that_pays(pixels, backend):
+    """On a worker thread with the NumPy backend; between steps with the torch
+    backend on the CPU, whose threads take every core."""
+    X, y = pixels
+    data = Dataset(X[:300])
+    CNNClassifier("lenet", max_iter=1, batch_size=50, backend=backend).fit(data, y[:300])
+    ahead = "sklearn-cnn-prefetch" in data.threads
+    assert ahead == (backend == "numpy")

@@ -278,6 +278,12 @@ class Backend(ABC):
         given, hears each batch's loss once it has been stepped (a progress bar).
         """
 
+    def reads_ahead(self, model: object) -> bool:
+        """Whether the next batch of images read batch by batch (a memory map, files)
+        is best read on a worker thread while ``model`` trains on the current one;
+        else it is read between steps."""
+        return True
+
     def process_share(self, model: object) -> tuple[int, int]:
         """``(rank, world_size)``: which share of every batch this process trains
         (see :mod:`sklearn_cnn.distributed`); ``(0, 1)``, all of it, for a backend
