@@ -97,9 +97,9 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         and centre-padded with black.
     lazy : bool, default=False
         False: ``transform`` decodes every file into one array. True: it returns
-        :class:`LazyImages`, which decodes only the files a batch asks for (on a
-        pool of threads, the next batch while the current one trains): for folders
-        larger than memory. Put it straight before the CNN: a transformer between
+        :class:`LazyImages`, which decodes only the files a batch asks for (large
+        images on a pool of threads; on the NumPy backend the next batch while the
+        current one trains): for folders larger than memory. Put it straight before the CNN: a transformer between
         them would read every image at once.
 
     Attributes
