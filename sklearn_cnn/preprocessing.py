@@ -99,8 +99,8 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         False: ``transform`` decodes every file into one array. True: it returns
         :class:`LazyImages`, which decodes only the files a batch asks for (large
         images on a pool of threads; on the NumPy backend the next batch while the
-        current one trains): for folders larger than memory. Put it straight before the CNN: a transformer between
-        them would read every image at once.
+        current one trains): for folders larger than memory. Put it straight
+        before the CNN: a transformer between them would read every image at once.
 
     Attributes
     ----------
