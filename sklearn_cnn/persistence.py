@@ -36,7 +36,7 @@ def save(estimator, path: str | os.PathLike) -> None:
 
     The file format describes these two estimators only. A pipeline, or any other
     estimator, is saved with skops (``pip install 'sklearn-cnn[skops]'``), loaded
-    with the types of :func:`skops_trusted_types`.
+    with the types of :func:`~sklearn_cnn.persistence.skops_trusted_types`.
 
     Raises
     ------
