@@ -15,7 +15,7 @@ Every model with its own defaults, on the same splits: accuracy and fit time.
     .venv/bin/python benchmarks/defaults.py --ablation [--backend torch] [--data ...]
 
 ``--ablation``: what each lever of the defaults contributes. The CNN with its
-defaults, then with one lever set back to its value before issue 15 at a time, then
+defaults, then with one lever set back to its earlier default at a time, then
 with all of them set back (the old defaults), on the same data and splits.
 
 Measure alone: two numeric processes on a 2-core machine slow each other 5-30x.
@@ -47,7 +47,7 @@ MODELS = {
 }
 CNNS = [name for name in MODELS if name.startswith("CNN")]
 
-#: one lever of the defaults at a time, set back to its value before issue 15
+#: one lever of the defaults at a time, set back to its earlier default
 LEVERS = {
     "arch='lenet' (was; now 'auto')": {"arch": "lenet"},
     "augment=None (was; now 'auto')": {"augment": None},

@@ -1,4 +1,4 @@
-"""The grid search of issue 5 on sklearn's digits: best 3-fold CV score per backend.
+"""A grid search over filter counts on sklearn's digits: best 3-fold CV score per backend.
 
     .venv/bin/python benchmarks/digits_grid_search.py [--backend numpy]
 

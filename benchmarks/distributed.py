@@ -1,4 +1,4 @@
-"""Data-parallel training with torchrun against one process, on this machine's CPUs.
+"""Data-parallel training with torchrun against one process, on the CPUs it runs on.
 
 Fits the default network (torch backend, float64, no augmentation) on the first
 ``--images`` Fashion-MNIST training images for ``--epochs`` epochs twice, each in

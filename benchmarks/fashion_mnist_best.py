@@ -1,4 +1,4 @@
-"""Issue 22: the best Fashion-MNIST test accuracy this machine reaches in an hour,
+"""The best Fashion-MNIST test accuracy the machine it runs on reaches in an hour,
 through ``CNNClassifier`` parameters alone.
 
     .venv/bin/python benchmarks/fashion_mnist_best.py [--epochs 52] [--seed 0]

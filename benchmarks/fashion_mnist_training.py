@@ -64,7 +64,7 @@ def main() -> None:
         run("resnet20 augment=standard onecycle", arch="resnet20", backend=args.backend,
             augment="standard", learning_rate="onecycle", learning_rate_init=0.003,
             batch_size=128, max_iter=args.epochs or 10, random_state=0)
-    elif args.which == "lenet15":  # issue 7: LeNet >= 0.90 within 15 epochs, both backends
+    elif args.which == "lenet15":  # LeNet >= 0.90 within 15 epochs, both backends
         for backend in ("numpy", "torch"):
             run(f"lenet {backend} 15 epochs cosine flip batch_norm={args.batch_norm}",
                 arch="lenet", backend=backend, augment="flip", learning_rate="cosine",
