@@ -199,3 +199,20 @@ def test_the_next_batch_is_read_ahead_where_that_pays(pixels, backend):
     CNNClassifier("lenet", max_iter=1, batch_size=50, backend=backend).fit(data, y[:300])
     ahead = "sklearn-cnn-prefetch" in data.threads
     assert ahead == (backend == "numpy")
+
+
+def test_a_dask_array_and_channels_last_or_flat_memmaps_stream(pixels, tmp_path):
+    da = pytest.importorskip("dask.array")
+    X, y = pixels
+    lazy = da.from_array(X, chunks=(200, 8, 8))
+    assert is_streamed(lazy)
+    in_memory = CNNClassifier("lenet", max_iter=1, random_state=0).fit(X, y)
+    streamed = CNNClassifier("lenet", max_iter=1, random_state=0).fit(lazy, y)
+    np.testing.assert_array_equal(streamed.predict_proba(lazy), in_memory.predict_proba(X))
+    np.save(tmp_path / "rgb.npy", np.repeat(X[..., None], 3, axis=3))  # (n, H, W, 3)
+    rgb = np.load(tmp_path / "rgb.npy", mmap_mode="r")
+    assert CNNClassifier("lenet", max_iter=1).fit(rgb, y).input_shape_ == (3, 8, 8)
+    np.save(tmp_path / "flat.npy", X.reshape(len(X), -1) / 255.0)  # float64 rows
+    flat = np.load(tmp_path / "flat.npy", mmap_mode="r")
+    clf = CNNClassifier("lenet", max_iter=1).fit(flat, y)
+    assert clf.network_.dtype == np.float64 and clf.input_shape_ == (1, 8, 8)
