@@ -13,6 +13,7 @@ def test_one_process_without_a_launcher(monkeypatch):
     assert distributed.is_main_process() and not distributed.in_single_process()
 
 
+@pytest.mark.filterwarnings("ignore:this process is one of several:UserWarning")
 def test_a_launched_process_other_than_the_first_neither_prints_nor_writes(
         monkeypatch, tmp_path, capsys, digits):
     X, _, y, _ = digits

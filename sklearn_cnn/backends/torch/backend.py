@@ -292,6 +292,7 @@ class TorchBackend(Backend):
         finally:  # the fitted net keeps no per-epoch listener (it need not pickle)
             reporter.listener = None
             net.batch_total_weight = None
+            distributed.release(net.module_)
         if self.process_share(net)[1] == 1:
             return float(net.history[-1, "train_loss"])
         # the whole batches' losses: each is the mean of the processes' losses

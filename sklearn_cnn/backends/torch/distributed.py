@@ -17,6 +17,7 @@ pieces:
 
 from __future__ import annotations
 
+import atexit
 import inspect
 import os
 import weakref
@@ -36,6 +37,14 @@ def start(device: str) -> None:
         return
     cuda = torch.device(device).type == "cuda"
     dist.init_process_group(backend="nccl" if cuda and dist.is_nccl_available() else "gloo")
+    # the group this package started is ended before the interpreter tears down:
+    # left to the teardown, gloo's threads could abort a process that had finished
+    atexit.register(_stop)
+
+
+def _stop() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def process_device(device: str) -> str:
@@ -73,8 +82,10 @@ class _SumOverProcesses(torch.autograd.Function):
         return grad
 
 
-#: each trained module's DistributedDataParallel wrapper, and the parameters it
-#: was made for (a wrapper knows only the parameters that trained when it was made)
+#: each module's DistributedDataParallel wrapper during an epoch, and the parameters
+#: it was made for (a wrapper knows only the parameters that trained when it was
+#: made); dropped at the epoch's end (:func:`release`), as the wrapper holds the
+#: module and would keep it alive
 _WRAPPERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 #: SyncedBatchNorm keeps the running statistics equal everywhere: DDP need not
 #: send them before every step (the argument's name since torch 2.12)
@@ -135,3 +146,9 @@ class SyncedBatchNorm1d(_Synced, nn.BatchNorm1d):
 
 class SyncedBatchNorm2d(_Synced, nn.BatchNorm2d):
     """``nn.BatchNorm2d`` whose training statistics span every process."""
+
+
+def release(module: nn.Module) -> None:
+    """Drop ``module``'s wrapper (the end of an epoch): the next epoch makes its own,
+    which also picks up parameters frozen or unfrozen since."""
+    _WRAPPERS.pop(module, None)
