@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import cpu_model
+
 
 def train(args) -> None:
     """One fit (on every process torchrun started); the first process saves it."""
@@ -49,17 +51,6 @@ def train(args) -> None:
     if distributed.is_main_process():
         print(json.dumps({"processes": distributed.world()[1],
                           "seconds_per_epoch": seconds / clf.n_iter_}))
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:

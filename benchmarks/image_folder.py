@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import rss_mb
+
 
 def data(kind: str, n: int):
     import numpy as np
@@ -98,17 +100,7 @@ def measure(task: dict) -> dict:
     return {"fit_seconds": seconds, "decoded_per_s": decode,
             "trained_per_s": task["images"] * test.n_iter_ / seconds,
             "accuracy": test.score(X_test, y_test),
-            "peak_rss_mb": peak_rss_mb()}
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory (``VmHWM``) in MB: /proc, not
-    ``ru_maxrss``, which a process keeps from its parent across exec."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+            "peak_rss_mb": rss_mb("VmHWM")}
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ import time
 import warnings
 
 import numpy as np
+from machine import cpu_model
 
 
 def median_ms(run, calls: int) -> float:
@@ -35,17 +36,6 @@ def median_ms(run, calls: int) -> float:
         run()
         times.append(time.perf_counter() - start)
     return 1000 * float(np.median(times))
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def contenders(clf, X_one: np.ndarray, X_many: np.ndarray) -> dict:

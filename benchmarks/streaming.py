@@ -29,15 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def rss_mb(field: str = "VmRSS") -> float:
-    """This process's resident memory (``VmRSS``) or its peak (``VmHWM``), in MB:
-    /proc, not ``ru_maxrss``, which a process keeps from its parent across exec."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+from machine import cpu_model, rss_mb
 
 
 def measure(task: dict) -> dict:
@@ -129,17 +121,6 @@ def main() -> None:
         ratio = results["memmap"]["peak_rss_mb"] / results["memory"]["peak_rss_mb"]
         print(f"\npeak memory, memory-mapped {args.images:,} against "
               f"{results['memory']['images']:,} in memory: {ratio:.2f} times")
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

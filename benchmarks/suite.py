@@ -32,7 +32,6 @@ import json
 import os
 import platform
 import re
-import resource
 import shutil
 import statistics
 import subprocess
@@ -47,6 +46,9 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # also when loaded from a file by path (the tests)
+from machine import cpu_model, rss_mb  # noqa: E402
+
 REPORT = HERE / "RESULTS.md"
 REPORT_RST = HERE / "RESULTS.rst"
 BATCH = 128
@@ -220,7 +222,7 @@ def measure(task: dict) -> dict:
             "seconds_per_epoch": train / task["epochs"],
             "infer_images_per_s": len(X_test) / infer,
             "accuracy": float(np.mean(np.asarray(proba).argmax(axis=1) == y_test)),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": rss_mb("VmHWM")}
 
 
 def measure_in_subprocess(task: dict) -> dict:
@@ -352,18 +354,6 @@ def latency_table(args, log) -> list[str]:
     tables = out.strip().splitlines()[2:]  # after its own "Measured by" line
     return ["**Prediction latency** (`benchmarks/latency.py`: models fitted on "
             "Fashion-MNIST, median of repeated calls, in ms):", "", *tables]
-
-
-def cpu_model() -> str:
-    """The CPU's model name (timings are comparable only on one CPU model)."""
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def write_report(sections: list[list[str]], args, save: bool = True) -> str:
