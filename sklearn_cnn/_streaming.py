@@ -157,6 +157,8 @@ class ImageStream:
             start, stop, step = key.indices(n)
             return slice(start, stop, step) if step > 0 else np.arange(start, stop, step)
         index = np.arange(n)[key] if isinstance(key, slice) else np.asarray(key)
+        if index.size == 0:  # [] reads as floats; it selects nothing
+            index = index.astype(np.intp)
         if index.dtype == bool:
             if index.shape != (n,):
                 raise IndexError(f"boolean index of shape {index.shape} for {n} images")
@@ -175,10 +177,10 @@ class ImageStream:
         if isinstance(key, (int, np.integer)):
             return self[np.array([key])][0]
         positions = self._positions(key)
+        if len(range(len(self))[positions] if isinstance(positions, slice) else positions) == 0:
+            return np.empty((0, *self.shape[1:]), dtype=self.dtype)  # nothing to read
         if isinstance(positions, slice):
             batch = self.source[positions]
-        elif positions.size == 0:
-            batch = np.asarray(self.source[:0])
         else:  # increasing and unique, as HDF5 datasets need, then back in order
             unique, back = np.unique(positions, return_inverse=True)
             batch = np.asarray(self.source[unique])[back.reshape(-1)]
