@@ -28,6 +28,7 @@ installs it when it can (root with apt-get) and otherwise says how.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -46,8 +47,20 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # also when loaded from a file by path (the tests)
-from machine import cpu_model, rss_mb  # noqa: E402
+
+
+def _machine():
+    """benchmarks/machine.py, loaded by its path: this file is also loaded by path
+    (the tests), and putting benchmarks/ on ``sys.path`` would let its scripts
+    shadow packages of the same name."""
+    spec = importlib.util.spec_from_file_location("benchmarks_machine", HERE / "machine.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_MACHINE = _machine()
+cpu_model, rss_mb = _MACHINE.cpu_model, _MACHINE.rss_mb
 
 REPORT = HERE / "RESULTS.md"
 REPORT_RST = HERE / "RESULTS.rst"

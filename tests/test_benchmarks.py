@@ -111,7 +111,7 @@ def test_distributed_benchmark_runs_under_torchrun_on_random_images():
     import subprocess
     import sys
 
-    script = Path(__file__).parents[1] / "benchmarks" / "distributed.py"
+    script = Path(__file__).parents[1] / "benchmarks" / "data_parallel.py"
     out = subprocess.run([sys.executable, str(script), "--data", "random", "--images", "100",
                           "--epochs", "1"], capture_output=True, text=True, check=True).stdout
     assert "| one process |" in out and "| torchrun, 2 processes |" in out

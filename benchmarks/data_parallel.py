@@ -6,7 +6,7 @@ fresh processes: once as one process (``python``), once as ``--nproc`` processes
 (``torchrun --standalone --nproc_per_node``, gloo). Prints the seconds per epoch of
 each and the largest difference between their fitted weights.
 
-    .venv/bin/python benchmarks/distributed.py [--images 10000] [--epochs 3] [--nproc 2]
+    .venv/bin/python benchmarks/data_parallel.py [--images 10000] [--epochs 3] [--nproc 2]
 
 On a machine with fewer cores than processes times threads no speed-up is expected:
 the point is the agreement, and the cost of talking between the processes. Measure
@@ -84,7 +84,7 @@ def main() -> None:
             results[name] = json.loads(out.strip().splitlines()[-1])
         ours, theirs = (sklearn_cnn.load(path).get_weights() for path in (one, many))
         difference = max(float(np.abs(ours[k] - theirs[k]).max()) for k in ours)
-    print(f"Measured by `python benchmarks/distributed.py --images {args.images} --epochs "
+    print(f"Measured by `python benchmarks/data_parallel.py --images {args.images} --epochs "
           f"{args.epochs} --nproc {args.nproc}` on {time.strftime('%Y-%m-%d')}: "
           f"{cpu_model()} ({os.cpu_count()} CPUs), Python {platform.python_version()}, "
           f"torch {torch.__version__}; the default network in float64.\n")
