@@ -48,7 +48,7 @@ from ._fitting import (
 from ._format import save
 from ._input import as_numpy, warn_if_unscaled
 from ._network import FittedNetwork, refuse_file_paths
-from ._streaming import as_images, first_rows, mirror
+from ._streaming import as_images, first_rows, transformed
 from ._training import (
     LoopSettings,
     Schedule,
@@ -99,7 +99,7 @@ class BaseCNN(CallbackSupportMixin, TransformerMixin, BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "augment": [StrOptions(set(augmentations.AUGMENTATIONS)), callable, list, tuple,
                     None],
-        "test_time_augment": [StrOptions({"flip"}), None],
+        "test_time_augment": [StrOptions(set(augmentations.TEST_TIME_AUGMENTATIONS)), None],
         "mixed_precision": [StrOptions({"bfloat16"}), None],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "init_from": [HasMethods(["get_weights"]), str, os.PathLike, None],
@@ -380,13 +380,13 @@ class BaseCNN(CallbackSupportMixin, TransformerMixin, BaseEstimator):
 
     def _predicted(self, images) -> np.ndarray:
         """What ``predict`` reads, for validated images: ``_link`` of the network's
-        outputs, averaged with that of the mirrored images with
-        ``test_time_augment="flip"``."""
+        outputs, averaged with that of the changed copies ``test_time_augment`` asks
+        for (``augment.prediction_views``)."""
         predicted = self._link(self.network_.outputs(images))
-        if self.test_time_augment == "flip":
-            predicted += self._link(self.network_.outputs(mirror(images)))
-            predicted /= 2
-        return predicted
+        views = augmentations.prediction_views(self.test_time_augment, self.input_shape_[1:])
+        for view in views:
+            predicted += self._link(self.network_.outputs(transformed(images, view)))
+        return predicted / (1 + len(views)) if views else predicted
 
     @property
     def _n_features_out(self) -> int:

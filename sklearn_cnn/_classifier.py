@@ -101,10 +101,17 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseCNN):
         returns a float batch ``(n, C, H, W)``; a list applies its names and
         callables in turn (``["shift", "flip", "erase"]``). Seeded by
         ``random_state``; same meaning on both backends.
-    test_time_augment : {"flip"} or None, default=None
-        ``"flip"``: ``predict_proba`` (and so ``predict`` and ``score``) averages
-        the probabilities of each image and its left-right mirror, at twice the
-        cost; for classes that a mirror keeps (clothes, animals; not digits).
+    test_time_augment : {"auto", "shift", "flip"} or None, default="auto"
+        Copies of each image whose probabilities ``predict_proba`` (and so
+        ``predict`` and ``score``) averages with the image's own. ``"shift"``: the
+        image moved half a pixel down, up, right and left (each pixel the mean of
+        itself and a neighbour), at five times the cost of a prediction; it makes
+        the answer less dependent on exactly where a small glyph sits. ``"flip"``:
+        its left-right mirror, at twice the cost; for classes that a mirror keeps
+        (clothes, animals; not digits). ``"auto"``: ``"shift"`` on images of 8 to
+        13 pixels on the shorter side (the 8x8 digits), where ``augment="auto"``
+        trains with sub-pixel shifts and a prediction costs little; none on larger
+        images and on rows of features.
 %(transfer)s
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into ``sample_weight``; ``"balanced"``
@@ -154,7 +161,7 @@ class CNNClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, BaseCNN):
                  random_state=None, verbose=0, warm_start=False, class_weight=None,
                  learning_rate="onecycle", power_t=0.5, tol=1e-4, n_iter_no_change=10,
                  early_stopping=False, validation_fraction=0.1, augment="auto",
-                 test_time_augment=None, mixed_precision=None,
+                 test_time_augment="auto", mixed_precision=None,
                  max_grad_norm=None, init_from=None, pretrained=False, weights=None,
                  freeze=None, device="cpu", label_smoothing=0.1, filters=None,
                  kernel_size=None, hidden_units=None, activation=None, pooling=None,

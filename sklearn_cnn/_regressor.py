@@ -99,9 +99,12 @@ class CNNRegressor(ClassNamePrefixFeaturesOutMixin, RegressorMixin, BaseCNN):
         Random changes to every training batch, as in :class:`CNNClassifier`;
         ``None`` by default, since most of them change positions and angles. Pass
         ``"small_shift"`` when the target does not depend on where things are.
-    test_time_augment : {"flip"} or None, default=None
-        ``"flip"``: ``predict`` averages the outputs for each image and its
-        left-right mirror; only for targets a mirror keeps (not an angle).
+    test_time_augment : {"auto", "shift", "flip"} or None, default=None
+        Copies of each image whose outputs ``predict`` averages with the image's
+        own, as in :class:`CNNClassifier`: ``"shift"``, the image moved half a pixel
+        four ways (for targets that do not depend on exact positions); ``"flip"``,
+        its left-right mirror (for targets a mirror keeps: not an angle);
+        ``"auto"``, ``"shift"`` on images of 8 to 13 pixels on the shorter side.
 %(transfer)s
 %(architecture)s
 

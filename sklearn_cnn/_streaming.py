@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import mmap
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -120,12 +120,12 @@ class ImageStream:
     ndim = 4
 
     def __init__(self, source, *, input_shape=None, channels: str = "auto", dtype=None,
-                 rows: np.ndarray | None = None, mirrored: bool = False):
+                 rows: np.ndarray | None = None, then: tuple[Callable, ...] = ()):
         self.source = source
         self.input_shape = normalize_input_shape(input_shape)
         self.channels = channels
         self.rows = rows
-        self.mirrored = mirrored
+        self.then = then  # functions of each batch read (test-time views)
         self._read = [0, threading.Lock()]  # bytes read since the last release
         n_source = len(source)
         if dtype is None:
@@ -191,7 +191,9 @@ class ImageStream:
         if images.shape[1:] != self.shape[1:]:
             raise ValueError(f"X holds images of different shapes: {images.shape[1:]} "
                              f"and {self.shape[1:]} (C, H, W)")
-        return np.ascontiguousarray(images[..., ::-1]) if self.mirrored else images
+        for function in self.then:
+            images = function(images)
+        return images
 
     def _release(self, nbytes: int) -> None:
         """Every :data:`RELEASE_BYTES` that reads may have mapped (``nbytes``) from a
@@ -240,9 +242,10 @@ class ImageStream:
             if isinstance(positions, slice) else positions
         return self._view(rows=positions, shape=(len(positions), *self.shape[1:]))
 
-    def flipped(self) -> ImageStream:
-        """The same images mirrored left to right (test-time augmentation)."""
-        return self._view(mirrored=not self.mirrored)
+    def mapped(self, function: Callable[[np.ndarray], np.ndarray]) -> ImageStream:
+        """The same images, each batch passed through ``function`` as it is read (a
+        test-time view: mirrored, moved)."""
+        return self._view(then=(*self.then, function))
 
     def astype(self, dtype) -> ImageStream:
         return self._view(dtype=np.dtype(dtype))
@@ -253,11 +256,9 @@ def take(images, rows: np.ndarray):
     return images.take(rows) if isinstance(images, ImageStream) else images[rows]
 
 
-def mirror(images):
-    """``images`` mirrored left to right, as an array or (for a stream) a view."""
-    if isinstance(images, ImageStream):
-        return images.flipped()
-    return np.ascontiguousarray(images[..., ::-1])
+def transformed(images, function: Callable[[np.ndarray], np.ndarray]):
+    """``function(images)``, for a stream a view that applies it batch by batch."""
+    return images.mapped(function) if isinstance(images, ImageStream) else function(images)
 
 
 def first_rows(images) -> np.ndarray:

@@ -9,6 +9,7 @@ functions, seeded from ``random_state``, at training time only.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
@@ -48,11 +49,21 @@ def random_small_shift(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     image stays sharp; on smaller images (8 px: at most 0.57 px) a whole pixel would
     move the image by an eighth, so the shift is in fractions of a pixel (bilinear).
     """
-    fraction = 1 / 14
-    if min(x.shape[2:]) * fraction >= 1:
-        return random_shift(x, rng, fraction=fraction)
+    if not moves_by_fractions(x.shape[2:]):
+        return random_shift(x, rng, fraction=SMALL_SHIFT)
     return random_affine(x, rng, degrees=0.0, shear=0.0, scale=(1.0, 1.0),
-                         translate=fraction)
+                         translate=SMALL_SHIFT)
+
+
+#: how far ``random_small_shift`` moves an image, as a fraction of its size
+SMALL_SHIFT = 1 / 14
+
+
+def moves_by_fractions(size: tuple[int, ...]) -> bool:
+    """Whether ``random_small_shift`` moves images of ``size`` (H, W) by fractions of
+    a pixel: under 14 pixels on the shorter side, where its largest shift is less
+    than a pixel."""
+    return min(size) * SMALL_SHIFT < 1
 
 
 #: "auto" shifts only images at least this many pixels on each side: on a 1 x F row of
@@ -210,6 +221,64 @@ def resolve(augment) -> Augmentation | None:
         return _checked(augment)
     raise TypeError(f"augment must be None, a string, a callable or a list of them; got "
                     f"{type(augment).__name__}")
+
+
+#: the moves of ``test_time_augment="shift"``: half a pixel (rows, columns) down,
+#: up, right and left
+HALF_PIXEL_MOVES = ((1, 0), (-1, 0), (0, 1), (0, -1))
+
+
+def half_pixel_move(x: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """``x`` (N, C, H, W) moved half a pixel down (``rows=1``), up (``-1``), right
+    (``cols=1``) or left (``-1``): each pixel the mean of itself and its neighbour on
+    the side the image moves from, zero beyond the border. That is what bilinear
+    interpolation gives for a shift of half a pixel (``affine`` with ``shift_y=0.5``),
+    and what an ONNX ``AveragePool`` of a 2x1 window padded on one side computes.
+    ``uint8`` pixels come back as float32 in [0, 1], scaled by 1/255 as the
+    estimators scale them (half-way values need a float)."""
+    if x.dtype == np.uint8:
+        x = x.astype(np.float32) / np.float32(255)
+    def span(step: int) -> tuple[slice, slice]:  # (to, from) along one axis
+        return {1: (slice(1, None), slice(None, -1)), -1: (slice(None, -1), slice(1, None)),
+                0: (slice(None), slice(None))}[step]
+
+    (rows_to, rows_from), (cols_to, cols_from) = span(rows), span(cols)
+    neighbour = np.zeros_like(x)
+    neighbour[..., rows_to, cols_to] = x[..., rows_from, cols_from]
+    return (x + neighbour) * x.dtype.type(0.5)
+
+
+def flip_left_right(x: np.ndarray) -> np.ndarray:
+    """``x`` (N, C, H, W) mirrored left to right (a contiguous copy)."""
+    return np.ascontiguousarray(x[..., ::-1])
+
+
+#: what ``test_time_augment`` accepts
+TEST_TIME_AUGMENTATIONS = ("auto", "flip", "shift")
+
+
+def resolve_test_time(option: str | None, image_size: tuple[int, ...]) -> str | None:
+    """What ``test_time_augment=option`` means for images of ``image_size`` (H, W):
+    ``"flip"``, ``"shift"`` or None; ``"auto"`` is ``"shift"`` on images that
+    ``augment="auto"`` moves by fractions of a pixel (8 to 13 pixels on the shorter
+    side, like the 8x8 digits) and None on others."""
+    if option == "auto":
+        small = AUTO_MIN_SIDE <= min(image_size) and moves_by_fractions(image_size)
+        return "shift" if small else None
+    return option
+
+
+def prediction_views(option: str | None, image_size: tuple[int, ...]
+                     ) -> tuple[Callable[[np.ndarray], np.ndarray], ...]:
+    """The changed copies of an image whose predictions ``test_time_augment``
+    averages with the image's own: for ``"flip"`` its mirror; for ``"shift"`` the
+    image moved half a pixel down, up, right and left (:func:`half_pixel_move`)."""
+    option = resolve_test_time(option, image_size)
+    if option == "flip":
+        return (flip_left_right,)
+    if option == "shift":
+        return tuple(partial(half_pixel_move, rows=r, cols=c) for r, c in HALF_PIXEL_MOVES)
+    return ()
 
 
 def _checked(function: Callable[[np.ndarray], np.ndarray]) -> Augmentation:

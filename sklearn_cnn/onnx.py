@@ -45,6 +45,7 @@ from skl2onnx.common.data_types import (
 )
 from sklearn.utils.validation import check_is_fitted
 
+from . import augment as augmentations
 from . import layers as S
 from ._classifier import CNNClassifier
 from ._regressor import CNNRegressor
@@ -199,24 +200,40 @@ def _network_output(scope, operator, container) -> tuple[_Graph, str, object]:
     weights = estimator.get_weights()
     graph = _Graph(scope, container, np.float32)
     images = _input_images(graph, estimator.input_shape_, operator.inputs[0])
-    if estimator.test_time_augment == "flip":  # the mirrored images after the images
+    views = _views(estimator)
+    if views == "flip":  # the mirrored images after the images
         w = estimator.input_shape_[2]
         mirrored = graph.node("Slice", [images, graph.constant("start", [w - 1]),
                                         graph.constant("end", [-w - 1]),
                                         graph.constant("axis", [3]),
                                         graph.constant("step", [-1])], "mirrored")
         images = graph.node("Concat", [images, mirrored], "both", axis=0)
+    elif views == "shift":  # the images, then moved half a pixel down, up, right, left
+        moved = [graph.node("AveragePool", [images], "moved", kernel_shape=[2, 1] if rows
+                            else [1, 2], pads=[int(rows == 1), int(cols == 1),
+                                               int(rows == -1), int(cols == -1)],
+                            count_include_pad=1)  # the mean with a neighbour, 0 outside
+                 for rows, cols in augmentations.HALF_PIXEL_MOVES]
+        images = graph.node("Concat", [images, *moved], "all", axis=0)
     return graph, _layers(graph, estimator.specs_, images, estimator.input_shape_,
                           weights), estimator
 
 
+def _views(estimator) -> str | None:
+    """The copies of each image ``test_time_augment`` adds: "flip", "shift" or None."""
+    return augmentations.resolve_test_time(estimator.test_time_augment,
+                                           estimator.input_shape_[1:])
+
+
 def _averaged(graph: _Graph, estimator, values: str) -> str:
-    """With ``test_time_augment="flip"``: ``values`` (2N, k) of the images then their
-    mirrors, averaged to (N, k); else ``values`` itself."""
-    if estimator.test_time_augment != "flip":
+    """With test-time copies of the images: ``values`` (V * N, k) of the images then
+    each copy, averaged to (N, k); else ``values`` itself."""
+    views = _views(estimator)
+    if views is None:
         return values
     shape = estimator.network_.shape_after()  # the network's output width, from its specs
-    pairs = graph.node("Reshape", [values, graph.constant("pairs", [2, -1, *shape])])
+    copies = 1 + len(augmentations.HALF_PIXEL_MOVES) if views == "shift" else 2
+    pairs = graph.node("Reshape", [values, graph.constant("pairs", [copies, -1, *shape])])
     return graph.node("ReduceMean", [pairs, graph.constant("axes", [0])], "averaged",
                       keepdims=0)  # opset 18: the axes are an input
 
@@ -245,7 +262,7 @@ def _classifier_shapes(operator) -> None:
 
 def _classifier(scope, operator, container) -> None:
     graph, logits, estimator = _network_output(scope, operator, container)
-    if estimator.test_time_augment == "flip":
+    if _views(estimator) is not None:
         proba = _averaged(graph, estimator, graph.node("Softmax", [logits], axis=1))
         graph.node("Identity", [proba], outputs=operator.outputs[1].full_name)
         logits = proba  # the same argmax

@@ -5,6 +5,10 @@ import pytest
 
 from sklearn_cnn.augment import (
     AUGMENTATIONS,
+    HALF_PIXEL_MOVES,
+    affine,
+    half_pixel_move,
+    prediction_views,
     random_affine,
     random_erasing,
     random_flip,
@@ -159,3 +163,32 @@ def test_a_list_applies_its_steps_in_turn():
         resolve(["flip", "spin"])
     with pytest.raises(TypeError, match="a callable or a list of them; got int"):
         resolve(["flip", 3])
+
+
+def test_half_pixel_moves_are_bilinear_half_pixel_shifts():
+    x = np.random.default_rng(0).random((3, 2, 8, 9)).astype(np.float32)
+    before = x.copy()
+    n = len(x)
+    for rows, cols in HALF_PIXEL_MOVES:
+        moved = half_pixel_move(x, rows, cols)
+        assert moved.dtype == np.float32
+        np.testing.assert_allclose(moved, affine(x, np.zeros(n), np.zeros(n), np.ones(n),
+                                                 np.full(n, rows / 2), np.full(n, cols / 2)),
+                                   atol=1e-7)
+    down = half_pixel_move(x, 1, 0)  # the first row: half of itself, zero above it
+    np.testing.assert_allclose(down[:, :, 0], x[:, :, 0] / 2)
+    np.testing.assert_allclose(down[:, :, 1:], (x[:, :, 1:] + x[:, :, :-1]) / 2)
+    np.testing.assert_array_equal(x, before)
+    pixels = (x * 255).astype(np.uint8)  # scaled to [0, 1] as the estimators scale them
+    np.testing.assert_allclose(half_pixel_move(pixels, 0, -1),
+                               half_pixel_move(pixels.astype(np.float32) / 255, 0, -1),
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize(("option", "size", "copies"), [
+    ("auto", (8, 8), 4), ("auto", (13, 40), 4), ("auto", (14, 14), 0), ("auto", (28, 28), 0),
+    ("auto", (1, 64), 0), ("auto", (7, 7), 0), ("shift", (28, 28), 4), ("flip", (8, 8), 1),
+    (None, (8, 8), 0)])
+def test_prediction_views(option, size, copies):
+    """"auto" shifts where augment="auto" trains with sub-pixel shifts: 8-13 px sides."""
+    assert len(prediction_views(option, size)) == copies

@@ -9,6 +9,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from sklearn_cnn import CNNClassifier
+from sklearn_cnn.augment import affine
 
 
 def test_defaults_learn_digits_far_above_chance_in_a_few_epochs(digits):
@@ -234,7 +235,8 @@ def test_test_time_flip_averages_the_mirrored_images(backend):
     rng = np.random.default_rng(0)
     X = rng.random((40, 1, 8, 8)).astype(np.float32)
     y = np.arange(40) % 3
-    clf = CNNClassifier("lenet", backend=backend, max_iter=2, random_state=0).fit(X, y)
+    clf = CNNClassifier("lenet", backend=backend, max_iter=2, random_state=0,
+                        test_time_augment=None).fit(X, y)
     plain, mirrored = clf.predict_proba(X), clf.predict_proba(X[..., ::-1])
     clf.set_params(test_time_augment="flip")
     averaged = clf.predict_proba(X)
@@ -249,3 +251,31 @@ def test_test_time_flip_averages_the_mirrored_images(backend):
                                rtol=1e-5)
     with pytest.raises(ValueError, match="test_time_augment"):
         CNNClassifier(test_time_augment="rotate").fit(X, y)
+
+
+def test_test_time_shift_averages_five_half_pixel_moves(backend):
+    rng = np.random.default_rng(0)
+    X = rng.random((30, 1, 9, 8)).astype(np.float32)
+    y = np.arange(30) % 3
+    clf = CNNClassifier("lenet", backend=backend, max_iter=2, random_state=0,
+                        test_time_augment=None).fit(X, y)
+    n = len(X)
+    moved = [X] + [affine(X, np.zeros(n), np.zeros(n), np.ones(n), np.full(n, dy),
+                          np.full(n, dx))
+                   for dy, dx in ((0.5, 0), (-0.5, 0), (0, 0.5), (0, -0.5))]
+    expected = np.mean([clf.predict_proba(images) for images in moved], axis=0)
+    for option in ("shift", "auto"):  # "auto" on 9x8 images: the shifts
+        averaged = clf.set_params(test_time_augment=option).predict_proba(X)
+        np.testing.assert_allclose(averaged, expected, rtol=1e-5, atol=1e-7)
+        np.testing.assert_array_equal(clf.predict(X), clf.classes_[averaged.argmax(axis=1)])
+    pixels = (X * 255).astype(np.uint8)  # moved as the floats they are scaled to
+    np.testing.assert_allclose(clf.predict_proba(pixels),
+                               clf.predict_proba(pixels.astype(np.float32) / 255), rtol=1e-5)
+    # "auto" is the default, and adds nothing on 28x28 images or on rows of features
+    assert CNNClassifier().test_time_augment == "auto"
+    for shape in ((1, 28, 28), (1, 1, 20)):
+        X = rng.random((12, *shape)).astype(np.float32)
+        clf = CNNClassifier(max_iter=1, random_state=0, backend=backend).fit(
+            X, np.arange(12) % 2)
+        np.testing.assert_array_equal(
+            clf.predict_proba(X), clf.set_params(test_time_augment=None).predict_proba(X))

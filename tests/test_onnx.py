@@ -147,6 +147,18 @@ def test_test_time_flip_is_in_the_graph(images):
     np.testing.assert_allclose(out[:, 0], reg.predict(X[:5]), rtol=1e-5, atol=1e-4)
 
 
+def test_test_time_shift_is_in_the_graph():
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 1, 8, 8)).astype(np.float32)
+    clf = CNNClassifier(max_iter=2, random_state=0).fit(X, np.arange(40) % 3)
+    assert clf.test_time_augment == "auto"  # the shifts, on 8x8 images
+    assert_same_predictions(clf, X)
+    reg = CNNRegressor("lenet", max_iter=2, random_state=0, test_time_augment="shift").fit(
+        X, X.mean(axis=(1, 2, 3)))
+    (out,) = run(reg, X, X[:5])
+    np.testing.assert_allclose(out[:, 0], reg.predict(X[:5]), rtol=1e-5, atol=1e-5)
+
+
 def test_what_cannot_be_exported(images):
     X, y = images
     clf = CNNClassifier("lenet", max_iter=1, random_state=0).fit(X, y)

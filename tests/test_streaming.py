@@ -12,6 +12,7 @@ from sklearn.pipeline import make_pipeline
 
 from sklearn_cnn import CNNClassifier, CNNRegressor, _streaming
 from sklearn_cnn._streaming import ImageStream, is_streamed
+from sklearn_cnn.augment import flip_left_right
 
 
 class Dataset:
@@ -76,6 +77,8 @@ def test_memmap_fit_and_predictions_equal_the_in_memory_ones(pixels, memmap, bac
         np.testing.assert_array_equal(streamed.get_weights()[key], weight)
     assert streamed.validation_scores_ == in_memory.validation_scores_
     np.testing.assert_array_equal(streamed.predict_proba(memmap), in_memory.predict_proba(X))
+    in_memory.set_params(test_time_augment="shift")  # the moved copies, batch by batch
+    np.testing.assert_array_equal(in_memory.predict_proba(memmap), in_memory.predict_proba(X))
     np.testing.assert_array_equal(in_memory.transform(memmap), in_memory.transform(X))
     assert in_memory.score(memmap, y) == in_memory.score(X, y)
 
@@ -147,7 +150,9 @@ def test_an_image_stream_indexes_like_an_array(pixels):
     np.testing.assert_array_equal(images[np.arange(20) > 15], expected[16:])
     subset = images.take([5, 1, 9])
     np.testing.assert_array_equal(subset[1:], expected[[1, 9]])
-    np.testing.assert_array_equal(subset.flipped()[0], expected[5][..., ::-1])
+    mirrored = subset.mapped(flip_left_right)  # a view: read, then mirrored
+    np.testing.assert_array_equal(mirrored[0], expected[5][..., ::-1])
+    np.testing.assert_array_equal(mirrored.mapped(flip_left_right)[0], expected[5])
     np.testing.assert_array_equal(np.asarray(subset), expected[[5, 1, 9]])
     with pytest.raises(IndexError):
         images[[20]]

@@ -284,9 +284,9 @@ def _spy_on_passes(monkeypatch, record):
 @pytest.fixture(scope="module")
 def fitted_lenet(digits):
     """One epoch of LeNet on the digits, shared by the prediction tests (which only
-    read it)."""
+    read it): one forward pass per prediction pass, no test-time copies."""
     X, _, y, _ = digits
-    return lenet(max_iter=1, random_state=0).fit(X, y)
+    return lenet(max_iter=1, random_state=0, test_time_augment=None).fit(X, y)
 
 
 def test_prediction_passes_run_on_threads_with_blas_single_threaded(digits, fitted_lenet,
