@@ -210,6 +210,16 @@ class TorchBackend(Backend):
         with _GLOBAL_RNG, torch.random.fork_rng(devices=[]):
             module = build_module(specs, input_shape).to(TORCH_DTYPES[np.dtype(dtype)])
         load_canonical(module, weights)  # in the module's dtype: float64 stays exact
+        if (torch.device(device).type == "cpu" and np.dtype(dtype) == np.float32
+                and not (config and config.mixed_precision)):
+            # kernels stored channels-last: oneDNN's CPU convolutions then run on
+            # (N, H, W, C) activations. Measured (2 cores, 10,000 Fashion-MNIST images):
+            # an epoch of LeNet 0.39 s against 0.66, of the default net 0.97 against
+            # 1.49; inference 1.6-2x faster. Canonical weights are exported
+            # C-contiguous all the same. Float64 keeps the plain layout (channels-last
+            # slowed LeNet down), and so does bfloat16 autocast (ResNet20's steps: 1,255
+            # images/s against 1,300)
+            module = module.to(memory_format=torch.channels_last)
         decayed = tuple(sorted(decayed_keys(specs, input_shape)))
         return self._net(module, config or TrainingConfig(), device, decayed,
                          seeded_dropout=True)
@@ -329,9 +339,10 @@ class TorchBackend(Backend):
 
     def predict_output(self, model: SpecNet, X):
         module = _evaluating(model)
+        values = PREDICT_VALUES_CPU if torch.device(model.device).type == "cpu" else 2**20
         with torch.inference_mode():
             chunks = [module(as_tensor(batch).to(model.device))[:n_real].cpu()
-                      for batch, n_real in fixed_size_batches(X, dtype=self.dtype(model))]
+                      for batch, n_real in fixed_size_batches(X, values, self.dtype(model))]
         return np.concatenate([chunk.numpy() for chunk in chunks], dtype=np.float64)
 
     def forward(self, model: SpecNet, X, key):
@@ -403,6 +414,14 @@ class TorchBackend(Backend):
     def dtype(self, model: SpecNet):
         param = next(model.module_.parameters(), None)
         return np.dtype(np.float32 if param is None else str(param.dtype).split(".")[-1])
+
+
+#: input values per prediction pass on the CPU: 128 images of 28x28 (see
+#: ``predict_batch_size``). Measured on 1,000 Fashion-MNIST images (2 cores, float32,
+#: channels-last): the default network took 30 ms in passes of 64 or 128 images, 58
+#: in passes of 256 and 71 in passes of 512, whose activations outgrow the caches;
+#: LeNet 11-14 ms in any of them. A GPU keeps passes of 2**20 values.
+PREDICT_VALUES_CPU = 2**17
 
 
 def _evaluating(model: SpecNet) -> nn.Module:

@@ -89,6 +89,25 @@ def test_configure_makes_a_fresh_optimizer_otherwise(keep_state, change):
     BACKEND.train_epoch(model, batches([5]), seed=1)  # and it trains
 
 
+def test_cpu_kernels_are_channels_last_and_weights_stay_canonical():
+    """float32 on the CPU runs channels-last; what comes out and goes in is canonical."""
+    model = build()
+    kernel = model.module_[0].weight                                  # (3, 1, 3, 3)
+    assert kernel.stride() == (9, 1, 3, 1)  # channels-last ((9, 9, 3, 1) plain)
+    weights = BACKEND.get_weights(model)
+    expected = init_weights(SPECS, SHAPE, np.random.default_rng(0))
+    for key, value in weights.items():
+        assert value.flags.c_contiguous
+        np.testing.assert_array_equal(value, expected[key].astype(np.float32))
+    X = np.random.default_rng(1).normal(size=(5, *SHAPE)).astype(np.float32)
+    plain = BACKEND.build(SPECS, SHAPE, expected, dtype=np.float64)
+    assert plain.module_[0].weight.stride() == (9, 9, 3, 1)  # float64: the plain layout
+    np.testing.assert_allclose(BACKEND.predict_output(model, X),
+                               BACKEND.predict_output(plain, X), rtol=1e-5, atol=1e-6)
+    BACKEND.train_epoch(model, batches([5, 3]), seed=0)
+    assert model.module_[0].weight.stride() == (9, 1, 3, 1)
+
+
 def test_snapshot_and_restore_round_trip_exactly():
     model = build()
     BACKEND.train_epoch(model, batches([4, 4]), seed=0)
