@@ -71,13 +71,22 @@ def open_image(path: str | os.PathLike, *, header_only: bool = False):
             if header_only:
                 return image
             image.load()
-            ImageOps.exif_transpose(image, in_place=True)  # no copy when upright already
+            if _may_be_turned(image):
+                ImageOps.exif_transpose(image, in_place=True)  # no copy when upright
             return image
     except FileNotFoundError:
         raise ValueError(f"image file {str(os.fspath(path))!r} does not exist") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ValueError(f"image file {str(os.fspath(path))!r} cannot be read as an image "
                          f"({type(exc).__name__}: {exc})") from None
+
+
+def _may_be_turned(image) -> bool:
+    """Whether ``image`` (loaded) may carry an EXIF orientation: anything but a PNG
+    without EXIF data, whose check (Pillow parsing an empty EXIF block) would cost
+    a tenth of decoding a small PNG."""
+    return image.format != "PNG" or "exif" in image.info \
+        or "Raw profile type exif" in image.info
 
 
 def _fit_to(image, size: tuple[int, int] | None, resize: str):

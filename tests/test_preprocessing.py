@@ -66,9 +66,13 @@ def test_exif_orientation_turns_photos_upright(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # stored rotated: display rotated 90 degrees clockwise
     write(tmp_path / "r.jpg", tall, exif=exif, quality=95)
-    upright = read_image(tmp_path / "r.jpg", mode="L")
-    assert upright.shape == (1, 10, 20)
-    assert upright[0, :, -5:].mean() > 0.8  # the bright band is now on the right
+    write(tmp_path / "r.png", tall, exif=exif)  # PNG's eXIf chunk, read the same way
+    for name in ("r.jpg", "r.png"):
+        upright = read_image(tmp_path / name, mode="L")
+        assert upright.shape == (1, 10, 20)
+        assert upright[0, :, -5:].mean() > 0.8  # the bright band is now on the right
+    plain = read_image(write(tmp_path / "plain.png", tall), mode="L")
+    np.testing.assert_array_equal(plain[0], tall / 255)  # no EXIF: as stored
 
 
 def test_transparency_is_composed_onto_black(tmp_path):
