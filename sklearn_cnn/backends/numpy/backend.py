@@ -95,7 +95,7 @@ class NumpyBackend(Backend):
             model.optimizer.load_state_dict(optimizer)
 
     def predict_output(self, model: Network, X):
-        chunks = _passes(model, X, lambda batch: model.forward(batch, training=False))
+        chunks = _passes(model, X, model.prediction())
         return np.concatenate(chunks, dtype=np.float64)
 
     def forward(self, model: Network, X, key):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
+
 import numpy as np
 
 from ... import layers as specs
@@ -126,6 +129,12 @@ class Network:
         """Fill every layer's ``grads``; return the input gradient if ``input_grad``."""
         return self.root.backward(dout)
 
+    def prediction(self) -> Callable[[np.ndarray], np.ndarray]:
+        """``forward(x, training=False)`` as a function, rewritten where that saves
+        work without changing the result beyond rounding (:func:`prediction_steps`).
+        Made from the current weights: ask again after they change."""
+        return _runner(prediction_steps(self.root.layers))
+
     def forward_to(self, x: np.ndarray, key: str) -> np.ndarray:
         """Run x through the network up to and including the layer ``key`` (``"3"``,
         or ``"2.body.1"`` inside a residual block), in evaluation mode."""
@@ -194,3 +203,72 @@ def _check_weights(weights: dict[str, np.ndarray], expected: dict[str, Shape]) -
             "Weights do not match the architecture: "
             f"missing {missing}, unexpected {unexpected}, wrong shapes {wrong}"
         )
+
+
+#: element-wise functions that never decrease, so a max-pool takes the same maximum
+#: before or after them
+_MONOTONE = (specs.ReLU, specs.Tanh, specs.Sigmoid)
+
+
+def _monotone(layer: L.Layer) -> bool:
+    spec = layer.spec
+    return isinstance(layer, L.Activation) and (
+        isinstance(spec, _MONOTONE)
+        or (isinstance(spec, specs.LeakyReLU) and spec.negative_slope >= 0))
+
+
+def prediction_steps(layers: list[L.Layer]) -> list[Callable[[np.ndarray], np.ndarray]]:
+    """A sequence of layers as prediction steps, with two rewrites:
+
+    - a convolution followed by a BatchNorm becomes one convolution: at prediction
+      time BatchNorm is ``x * scale + shift`` per channel (running statistics), which
+      the kernel and bias absorb (``W * scale``, ``b * scale + shift``): one pass
+      over the feature maps fewer;
+    - an activation that never decreases (ReLU, leaky ReLU, tanh, sigmoid) followed
+      by a 2x2 max-pool runs after the pool instead, on a quarter of the values:
+      ``max(f(a), f(b)) = f(max(a, b))``.
+
+    Residual blocks are rewritten inside. Each step is a function of the batch.
+    """
+    steps, i = [], 0
+    while i < len(layers):
+        layer, after = layers[i], (layers[i + 1] if i + 1 < len(layers) else None)
+        if isinstance(layer, L.Conv2d) and isinstance(after, L.BatchNorm):
+            layer, i = _folded(layer, after), i + 1
+            after = layers[i + 1] if i + 1 < len(layers) else None
+        if _monotone(layer) and isinstance(after, L.HalvingMaxPool2d):
+            steps += [_evaluated(after), _evaluated(layer)]
+            i += 2
+            continue
+        if isinstance(layer, L.Residual):
+            body, shortcut = (_runner(prediction_steps(branch.layers))
+                              for branch in (layer.body, layer.shortcut))
+            steps.append(lambda x, body=body, shortcut=shortcut: body(x) + shortcut(x))
+        else:
+            steps.append(_evaluated(layer))
+        i += 1
+    return steps
+
+
+def _evaluated(layer: L.Layer) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda x: layer.forward(x, training=False)
+
+
+def _runner(steps: list[Callable[[np.ndarray], np.ndarray]]) -> Callable[[np.ndarray], np.ndarray]:
+    def run(x: np.ndarray) -> np.ndarray:
+        for step in steps:
+            x = step(x)
+        return x
+    return run
+
+
+def _folded(conv: L.Conv2d, norm: L.BatchNorm) -> L.Conv2d:
+    """A copy of ``conv`` (same class, no caches) whose kernel and bias include
+    ``norm``'s prediction-time affine map."""
+    scale = norm.params["weight"] / np.sqrt(norm.buffers["running_var"] + norm.eps)  # (O,)
+    shift = norm.params["bias"] - norm.buffers["running_mean"] * scale
+    folded = copy.copy(conv)  # Layer.__getstate__: the copy starts with no caches
+    folded.params = {"weight": conv.params["weight"] * scale[:, None, None, None],
+                     "bias": shift + conv.params["bias"] * scale if "bias" in conv.params
+                     else shift}
+    return folded

@@ -11,6 +11,7 @@ from sklearn_cnn import layers as S
 from sklearn_cnn._weights import init_weights
 from sklearn_cnn.backends.numpy import BUILDERS, Network
 from sklearn_cnn.backends.numpy import layers as L
+from sklearn_cnn.backends.numpy.network import prediction_steps
 
 #: a residual network small enough to run in a blink: key "2" is the block, whose
 #: body holds "2.body.0" (conv), "2.body.1" (BatchNorm) and "2.body.2" (ReLU)
@@ -67,6 +68,27 @@ def test_forward_to_stops_after_the_layer_named_residual_blocks_entered():
                                   block.shortcut.layers[0].forward(after_relu, False))
     np.testing.assert_array_equal(net.forward_to(x, "4"), net.forward(x, training=False))
     assert net.forward_to(x, "2.body.1").shape == (3, 3, 5, 5)
+
+
+@pytest.mark.parametrize("activation", [S.ReLU(), S.Tanh(), S.LeakyReLU(0.1)])
+def test_prediction_folds_batchnorm_and_pools_before_monotone_activations(activation):
+    """The prediction steps compute forward(training=False) up to rounding, with the
+    BatchNorm after each convolution folded into it and each activation moved after
+    its 2x2 max-pool, inside residual blocks too."""
+    specs = (S.Conv2d(4, 3, padding=1), S.BatchNorm(), activation, S.MaxPool2d(2),
+             S.Residual((S.Conv2d(4, 3, padding=1), S.BatchNorm(), S.ReLU(),
+                         S.Conv2d(4, 3, padding=1, bias=False), S.BatchNorm())),
+             S.ReLU(), S.Flatten(), S.Linear(3))
+    net = make_net(specs, (2, 8, 8))
+    x = np.random.default_rng(1).normal(size=(5, 2, 8, 8))
+    np.testing.assert_allclose(net.prediction()(x), net.forward(x, training=False),
+                               rtol=1e-12, atol=1e-12)
+    steps = prediction_steps(net.root.layers)
+    assert len(steps) == len(net.root.layers) - 1  # conv + BatchNorm: one step
+    before = net.get_weights()
+    net.prediction()(x)
+    for key, value in net.get_weights().items():  # the network's own weights unchanged
+        np.testing.assert_array_equal(value, before[key])
 
 
 def test_layers_are_keyed_in_order_and_only_owners_of_arrays_are_listed():
