@@ -35,7 +35,15 @@ from .._base import (
     same_optimizer,
 )
 from . import distributed
-from .modules import SeededDropout, build_module, export_canonical, forward_to, load_canonical
+from .modules import (
+    SeededDropout,
+    build_module,
+    export_canonical,
+    folds,
+    forward_to,
+    load_canonical,
+    prediction_module,
+)
 
 TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 
@@ -340,6 +348,9 @@ class TorchBackend(Backend):
     def predict_output(self, model: SpecNet, X):
         module = _evaluating(model)
         values = PREDICT_VALUES_CPU if torch.device(model.device).type == "cpu" else 2**20
+        if (model.seeded_dropout and predict_batch_size(X.shape[1:], values) >= FOLD_FROM
+                and folds(module)):
+            module = prediction_module(module)  # BatchNorm folded: rounding apart, the same
         with torch.inference_mode():
             chunks = [module(as_tensor(batch).to(model.device))[:n_real].cpu()
                       for batch, n_real in fixed_size_batches(X, values, self.dtype(model))]
@@ -422,6 +433,14 @@ class TorchBackend(Backend):
 #: in passes of 256 and 71 in passes of 512, whose activations outgrow the caches;
 #: LeNet 11-14 ms in any of them. A GPU keeps passes of 2**20 values.
 PREDICT_VALUES_CPU = 2**17
+
+
+#: passes of at least this many images run through ``prediction_module`` (BatchNorm
+#: folded into the convolutions): folding costs a copy of the convolutions (about a
+#: millisecond for the default network), which a pass of 128 28x28 images repays
+#: (the default network's 1,024 images took 21.5 ms instead of 35.5). Decided by the
+#: pass size, so a pass of a given size is always computed the same way.
+FOLD_FROM = 128
 
 
 def _evaluating(model: SpecNet) -> nn.Module:

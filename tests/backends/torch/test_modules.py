@@ -19,7 +19,11 @@ from sklearn_cnn.backends.torch import (  # noqa: E402
     export_canonical,
     load_canonical,
 )
-from sklearn_cnn.backends.torch.modules import forward_to  # noqa: E402
+from sklearn_cnn.backends.torch.modules import (  # noqa: E402
+    folds,
+    forward_to,
+    prediction_module,
+)
 
 
 def test_both_builder_tables_cover_exactly_the_spec_types():
@@ -69,6 +73,34 @@ def test_forward_to_stops_after_the_layer_named_residual_blocks_entered():
         torch.testing.assert_close(forward_to(module, x, "2.shortcut.0"),
                                    module[2].shortcut[0](after_relu))
         torch.testing.assert_close(forward_to(module, x, "4"), module(x))
+
+
+@pytest.mark.parametrize("activation", [S.ReLU(), S.Tanh(), S.LeakyReLU(0.1)])
+def test_prediction_module_folds_batchnorm_and_pools_before_monotone_activations(activation):
+    """The rewritten module computes the module's outputs up to rounding, with the
+    BatchNorm after each convolution folded into it and each activation moved after
+    its max-pool, inside residual blocks too; the module itself is left as it was."""
+    specs = (S.Conv2d(4, 3, padding=1), S.BatchNorm(), activation, S.MaxPool2d(2),
+             S.Residual((S.Conv2d(4, 3, padding=1), S.BatchNorm(), S.ReLU(),
+                         S.Conv2d(4, 3, padding=1, bias=False), S.BatchNorm())),
+             S.ReLU(), S.Flatten(), S.Linear(3))
+    rng = np.random.default_rng(0)
+    weights = {key: rng.uniform(0.5, 1.5, value.shape) if key.endswith("running_var")
+               else value + rng.normal(0, 0.3, value.shape)
+               for key, value in init_weights(specs, (2, 8, 8), rng).items()}
+    module = build_module(specs, (2, 8, 8)).double()
+    load_canonical(module, weights)
+    module.eval()
+    assert folds(module) and not folds(build_module((S.Conv2d(4, 3), S.ReLU()), (2, 8, 8)))
+    fast = prediction_module(module)
+    kinds = [type(layer) for layer in fast]
+    assert torch.nn.BatchNorm2d not in kinds and len(fast) == len(module) - 1
+    assert kinds[1] is torch.nn.MaxPool2d  # the pool before the activation
+    x = torch.from_numpy(rng.normal(size=(5, 2, 8, 8)))
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), module(x), rtol=1e-12, atol=1e-12)
+    for key, value in export_canonical(module).items():
+        np.testing.assert_array_equal(value, weights[key])
 
 
 def test_weights_are_checked_when_loaded():
