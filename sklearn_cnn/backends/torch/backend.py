@@ -221,9 +221,10 @@ class TorchBackend(Backend):
         if (torch.device(device).type == "cpu" and np.dtype(dtype) == np.float32
                 and not (config and config.mixed_precision)):
             # kernels stored channels-last: oneDNN's CPU convolutions then run on
-            # (N, H, W, C) activations. Measured (2 cores, 10,000 Fashion-MNIST images):
-            # an epoch of LeNet 0.39 s against 0.66, of the default net 0.97 against
-            # 1.49; inference 1.6-2x faster. Canonical weights are exported
+            # (N, H, W, C) activations. Measured (2 cores, 10,000 Fashion-MNIST images,
+            # the two layouts alternating in one process): an epoch of LeNet 0.43 s
+            # against 0.53, of the default net 1.37 against 1.82; inference 1.6-2x
+            # faster. Canonical weights are exported
             # C-contiguous all the same. Float64 keeps the plain layout (channels-last
             # slowed LeNet down), and so does bfloat16 autocast (ResNet20's steps: 1,255
             # images/s against 1,300)
