@@ -224,10 +224,9 @@ class TorchBackend(Backend):
             # (N, H, W, C) activations. Measured (2 cores, 10,000 Fashion-MNIST images,
             # the two layouts alternating in one process): an epoch of LeNet 0.43 s
             # against 0.53, of the default net 1.37 against 1.82; inference 1.6-2x
-            # faster. Canonical weights are exported
-            # C-contiguous all the same. Float64 keeps the plain layout (channels-last
-            # slowed LeNet down), and so does bfloat16 autocast (ResNet20's steps: 1,255
-            # images/s against 1,300)
+            # faster. Canonical weights are exported C-contiguous all the same.
+            # Float64 keeps the plain layout (channels-last slowed LeNet down), and so
+            # does bfloat16 autocast (ResNet20's steps: 1,255 images/s against 1,300)
             module = module.to(memory_format=torch.channels_last)
         decayed = tuple(sorted(decayed_keys(specs, input_shape)))
         return self._net(module, config or TrainingConfig(), device, decayed,
@@ -431,9 +430,10 @@ class TorchBackend(Backend):
 
 #: input values per prediction pass on the CPU: 128 images of 28x28 (see
 #: ``predict_batch_size``). Measured on 1,000 Fashion-MNIST images (2 cores, float32,
-#: channels-last): the default network took 30 ms in passes of 64 or 128 images, 58
-#: in passes of 256 and 71 in passes of 512, whose activations outgrow the caches;
-#: LeNet 11-14 ms in any of them. A GPU keeps passes of 2**20 values.
+#: channels-last, BatchNorm not yet folded): the default network took 30 ms in
+#: passes of 64 or 128 images, 58 in passes of 256 and 71 in passes of 512; LeNet
+#: 11-14 ms in any of them. (With BatchNorm folded, the default network took 26 ms in
+#: passes of 64 to 512.) A GPU keeps passes of 2**20 values.
 PREDICT_VALUES_CPU = 2**17
 
 
