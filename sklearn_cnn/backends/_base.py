@@ -110,6 +110,38 @@ REGRESSION_DERIVATIVES: dict[str, Callable] = {
 LOSSES = ("cross_entropy", *REGRESSION_LOSSES)
 
 
+def prediction_plan(layers: list, kind: Callable[[object], str]) -> list[tuple]:
+    """The rewrite of a sequence of layers that both backends predict with, as groups
+    to run in order (residual blocks are each backend's to enter):
+
+    - ``("fold", conv, norm)``: a convolution followed by a BatchNorm, to run as one
+      convolution. At prediction time BatchNorm is ``x * scale + shift`` per channel
+      (running statistics), which the kernel and bias absorb (``W * scale``,
+      ``b * scale + shift``): one pass over the feature maps fewer.
+    - ``("run", pool, activation)``: an activation that never decreases (ReLU, leaky
+      ReLU with a slope of 0 or more, tanh, sigmoid) followed by a 2x2 max-pool, run
+      after the pool instead, on a quarter of the values:
+      ``max(f(a), f(b)) = f(max(a, b))``.
+    - ``("run", layer)``: any other layer, as it is.
+
+    ``kind(layer)`` names a layer ``"conv"``, ``"norm"`` (a BatchNorm of feature
+    maps), ``"monotone"``, ``"pool"`` (a max-pool) or anything else. The scores
+    change by rounding only.
+    """
+    plan, i = [], 0
+    while i < len(layers):
+        pair = tuple(layers[i:i + 2])
+        kinds = tuple(kind(layer) for layer in pair)
+        if kinds == ("conv", "norm"):
+            plan.append(("fold", *pair))
+        elif kinds == ("monotone", "pool"):
+            plan.append(("run", *pair[::-1]))
+        else:
+            plan.append(("run", pair[0]))
+        i += len(plan[-1]) - 1
+    return plan
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax, shifted by the row maximum so ``exp`` cannot overflow."""
     shifted = logits - logits.max(axis=1, keepdims=True)

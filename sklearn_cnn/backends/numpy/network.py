@@ -10,6 +10,7 @@ import numpy as np
 from ... import layers as specs
 from ..._weights import weight_shapes
 from ...layers import LayerSpec, Shape
+from .._base import prediction_plan
 from . import layers as L
 from .functional import FlatImages
 
@@ -210,43 +211,37 @@ def _check_weights(weights: dict[str, np.ndarray], expected: dict[str, Shape]) -
 _MONOTONE = (specs.ReLU, specs.Tanh, specs.Sigmoid)
 
 
-def _monotone(layer: L.Layer) -> bool:
+def _kind(layer: L.Layer) -> str:
+    """What ``prediction_plan`` needs to know of a layer."""
     spec = layer.spec
-    return isinstance(layer, L.Activation) and (
-        isinstance(spec, _MONOTONE)
-        or (isinstance(spec, specs.LeakyReLU) and spec.negative_slope >= 0))
+    if isinstance(layer, L.Conv2d):
+        return "conv"
+    if isinstance(layer, L.BatchNorm):
+        return "norm"
+    if isinstance(layer, L.HalvingMaxPool2d):
+        return "pool"
+    monotone = isinstance(spec, _MONOTONE) or (
+        isinstance(spec, specs.LeakyReLU) and spec.negative_slope >= 0)
+    return "monotone" if isinstance(layer, L.Activation) and monotone else "other"
 
 
 def prediction_steps(layers: list[L.Layer]) -> list[Callable[[np.ndarray], np.ndarray]]:
-    """A sequence of layers as prediction steps, with two rewrites:
-
-    - a convolution followed by a BatchNorm becomes one convolution: at prediction
-      time BatchNorm is ``x * scale + shift`` per channel (running statistics), which
-      the kernel and bias absorb (``W * scale``, ``b * scale + shift``): one pass
-      over the feature maps fewer;
-    - an activation that never decreases (ReLU, leaky ReLU, tanh, sigmoid) followed
-      by a 2x2 max-pool runs after the pool instead, on a quarter of the values:
-      ``max(f(a), f(b)) = f(max(a, b))``.
-
-    Residual blocks are rewritten inside. Each step is a function of the batch.
-    """
-    steps, i = [], 0
-    while i < len(layers):
-        layer, after = layers[i], (layers[i + 1] if i + 1 < len(layers) else None)
-        if isinstance(layer, L.Conv2d) and isinstance(after, L.BatchNorm):
-            layer, i = _folded(layer, after), i + 1
-            after = layers[i + 1] if i + 1 < len(layers) else None
-        if _monotone(layer) and isinstance(after, L.HalvingMaxPool2d):
-            steps += [_evaluated(after), _evaluated(layer)]
-            i += 2
+    """A sequence of layers as prediction steps, functions of the batch, rewritten as
+    ``backends.prediction_plan`` says: each BatchNorm after a convolution folded into
+    it, each ReLU-like activation moved after its 2x2 max-pool; residual blocks are
+    rewritten inside."""
+    steps = []
+    for action, *group in prediction_plan(layers, _kind):
+        if action == "fold":
+            steps.append(_evaluated(_folded(*group)))
             continue
-        if isinstance(layer, L.Residual):
-            body, shortcut = (_runner(prediction_steps(branch.layers))
-                              for branch in (layer.body, layer.shortcut))
-            steps.append(lambda x, body=body, shortcut=shortcut: body(x) + shortcut(x))
-        else:
-            steps.append(_evaluated(layer))
-        i += 1
+        for layer in group:
+            if isinstance(layer, L.Residual):
+                body, shortcut = (_runner(prediction_steps(branch.layers))
+                                  for branch in (layer.body, layer.shortcut))
+                steps.append(lambda x, body=body, shortcut=shortcut: body(x) + shortcut(x))
+            else:
+                steps.append(_evaluated(layer))
     return steps
 
 

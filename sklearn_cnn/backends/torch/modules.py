@@ -14,6 +14,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ... import layers as specs
 from ...layers import LayerSpec, Shape
+from .._base import prediction_plan
 from .distributed import SyncedBatchNorm1d, SyncedBatchNorm2d
 
 
@@ -136,42 +137,40 @@ def build_module(layer_specs: tuple[LayerSpec, ...], in_shape: Shape) -> nn.Sequ
     return nn.Sequential(*modules)
 
 
-def _monotone(layer: nn.Module) -> bool:
-    """An activation that never decreases: a max-pool takes the same maximum before
-    or after it."""
-    return isinstance(layer, (nn.ReLU, nn.Tanh, nn.Sigmoid)) or (
+def _kind(layer: nn.Module) -> str:
+    """What ``prediction_plan`` needs to know of a module."""
+    if isinstance(layer, nn.Conv2d):
+        return "conv"
+    if isinstance(layer, nn.BatchNorm2d):
+        return "norm"
+    if isinstance(layer, nn.MaxPool2d):
+        return "pool"
+    monotone = isinstance(layer, (nn.ReLU, nn.Tanh, nn.Sigmoid)) or (
         isinstance(layer, nn.LeakyReLU) and layer.negative_slope >= 0)
+    return "monotone" if monotone else "other"
 
 
 def folds(module: nn.Module) -> bool:
     """Whether :func:`prediction_module` has a BatchNorm after a convolution to fold."""
-    return any(isinstance(layer, nn.Conv2d) and isinstance(after, nn.BatchNorm2d)
-               for node in module.modules() if isinstance(node, nn.Sequential)
-               for layer, after in zip(list(node)[:-1], list(node)[1:], strict=True))
+    return any(action == "fold" for node in module.modules() if isinstance(node, nn.Sequential)
+               for action, *_ in prediction_plan(list(node), _kind))
 
 
 def prediction_module(module: nn.Sequential) -> nn.Sequential:
-    """The module of a spec-built network rewritten for prediction, as the NumPy
-    backend's ``prediction_steps``: each BatchNorm after a convolution folded into
-    the convolution's kernel and bias (``torch.nn.utils.fusion.fuse_conv_bn_eval``,
-    from the running statistics), and each activation that never decreases moved
-    after the max-pool that follows it. The scores change by rounding only. The
-    folded convolutions are copies; every other layer is shared (both in evaluation
-    mode)."""
-    layers, rewritten, i = list(module), [], 0
-    while i < len(layers):
-        layer, after = layers[i], (layers[i + 1] if i + 1 < len(layers) else None)
-        if isinstance(layer, nn.Conv2d) and isinstance(after, nn.BatchNorm2d):
-            layer, i = fuse_conv_bn_eval(layer, after), i + 1
-            after = layers[i + 1] if i + 1 < len(layers) else None
-        if _monotone(layer) and isinstance(after, nn.MaxPool2d):
-            rewritten += [after, layer]
-            i += 2
+    """The module of a spec-built network rewritten for prediction as
+    ``backends.prediction_plan`` says (the NumPy backend's ``prediction_steps`` do the
+    same): each BatchNorm after a convolution folded into the convolution's kernel and
+    bias (``torch.nn.utils.fusion.fuse_conv_bn_eval``, from the running statistics),
+    each ReLU-like activation moved after the max-pool that follows it; residual
+    blocks are rewritten inside. The folded convolutions are copies; every other
+    layer is shared (both in evaluation mode)."""
+    rewritten = []
+    for action, *group in prediction_plan(list(module), _kind):
+        if action == "fold":
+            rewritten.append(fuse_conv_bn_eval(*group))
             continue
-        if isinstance(layer, Residual):
-            layer = Residual(prediction_module(layer.body), prediction_module(layer.shortcut))
-        rewritten.append(layer)
-        i += 1
+        rewritten += [Residual(prediction_module(layer.body), prediction_module(layer.shortcut))
+                      if isinstance(layer, Residual) else layer for layer in group]
     return nn.Sequential(*rewritten)
 
 
