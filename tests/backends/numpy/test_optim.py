@@ -71,3 +71,30 @@ def test_state_dict_is_a_copy_and_loading_it_replays_the_same_steps(optimizer):
     opt.load_state_dict(state)
     opt.update_params(grads[1:])
     np.testing.assert_array_equal(w, after)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_steps_follow_the_written_formulas_and_leave_the_gradients_alone(dtype):
+    """Several steps on random gradients against the update rules written out as in
+    the docstrings (the optimizers compute them in place), in the weights' dtype."""
+    rng = np.random.default_rng(0)
+    grads = [rng.normal(size=(3, 4)).astype(dtype) for _ in range(4)]
+    kept = [g.copy() for g in grads]
+    sgd_w, adam_w = np.ones((3, 4), dtype), np.ones((3, 4), dtype)
+    sgd = SGDOptimizer([sgd_w], learning_rate_init=0.1, momentum=0.9, nesterov=True)
+    adam = AdamOptimizer([adam_w], learning_rate_init=0.01)
+    w1, w2 = np.ones((3, 4)), np.ones((3, 4))
+    b, m, v = np.zeros((3, 4)), np.zeros((3, 4)), np.zeros((3, 4))
+    for t, g in enumerate(grads, start=1):
+        sgd.update_params([g])
+        adam.update_params([g])
+        b = 0.9 * b + g
+        w1 -= 0.1 * (g + 0.9 * b)
+        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
+        w2 -= 0.01 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(sgd_w, w1, rtol=tol)
+    np.testing.assert_allclose(adam_w, w2, rtol=tol)
+    assert sgd_w.dtype == adam_w.dtype == dtype
+    for g, k in zip(grads, kept, strict=True):
+        np.testing.assert_array_equal(g, k)
