@@ -411,6 +411,17 @@ def shifted_conv_backward(buffer: np.ndarray, dout: np.ndarray, weight_rows: np.
     return dweight, dbuffer
 
 
+def row_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(a * b).sum(axis=1)`` of two (R, M) arrays, as R dot products in BLAS.
+
+    No (R, M) product is written and read back: a BatchNorm's variance and weight
+    gradient on 16 maps of 28x28 for 128 images took 0.83 and 1.03 ms that way,
+    0.23 and 0.47 ms as dot products (on 2 cores). BLAS sums in several float32
+    accumulators, within 3e-7 (relative) of a float64 sum on such rows.
+    """
+    return (a[:, None, :] @ b[:, :, None])[:, 0, 0]
+
+
 def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray,
                           sample_weight: np.ndarray | None = None,
                           label_smoothing: float = 0.0) -> tuple[float, np.ndarray]:

@@ -13,6 +13,7 @@ from sklearn_cnn.backends.numpy.functional import (
     im2col,
     pad,
     regression_loss,
+    row_dots,
     softmax_cross_entropy,
 )
 
@@ -193,3 +194,19 @@ def test_regression_losses_by_hand():
     assert regression_loss(r, zero, kind="squared_error")[0] == pytest.approx((0.125 + 4.5) / 2)
     assert regression_loss(r, zero, kind="huber")[0] == pytest.approx((0.125 + 2.5) / 2)
     assert regression_loss(r, zero, kind="absolute_error")[0] == pytest.approx(1.75)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_dots_are_the_row_sums_of_the_product(dtype):
+    rng = np.random.default_rng(0)
+    a = (rng.normal(size=(5, 30_000)) * 3 + 2).astype(dtype)
+    b = rng.normal(size=(5, 30_000)).astype(dtype)
+    exact = (a.astype(np.float64) * b).sum(axis=1)
+    got = row_dots(a, b)
+    assert got.shape == (5,) and got.dtype == dtype
+    scale = (np.abs(a.astype(np.float64)) * np.abs(b)).sum(axis=1)
+    assert np.all(np.abs(got - exact) <= (1e-6 if dtype == np.float32 else 1e-13) * scale)
+    # rows that are not contiguous (the (C, N) rows of a batch of vectors)
+    np.testing.assert_allclose(row_dots(a[:, ::3], b[:, ::3]),
+                               (a[:, ::3].astype(np.float64) * b[:, ::3]).sum(axis=1),
+                               rtol=1e-5)
