@@ -30,6 +30,7 @@ from .functional import (
     kernel_offsets,
     output_hw,
     pad,
+    row_dots,
     shifted_conv,
     shifted_conv_backward,
     unpad,
@@ -438,8 +439,7 @@ class BatchNorm(Layer):
             return from_channel_rows(out, x.shape, axes)
         mean = rows.mean(axis=1)                                   # (C,)
         centered = rows - mean[:, None]
-        # (pairwise sums along each row: as accurate as np.var in float32)
-        var = np.square(centered).mean(axis=1)
+        var = row_dots(centered, centered) / rows.shape[1]       # (C,)
         m = rows.shape[1]
         self._update_running(mean, var * m / max(m - 1, 1))
         inv_std = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype)
@@ -461,7 +461,7 @@ class BatchNorm(Layer):
             mean, var = self.buffers["running_mean"], self.buffers["running_var"]
             centered, inv_std = centered - mean[:, None], 1.0 / np.sqrt(var + self.eps)
         # sums over x_hat = centered * inv_std: inv_std (per row) after the sum
-        self.grads["weight"][...] = (drows * centered).sum(axis=1) * inv_std
+        self.grads["weight"][...] = row_dots(drows, centered) * inv_std
         self.grads["bias"][...] = drows.sum(axis=1)
         scale = self.params["weight"] * inv_std                    # gamma / std, (C,)
         if not training:
@@ -497,19 +497,29 @@ class Dropout(Layer):
 
 
 class Sequential(Layer):
-    """Layers applied in order; backward runs them in reverse."""
+    """Layers applied in order; backward runs them in reverse.
 
-    def __init__(self, layers: list[Layer]):
+    ``order``, when given, is the order to run them in: the same layers, with a
+    ReLU and the 2x2 max-pool after it swapped (see the network's builder), which
+    gives the same outputs and gradients on a quarter of the values.
+    """
+
+    def __init__(self, layers: list[Layer], order: list[Layer] | None = None):
         super().__init__()
         self.layers = layers
+        self.order = list(layers) if order is None else order
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self.__dict__.setdefault("order", list(self.layers))  # pickled before it was kept
 
     def forward(self, x, training):
-        for layer in self.layers:
+        for layer in self.order:
             x = layer.forward(x, training)
         return x
 
     def backward(self, dout):
-        for layer in reversed(self.layers):
+        for layer in reversed(self.order):
             dout = layer.backward(dout)
         return dout
 

@@ -217,3 +217,32 @@ def test_clear_cache_reaches_the_layers_inside_residual_blocks():
     assert all(layer.cache is not None for layer in net.all_layers())
     net.clear_cache()
     assert all(not layer._caches for layer in net.all_layers())
+
+
+def test_training_runs_relu_after_its_max_pool_with_the_same_outputs_and_gradients():
+    """A ReLU followed by a 2x2 max-pool is run after the pool while training (a
+    quarter of the values); outputs, weight gradients and input gradients are those
+    of the layers run as listed, exactly. A leaky ReLU is left in place."""
+    specs = (S.Conv2d(3, 3, padding=1), S.ReLU(), S.MaxPool2d(2),
+             S.Conv2d(4, 3, padding=1), S.LeakyReLU(0.1), S.MaxPool2d(2),
+             S.Flatten(), S.Linear(3))
+    net, listed = make_net(specs, (2, 8, 8)), make_net(specs, (2, 8, 8))
+    layers = net.root.layers
+    assert net.root.order == [layers[0], layers[2], layers[1], *layers[3:]]
+    listed.root.order = list(listed.root.layers)
+    rng = np.random.default_rng(3)
+    # integers: many exact ties, inside windows and at zero
+    x = rng.integers(-2, 3, size=(6, 2, 8, 8)).astype(np.float64)
+    dout = rng.normal(size=(6, 3))
+    for network in (net, listed):
+        network.forward(x, training=True)
+    np.testing.assert_array_equal(net.forward(x, True), listed.forward(x, True))
+    np.testing.assert_array_equal(net.backward(dout), listed.backward(dout))
+    for mine, theirs in zip(net.layers(), listed.layers(), strict=True):
+        for name in mine.grads:
+            np.testing.assert_array_equal(mine.grads[name], theirs.grads[name])
+    # a network pickled before the order was kept runs its layers as listed
+    del net.root.order
+    loaded = pickle.loads(pickle.dumps(net))
+    assert loaded.root.order == loaded.root.layers
+    np.testing.assert_array_equal(loaded.forward(x, False), listed.forward(x, False))
