@@ -12,16 +12,30 @@ import numpy as np
 from ..layers import LayerSpec, Shape
 
 
-def predict_batch_size(image_shape: tuple[int, ...], values: int = 2**20) -> int:
-    """Images per forward pass at prediction time, from the image size alone.
+def predict_batch_size(image_shape: tuple[int, ...], values: int = 2**20,
+                       widest: int | None = None) -> int:
+    """Images per forward pass at prediction time, from the image size alone, or from
+    the network's widest activation.
 
     About ``values`` input values per pass (activations grow with them), a power of
     two between 8 and 512: with a million, 512 for 28x28, 256 for 3x32x32, 8 for
     3x224x224. The NumPy backend asks for 2**16 (64 images of 28x28): its
-    im2col columns then stay small enough to be reused from the cache.
+    im2col columns then stay small enough to be reused from the cache. With
+    ``widest``, the values of one image's largest activation
+    (:func:`widest_activation`), a pass holds about ``values`` of those instead.
     """
-    per_image = math.prod(image_shape)
+    per_image = math.prod(image_shape) if widest is None else widest
     return int(min(512, max(8, 2 ** math.floor(math.log2(max(1, values // per_image))))))
+
+
+def widest_activation(specs: tuple[LayerSpec, ...], input_shape: Shape) -> int:
+    """Values in one image's largest activation: the input, or a layer's output
+    (a residual block's, for the layers inside it)."""
+    shape, widest = tuple(input_shape), math.prod(input_shape)
+    for spec in specs:
+        shape = spec.output_shape(shape)
+        widest = max(widest, math.prod(shape))
+    return widest
 
 
 def prediction_passes(n: int, size: int) -> list[tuple[int, int]]:
@@ -55,10 +69,10 @@ def fixed_size_batch(X: np.ndarray, begin: int, size: int, dtype=None
     return batch, n_real
 
 
-def fixed_size_batches(X: np.ndarray, values: int = 2**20, dtype=None
-                       ) -> Iterator[tuple[np.ndarray, int]]:
+def fixed_size_batches(X: np.ndarray, values: int = 2**20, dtype=None,
+                       size: int | None = None) -> Iterator[tuple[np.ndarray, int]]:
     """Yield :func:`fixed_size_batch` es over X, one per :func:`prediction_passes`
-    pass of at most ``predict_batch_size`` images.
+    pass of at most ``size`` images (default: ``predict_batch_size`` of ``values``).
 
     Matrix-product libraries pick their summation order by matrix shape, so in
     float32 an image's scores can change in their last bits (~1e-7 relative) with
@@ -68,7 +82,7 @@ def fixed_size_batches(X: np.ndarray, values: int = 2**20, dtype=None
     measured: BLAS's kernels treat the columns at a tile's edge apart), and memory
     stays bounded on large inputs.
     """
-    size = predict_batch_size(X.shape[1:], values)
+    size = predict_batch_size(X.shape[1:], values) if size is None else size
     for begin, pass_size in prediction_passes(len(X), size):
         yield fixed_size_batch(X, begin, pass_size, dtype)
 

@@ -9,6 +9,7 @@ import pytest
 
 from sklearn_cnn import layers as S
 from sklearn_cnn._weights import init_weights
+from sklearn_cnn.architectures import build_architecture
 from sklearn_cnn.backends import (
     BACKENDS,
     REGRESSION_LOSSES,
@@ -26,6 +27,7 @@ from sklearn_cnn.backends._base import (
     predict_batch_size,
     prediction_passes,
     same_optimizer,
+    widest_activation,
 )
 from sklearn_cnn.backends.numpy import NumpyBackend
 
@@ -44,6 +46,20 @@ def test_predict_batch_size_is_a_power_of_two_of_about_the_values_asked_for():
             per_image = int(np.prod(shape))
             if 8 < size < 512:  # the largest power of two that fits
                 assert size * per_image <= values < 2 * size * per_image
+
+
+
+def test_pass_size_from_the_widest_activation():
+    """LeNet's widest activation on 28x28 is its first convolution's 6 maps of 24x24;
+    the simple net's, its 16 maps of 28x28 ('same' padding); passes of 2**21 of
+    those values hold 512 and 128 images."""
+    lenet, _ = build_architecture("lenet", (1, 28, 28), 10)
+    simple, _ = build_architecture("simple", (1, 28, 28), 10)
+    assert widest_activation(lenet, (1, 28, 28)) == 6 * 24 * 24
+    assert widest_activation(simple, (1, 28, 28)) == 16 * 28 * 28
+    assert widest_activation((S.Flatten(), S.Linear(3)), (1, 4, 4)) == 16  # the input
+    assert predict_batch_size((1, 28, 28), 2**21, 6 * 24 * 24) == 512
+    assert predict_batch_size((1, 28, 28), 2**21, 16 * 28 * 28) == 128
 
 
 def test_fixed_size_batches_pad_with_zero_images_and_scale_uint8_pixels():

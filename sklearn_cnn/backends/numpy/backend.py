@@ -143,17 +143,21 @@ class NumpyBackend(Backend):
         return [*super().portable_types(), Network, *layers, *OPTIMIZERS.values()]
 
 
-#: input values per prediction pass: 64 images of 28x28 (see predict_batch_size); an
-#: eighth of the torch backend's. Measured on LeNet: 128 images 1.5x faster than 512;
-#: 64 (now that columns are refilled, not fresh) 437-517 against 568-573 ms on 10,000
-#: images (median of 5, two alternating rounds), simple and ResNet20 unchanged
+#: values of the widest activation per prediction pass (see predict_batch_size):
+#: 64 images for the default network, simple and ResNet20 on 28x28 images (16 maps of
+#: 28x28), 128 for LeNet (6 maps of 24x24). Measured on 2 cores, predict of 1,000 /
+#: 10,000 Fashion-MNIST images in passes of 64, 128 and 256 images: LeNet 21 / 196,
+#: 17 / 155 and 18 / 176 ms; the default network 39, 42 and 48 ms on 1,000
+PREDICT_ACTIVATIONS = 800 * 1024
+
+#: input values per pass of ``gradient``: 64 images of 28x28
 PREDICT_VALUES = 2**16
 
 
 def _passes(model: Network, X: np.ndarray, run) -> list[np.ndarray]:
     """``run(batch)[:n_real]`` for each prediction pass over X (``prediction_passes``),
     the passes shared out to as many threads as BLAS had (``functional.map_passes``)."""
-    size = predict_batch_size(X.shape[1:], PREDICT_VALUES)
+    size = predict_batch_size(X.shape[1:], PREDICT_ACTIVATIONS, model.widest_activation)
 
     def one_pass(item: tuple[int, int]) -> np.ndarray:  # converted here, pass by pass
         batch, n_real = fixed_size_batch(X, *item, model.dtype)

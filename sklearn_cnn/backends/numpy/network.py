@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -10,7 +11,7 @@ import numpy as np
 from ... import layers as specs
 from ..._weights import weight_shapes
 from ...layers import LayerSpec, Shape
-from .._base import prediction_plan
+from .._base import prediction_plan, widest_activation
 from . import layers as L
 from .functional import FlatImages
 
@@ -144,6 +145,11 @@ class Network:
         self.config = None
         self.trained: list[tuple[L.Layer, str]] = []
         self.decayed: list[tuple[L.Layer, str]] = []
+
+    @functools.cached_property
+    def widest_activation(self) -> int:
+        """Values of one image's largest activation (sizes the prediction passes)."""
+        return widest_activation(self.specs, self.input_shape)
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         return self.root.forward(x, training)

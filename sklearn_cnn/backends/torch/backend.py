@@ -33,16 +33,17 @@ from .._base import (
     needs_specs,
     predict_batch_size,
     same_optimizer,
+    widest_activation,
 )
 from . import distributed
 from .modules import (
     SeededDropout,
     build_module,
     export_canonical,
-    folds,
     forward_to,
     load_canonical,
     prediction_module,
+    rewrites,
 )
 
 TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
@@ -229,8 +230,10 @@ class TorchBackend(Backend):
             # does bfloat16 autocast (ResNet20's steps: 1,255 images/s against 1,300)
             module = module.to(memory_format=torch.channels_last)
         decayed = tuple(sorted(decayed_keys(specs, input_shape)))
-        return self._net(module, config or TrainingConfig(), device, decayed,
-                         seeded_dropout=True)
+        net = self._net(module, config or TrainingConfig(), device, decayed,
+                        seeded_dropout=True)
+        net.widest_activation_ = widest_activation(specs, input_shape)  # sizes passes
+        return net
 
     def build_module(self, arch, input_shape, n_outputs: int, seed: int, *,
                      config: TrainingConfig, dtype=np.float32, device: str = "cpu"):
@@ -346,15 +349,16 @@ class TorchBackend(Backend):
         del model.history[epochs:]
 
     def predict_output(self, model: SpecNet, X):
-        module = folded = _evaluating(model)
-        values = PREDICT_VALUES_CPU if torch.device(model.device).type == "cpu" else 2**20
-        if (model.seeded_dropout and predict_batch_size(X.shape[1:], values) >= FOLD_FROM
-                and len(X) > FOLD_FROM // 2 and folds(module)):
-            folded = prediction_module(module)  # BatchNorm folded: rounding apart, the same
+        module = rewritten = _evaluating(model)
+        size = _pass_size(model, X.shape[1:])
+        if (model.seeded_dropout and size >= FOLD_FROM and len(X) > FOLD_FROM // 2
+                and rewrites(module)):
+            rewritten = prediction_module(module)  # rounding apart, the same outputs
         with torch.inference_mode():
-            chunks = [(folded if len(batch) >= FOLD_FROM else module)(
+            chunks = [(rewritten if len(batch) >= FOLD_FROM else module)(
                           as_tensor(batch).to(model.device))[:n_real].cpu()
-                      for batch, n_real in fixed_size_batches(X, values, self.dtype(model))]
+                      for batch, n_real in fixed_size_batches(X, dtype=self.dtype(model),
+                                                              size=size)]
         return np.concatenate([chunk.numpy() for chunk in chunks], dtype=np.float64)
 
     def forward(self, model: SpecNet, X, key):
@@ -428,21 +432,39 @@ class TorchBackend(Backend):
         return np.dtype(np.float32 if param is None else str(param.dtype).split(".")[-1])
 
 
-#: input values per prediction pass on the CPU: 128 images of 28x28 (see
-#: ``predict_batch_size``). Measured on 1,000 Fashion-MNIST images (2 cores, float32,
-#: channels-last, BatchNorm not yet folded): the default network took 30 ms in
-#: passes of 64 or 128 images, 58 in passes of 256 and 71 in passes of 512; LeNet
-#: 11-14 ms in any of them. (With BatchNorm folded, the default network took 26 ms in
-#: passes of 64 to 512.) A GPU keeps passes of 2**20 values.
+#: values of the widest activation per prediction pass on the CPU (see
+#: ``predict_batch_size``): 128 images for the default network on 28x28 images
+#: (16 maps of 28x28), 512 for LeNet (6 maps of 24x24). Measured on 1,000
+#: Fashion-MNIST images (2 cores, float32, channels-last, BatchNorm not yet folded):
+#: the default network took 30 ms in passes of 64 or 128 images, 58 in passes of
+#: 256 and 71 in passes of 512 (with BatchNorm folded, 26 ms in passes of 64 to 512);
+#: LeNet's predict 15.9 ms in passes of 128 images and 13.5 in passes of 512.
+PREDICT_ACTIVATIONS_CPU = 2**21
+
+#: input values per prediction pass on the CPU for a module the estimator did not
+#: build from specs (its activations unknown): 128 images of 28x28. A GPU keeps
+#: passes of 2**20 input values.
 PREDICT_VALUES_CPU = 2**17
 
 
+def _pass_size(model: SpecNet, image_shape: tuple) -> int:
+    """Images per prediction pass (a power of two; see ``fixed_size_batches``)."""
+    if torch.device(model.device).type != "cpu":
+        return predict_batch_size(image_shape, 2**20)
+    widest = getattr(model, "widest_activation_", None)  # None: a user's module
+    if widest is None:
+        return predict_batch_size(image_shape, PREDICT_VALUES_CPU)
+    return predict_batch_size(image_shape, PREDICT_ACTIVATIONS_CPU, widest)
+
+
 #: passes of at least this many images run through ``prediction_module`` (BatchNorm
-#: folded into the convolutions): folding costs a copy of the convolutions (about a
-#: millisecond for the default network), which a pass of 128 28x28 images repays
-#: (the default network's 1,024 images took 21.5 ms instead of 35.5). Decided pass by
-#: pass, so a pass of a given size is always computed the same way (the copy is made
-#: only for calls with such a pass: more than half of ``FOLD_FROM`` images).
+#: folded into the convolutions, activations moved after their max-pools): folding
+#: costs a copy of the convolutions (about a millisecond for the default network),
+#: which a pass of 128 28x28 images repays (the default network's 1,024 images took
+#: 21.5 ms instead of 35.5; LeNet's, which has nothing to fold, 14.0 instead of 15.0).
+#: Decided pass by pass, so a pass of a given size is always computed the same way
+#: (the copy is made only for calls with such a pass: more than half of
+#: ``FOLD_FROM`` images).
 FOLD_FROM = 128
 
 

@@ -150,10 +150,12 @@ def _kind(layer: nn.Module) -> str:
     return "monotone" if monotone else "other"
 
 
-def folds(module: nn.Module) -> bool:
-    """Whether :func:`prediction_module` has a BatchNorm after a convolution to fold."""
-    return any(action == "fold" for node in module.modules() if isinstance(node, nn.Sequential)
-               for action, *_ in prediction_plan(list(node), _kind))
+def rewrites(module: nn.Module) -> bool:
+    """Whether :func:`prediction_module` changes anything: a BatchNorm after a
+    convolution to fold, or an activation to move after its max-pool."""
+    return any(action == "fold" or len(group) > 1
+               for node in module.modules() if isinstance(node, nn.Sequential)
+               for action, *group in prediction_plan(list(node), _kind))
 
 
 def prediction_module(module: nn.Sequential) -> nn.Sequential:

@@ -295,3 +295,25 @@ def test_bfloat16_on_a_cpu_that_emulates_it_warns(digits, monkeypatch):
         monkeypatch.setattr(torch_backend, "cpu_has_bfloat16", lambda: True)
         CNNClassifier(mixed_precision="bfloat16", **params).fit(X, y)
     assert not [w for w in caught if "bfloat16" in str(w.message)]
+
+
+def test_cpu_prediction_passes_are_sized_by_the_widest_activation():
+    """Passes hold about PREDICT_ACTIVATIONS_CPU values of the widest activation (the
+    first convolution's 3 maps of 6x6 here: 3x the input), and a module whose
+    activations are unknown (pickled before they were recorded) falls back to input
+    values; either way the outputs are the same."""
+    from sklearn_cnn.backends.torch import backend as torch_backend
+
+    model = build()
+    assert model.widest_activation_ == 3 * 6 * 6
+    expected = torch_backend.predict_batch_size(
+        SHAPE, torch_backend.PREDICT_ACTIVATIONS_CPU, 3 * 6 * 6)
+    assert torch_backend._pass_size(model, SHAPE) == expected == 512
+    X = np.random.default_rng(2).normal(size=(700, *SHAPE)).astype(np.float32)
+    outputs = BACKEND.predict_output(model, X)
+    del model.widest_activation_
+    loaded = pickle.loads(pickle.dumps(model))
+    assert torch_backend._pass_size(loaded, SHAPE) == torch_backend.predict_batch_size(
+        SHAPE, torch_backend.PREDICT_VALUES_CPU)
+    np.testing.assert_allclose(BACKEND.predict_output(loaded, X), outputs,
+                               rtol=1e-5, atol=1e-6)

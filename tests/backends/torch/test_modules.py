@@ -20,9 +20,9 @@ from sklearn_cnn.backends.torch import (  # noqa: E402
     load_canonical,
 )
 from sklearn_cnn.backends.torch.modules import (  # noqa: E402
-    folds,
     forward_to,
     prediction_module,
+    rewrites,
 )
 
 
@@ -91,7 +91,9 @@ def test_prediction_module_folds_batchnorm_and_pools_before_monotone_activations
     module = build_module(specs, (2, 8, 8)).double()
     load_canonical(module, weights)
     module.eval()
-    assert folds(module) and not folds(build_module((S.Conv2d(4, 3), S.ReLU()), (2, 8, 8)))
+    assert rewrites(module) and not rewrites(build_module((S.Conv2d(4, 3), S.ReLU()), (2, 8, 8)))
+    # nothing to fold, but an activation to move (LeNet's case)
+    assert rewrites(build_module((S.Conv2d(4, 3), S.ReLU(), S.MaxPool2d(2)), (2, 8, 8)))
     fast = prediction_module(module)
     kinds = [type(layer) for layer in fast]
     assert torch.nn.BatchNorm2d not in kinds and len(fast) == len(module) - 1
