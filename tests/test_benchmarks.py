@@ -118,3 +118,19 @@ def test_distributed_benchmark_runs_under_torchrun_on_random_images():
     last = out.strip().splitlines()[-1]
     assert last.startswith("max weight difference to one process: ")
     assert float(last.rpartition(": ")[2]) < 1e-8
+
+
+def test_numpy_profile_reports_every_layer_and_the_product_floor():
+    import subprocess
+    import sys
+
+    script = Path(__file__).parents[1] / "benchmarks" / "numpy_profile.py"
+    out = subprocess.run([sys.executable, str(script), "--layers", "lenet", "--products",
+                          "--data", "random", "--steps", "2"],
+                         capture_output=True, text=True, check=True).stdout
+    rows = [line for line in out.splitlines() if line.startswith("| ")]
+    # lenet: 12 layers, the total, two header rows; the products: two thread counts
+    # and two header rows
+    assert len(rows) == 12 + 1 + 2 + 2 + 2
+    assert "| 2 HalvingMaxPool2d |" in out.split("| 1 Activation |")[0]  # training order
+    assert "23.6 GFLOP" in out
