@@ -19,10 +19,10 @@ def predict_batch_size(image_shape: tuple[int, ...], values: int = 2**20,
 
     About ``values`` input values per pass (activations grow with them), a power of
     two between 8 and 512: with a million, 512 for 28x28, 256 for 3x32x32, 8 for
-    3x224x224. The NumPy backend asks for 2**16 (64 images of 28x28): its
-    im2col columns then stay small enough to be reused from the cache. With
-    ``widest``, the values of one image's largest activation
-    (:func:`widest_activation`), a pass holds about ``values`` of those instead.
+    3x224x224. With ``widest``, the values of one image's largest activation
+    (:func:`widest_activation`), a pass holds about ``values`` of those instead: the
+    backends size their CPU prediction passes so (the NumPy backend's smaller, so
+    that its im2col columns are reused from the cache).
     """
     per_image = math.prod(image_shape) if widest is None else widest
     return int(min(512, max(8, 2 ** math.floor(math.log2(max(1, values // per_image))))))

@@ -439,8 +439,8 @@ class BatchNorm(Layer):
             return from_channel_rows(out, x.shape, axes)
         mean = rows.mean(axis=1)                                   # (C,)
         centered = rows - mean[:, None]
-        var = row_dots(centered, centered) / rows.shape[1]       # (C,)
         m = rows.shape[1]
+        var = row_dots(centered, centered) / m                     # (C,)
         self._update_running(mean, var * m / max(m - 1, 1))
         inv_std = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype)
         # x_hat = centered * inv_std is never stored: one pass over the maps fewer
