@@ -145,10 +145,12 @@ class NumpyBackend(Backend):
 
 #: values of the widest activation per prediction pass (see predict_batch_size):
 #: 64 images for the default network, simple and ResNet20 on 28x28 images (16 maps of
-#: 28x28), 128 for LeNet (6 maps of 24x24). Measured on 2 cores, predict of 1,000 /
-#: 10,000 Fashion-MNIST images in passes of 64, 128 and 256 images: LeNet 21 / 196,
-#: 17 / 155 and 18 / 176 ms; the default network 39, 42 and 48 ms on 1,000
-PREDICT_ACTIVATIONS = 800 * 1024
+#: 28x28), 256 for LeNet (6 maps of 24x24). Passes run on threads, and every NumPy
+#: call of a pass hands the GIL over, so fewer, larger passes pay, as far as the
+#: cache allows. Measured on 2 cores, 1,000 images in passes of 64, 128 and 256:
+#: LeNet 15.6, 10.9 and 8.5 ms; the default network 28.5, 25.1 and 25.1 ms; simple
+#: 36, 49 and 45 ms (its 28x28 maps: one row of outputs fills the cache at 64)
+PREDICT_ACTIVATIONS = 900 * 1024
 
 #: input values per pass of ``gradient``: 64 images of 28x28
 PREDICT_VALUES = 2**16

@@ -26,6 +26,7 @@ from .._base import adaptive_pool_matrix
 from .functional import (
     FlatImages,
     col2im,
+    conv_in_blocks,
     im2col,
     kernel_offsets,
     output_hw,
@@ -55,6 +56,13 @@ class Layer:
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         raise NotImplementedError
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The output in evaluation mode, when no backward pass will follow: nothing
+        is kept for one (a layer may also skip the work of keeping it)."""
+        out = self.forward(x, training=False)
+        self._caches.pop(threading.get_ident(), None)
+        return out
 
     # Prediction runs its passes on several threads through the same layers, so
     # each thread keeps a cache of its own: what its last forward kept for backward.
@@ -116,6 +124,13 @@ class Conv2d(Layer):
         # a view in NCHW order; memory stays (O, Ho, Wo, N), which is what the next
         # convolution's im2col and this layer's backward read fastest
         return out.reshape(-1, ho, wo, n).transpose(3, 0, 1, 2)    # (N, O, Ho, Wo)
+
+    def predict(self, x):
+        # one cache-sized block of patches at a time, none kept for a backward pass
+        weight = self.params["weight"].reshape(len(self.params["weight"]), -1)
+        out = conv_in_blocks(x, weight, self.params.get("bias"), self.kernel, self.stride,
+                             self.padding)                          # (O, Ho, Wo, N)
+        return out.transpose(3, 0, 1, 2)                            # (N, O, Ho, Wo)
 
     def backward(self, dout):
         cols, xp_shape = self.cache

@@ -274,7 +274,7 @@ def prediction_steps(layers: list[L.Layer]) -> list[Callable[[np.ndarray], np.nd
 
 
 def _evaluated(layer: L.Layer) -> Callable[[np.ndarray], np.ndarray]:
-    return lambda x: layer.forward(x, training=False)
+    return layer.predict
 
 
 def _runner(steps: list[Callable[[np.ndarray], np.ndarray]]) -> Callable[[np.ndarray], np.ndarray]:

@@ -54,6 +54,25 @@ def test_col2im_is_the_adjoint_of_im2col():
                                    np.sum(x * col2im(g, x.shape, kernel, stride)))
 
 
+def test_conv_in_blocks_is_the_im2col_product_plus_bias(monkeypatch):
+    """Blocks of two output rows over seven (a short last one), in float32 too."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, 3, 9, 8))
+    weight, bias = rng.normal(size=(4, 3 * 3 * 2)), rng.normal(size=4)
+    kernel, stride, padding = (3, 2), (1, 2), (0, 0, 1, 0)
+    cols = im2col(x, kernel, stride, padding=padding)                  # (18, 7*4*5)
+    expected = (weight @ cols + bias[:, None]).reshape(4, 7, 4, 5)      # (O, Ho, Wo, N)
+    monkeypatch.setattr(functional, "PREDICT_BLOCK_VALUES", 2 * 18 * 4 * 5)
+    out = functional.conv_in_blocks(x, weight, bias, kernel, stride, padding)
+    np.testing.assert_allclose(out, expected, rtol=1e-12)
+    out = functional.conv_in_blocks(x, weight, None, kernel, stride, padding)
+    np.testing.assert_allclose(out, expected - bias[:, None, None, None], rtol=1e-12)
+    single = functional.conv_in_blocks(*(a.astype(np.float32) for a in (x, weight, bias)),
+                                       kernel, stride, padding)
+    assert single.dtype == np.float32
+    np.testing.assert_allclose(single, expected, rtol=1e-4, atol=1e-5)
+
+
 def test_im2col_rows_are_patches():
     x = np.arange(2 * 1 * 4 * 4, dtype=float).reshape(2, 1, 4, 4)
     cols = im2col(x, (2, 2), (2, 2))  # (1*2*2, 2*2*2): one column per output position

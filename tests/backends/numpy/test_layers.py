@@ -52,6 +52,43 @@ def test_conv_matches_loop_reference(stride, padding):
     np.testing.assert_allclose(net.forward(x, False), expected, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("spec,in_shape", [
+    (S.Conv2d(4, 3, stride=2, padding=1), (3, 9, 8)),
+    (S.Conv2d(5, (2, 3), padding=(0, 1, 2, 0), bias=False), (2, 7, 6)),
+    (S.Conv2d(6, 5), (1, 12, 12)),
+    (S.Conv2d(3, 3, stride=(1, 2), padding="same"), (4, 6, 9)),
+])
+def test_conv_predict_is_its_evaluation_forward_in_blocks_keeping_nothing(
+        spec, in_shape, monkeypatch):
+    """Prediction's convolution unrolls one block of output rows at a time (one row a
+    block here: the blocks are made tiny), with the bias in the product; it gives
+    the loop oracle's output and keeps no cache for a backward pass."""
+    from sklearn_cnn.backends.numpy import functional
+
+    monkeypatch.setattr(functional, "PREDICT_BLOCK_VALUES", 1)
+    layer = make_net([spec], in_shape).layers()[0]
+    x = np.random.default_rng(1).normal(size=(3, *in_shape))
+    bias = layer.params.get("bias", np.zeros(spec.out_channels))
+    expected = reference.conv2d(x, layer.params["weight"], bias, spec.strides,
+                                spec.resolve_padding(in_shape))
+    layer.clear_cache()
+    np.testing.assert_allclose(layer.predict(x), expected, rtol=1e-10, atol=1e-12)
+    assert layer.cache is None
+    monkeypatch.setattr(functional, "PREDICT_BLOCK_VALUES", 2**16)  # the whole map at once
+    np.testing.assert_allclose(layer.predict(x), expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("spec", [S.ReLU(), S.MaxPool2d(2), S.BatchNorm(), S.Flatten()])
+def test_predict_of_any_layer_is_its_evaluation_forward_and_keeps_no_cache(spec):
+    net = make_net([S.Conv2d(3, 3), spec], (2, 6, 6))
+    layer = net.root.layers[1]
+    x = np.random.default_rng(3).normal(size=(4, 3, 4, 4))
+    expected = layer.forward(x, training=False).copy()
+    layer.clear_cache()
+    np.testing.assert_array_equal(layer.predict(x), expected)
+    assert layer.cache is None
+
+
 @pytest.mark.parametrize("spec,reduce", [(S.MaxPool2d(2), np.max), (S.MaxPool2d(3, 2), np.max),
                                          (S.AvgPool2d(2), np.mean),
                                          (S.AvgPool2d((2, 3), 1), np.mean)])
