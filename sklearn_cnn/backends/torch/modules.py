@@ -58,6 +58,31 @@ class Residual(nn.Module):
         return self.body(x) + self.shortcut(x)
 
 
+class HalvingMaxPool2d(nn.Module):
+    """2x2 max pooling with stride 2, for prediction: the larger of each two columns,
+    then of each two rows (as the NumPy backend's ``HalvingMaxPool2d``).
+
+    The values of ``nn.MaxPool2d(2)`` (a maximum is exact; an odd last row or
+    column is left out, as its floor mode does) without the indices that torch's
+    CPU kernel finds even when no gradient is wanted. LeNet's first pool on 512
+    channels-last images took 2.13 ms that way, 0.39 ms this way (2 cores), and
+    pooling went from 44 % of LeNet's prediction to a few.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
+        columns = torch.maximum(x[..., :h, 0:w:2], x[..., :h, 1:w:2])    # (N, C, H, W/2)
+        return torch.maximum(columns[..., 0::2, :], columns[..., 1::2, :])  # (N, C, H/2, W/2)
+
+
+def _halving(layer: nn.Module) -> bool:
+    """Whether ``layer`` is a plain 2x2 max-pool with stride 2."""
+    return (type(layer) is nn.MaxPool2d and not layer.return_indices
+            and not layer.ceil_mode and layer.padding in (0, (0, 0))
+            and layer.dilation in (1, (1, 1))
+            and {layer.kernel_size, layer.stride} <= {2, (2, 2)})
+
+
 class SeededDropout(nn.Dropout):
     """``nn.Dropout`` drawing its masks from a generator of its own.
 
@@ -152,10 +177,12 @@ def _kind(layer: nn.Module) -> str:
 
 def rewrites(module: nn.Module) -> bool:
     """Whether :func:`prediction_module` changes anything: a BatchNorm after a
-    convolution to fold, or an activation to move after its max-pool."""
+    convolution to fold, an activation to move after its max-pool, or a 2x2
+    max-pool to halve."""
     return any(action == "fold" or len(group) > 1
                for node in module.modules() if isinstance(node, nn.Sequential)
-               for action, *group in prediction_plan(list(node), _kind))
+               for action, *group in prediction_plan(list(node), _kind)) or any(
+        _halving(node) for node in module.modules())
 
 
 def prediction_module(module: nn.Sequential) -> nn.Sequential:
@@ -163,16 +190,20 @@ def prediction_module(module: nn.Sequential) -> nn.Sequential:
     ``backends.prediction_plan`` says (the NumPy backend's ``prediction_steps`` do the
     same): each BatchNorm after a convolution folded into the convolution's kernel and
     bias (``torch.nn.utils.fusion.fuse_conv_bn_eval``, from the running statistics),
-    each ReLU-like activation moved after the max-pool that follows it; residual
-    blocks are rewritten inside. The folded convolutions are copies; every other
-    layer is shared (both in evaluation mode)."""
+    each ReLU-like activation moved after the max-pool that follows it, each 2x2
+    max-pool computed by halving (:class:`HalvingMaxPool2d`); residual blocks are
+    rewritten inside. The folded convolutions are copies; every other layer is
+    shared (both in evaluation mode)."""
     rewritten = []
     for action, *group in prediction_plan(list(module), _kind):
         if action == "fold":
             rewritten.append(fuse_conv_bn_eval(*group))
             continue
-        rewritten += [Residual(prediction_module(layer.body), prediction_module(layer.shortcut))
-                      if isinstance(layer, Residual) else layer for layer in group]
+        for layer in group:
+            if isinstance(layer, Residual):
+                layer = Residual(prediction_module(layer.body),
+                                 prediction_module(layer.shortcut))
+            rewritten.append(HalvingMaxPool2d() if _halving(layer) else layer)
     return nn.Sequential(*rewritten)
 
 

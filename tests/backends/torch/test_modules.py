@@ -20,6 +20,7 @@ from sklearn_cnn.backends.torch import (  # noqa: E402
     load_canonical,
 )
 from sklearn_cnn.backends.torch.modules import (  # noqa: E402
+    HalvingMaxPool2d,
     forward_to,
     prediction_module,
     rewrites,
@@ -97,12 +98,31 @@ def test_prediction_module_folds_batchnorm_and_pools_before_monotone_activations
     fast = prediction_module(module)
     kinds = [type(layer) for layer in fast]
     assert torch.nn.BatchNorm2d not in kinds and len(fast) == len(module) - 1
-    assert kinds[1] is torch.nn.MaxPool2d  # the pool before the activation
+    assert kinds[1] is HalvingMaxPool2d  # the pool, halving, before the activation
     x = torch.from_numpy(rng.normal(size=(5, 2, 8, 8)))
     with torch.no_grad():
         torch.testing.assert_close(fast(x), module(x), rtol=1e-12, atol=1e-12)
     for key, value in export_canonical(module).items():
         np.testing.assert_array_equal(value, weights[key])
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_halving_max_pool_gives_max_pool2d_values(channels_last):
+    """Odd sides (the last row and column left out), ties, NaN and -inf, both
+    memory layouts; only plain 2x2 pools with stride 2 are replaced."""
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.integers(-2, 3, size=(3, 4, 7, 9)).astype(np.float32))
+    x[0, 0, 0, 0], x[1, 2, 3, 4], x[2, 3, 5, 1] = float("nan"), float("-inf"), float("inf")
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    expected = torch.nn.MaxPool2d(2)(x)
+    got = HalvingMaxPool2d()(x)
+    torch.testing.assert_close(got, expected, equal_nan=True, rtol=0, atol=0)
+    for pool in (torch.nn.MaxPool2d(3, 2), torch.nn.MaxPool2d(2, padding=1),
+                 torch.nn.MaxPool2d(2, ceil_mode=True), torch.nn.MaxPool2d(2, 1)):
+        module = torch.nn.Sequential(pool, torch.nn.ReLU()).eval()
+        assert not rewrites(module) and type(prediction_module(module)[0]) is type(pool)
+    assert rewrites(torch.nn.Sequential(torch.nn.MaxPool2d((2, 2))))
 
 
 def test_weights_are_checked_when_loaded():
