@@ -81,16 +81,26 @@ def to_images(X, *, input_shape=None, channels: str = "auto", dtype=None,
     pixels = X.dtype == np.uint8
     if pixels and keep_pixels:  # always finite and small: nothing to check or convert
         return _layout(X, input_shape, channels)
+    extremes = None
     if X.dtype in (np.float32, np.float64):  # checked already, but for finiteness
-        assert_all_finite(X, input_name="X")
+        # NaN and inf show in the smallest or largest value, which the magnitude
+        # check needs anyway: two passes over X instead of three
+        extremes = _extremes(X)
+        if not np.isfinite(extremes).all():
+            assert_all_finite(X, input_name="X")  # scikit-learn's own message
     else:  # one more pass of scikit-learn's checks, converting
         X = check_array(X, allow_nd=True, dtype=[np.float32, np.float64],
                         ensure_all_finite=True, input_name="X")
     dtype = np.dtype(X.dtype if dtype is None else dtype)
     if pixels:  # 0-255 pixel values -> [0, 1], as torchvision's ToTensor
         X = X / np.float32(255)
-    _check_magnitude(X, dtype)
+    _check_magnitude(X, dtype, extremes)
     return np.ascontiguousarray(_layout(X, input_shape, channels), dtype=dtype)
+
+
+def _extremes(X: np.ndarray) -> tuple[float, float]:
+    """``(X.min(), X.max())``, NaN when X holds a NaN; (0, 0) when X is empty."""
+    return (float(X.min()), float(X.max())) if X.size else (0.0, 0.0)
 
 
 def _layout(X: np.ndarray, input_shape, channels: str) -> np.ndarray:
@@ -142,11 +152,14 @@ def _holds_strings(X: np.ndarray) -> bool:
     return bool(is_text(X).any())
 
 
-def _check_magnitude(X: np.ndarray, dtype: np.dtype) -> None:
+def _check_magnitude(X: np.ndarray, dtype: np.dtype,
+                     extremes: tuple[float, float] | None = None) -> None:
     """Refuse values whose square overflows ``dtype``: finite, but training (and
-    often prediction) on them would only produce inf and NaN."""
+    often prediction) on them would only produce inf and NaN. ``extremes``: X's
+    smallest and largest values, when known."""
     limit = math.sqrt(np.finfo(dtype).max)
-    largest = max(float(X.max()), -float(X.min())) if X.size else 0.0
+    low, high = _extremes(X) if extremes is None else extremes
+    largest = max(high, -low)
     if largest > limit:
         raise ValueError(
             f"X holds values up to {largest:.3g} in magnitude, too large for the network, "
