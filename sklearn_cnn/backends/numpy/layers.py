@@ -8,6 +8,8 @@ Every layer follows one small contract:
 - ``backward(dout)`` returns ``dx``, the gradient with respect to the input, or
   ``None`` when the layer was built with ``input_grad=False`` (the first layer: the
   gradient with respect to the images is never needed for training).
+- ``predict(x)`` is ``forward(x, training=False)`` when no backward pass follows: it
+  keeps nothing (a convolution then unrolls its patches block by block).
 
 Shapes in comments: N samples, C input channels, O output channels, H x W input,
 Ho x Wo output, kh x kw kernel.
