@@ -458,7 +458,8 @@ def _pass_size(model: SpecNet, image_shape: tuple) -> int:
 
 
 #: passes of at least this many images run through ``prediction_module`` (BatchNorm
-#: folded into the convolutions, activations moved after their max-pools): folding
+#: folded into the convolutions, activations moved after their max-pools, 2x2
+#: max-pools computed by halving): folding
 #: costs a copy of the convolutions (about a millisecond for the default network),
 #: which a pass of 128 28x28 images repays (the default network's 1,024 images took
 #: 21.5 ms instead of 35.5; LeNet's, which has nothing to fold, 14.0 instead of 15.0).
