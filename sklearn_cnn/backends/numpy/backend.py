@@ -149,7 +149,8 @@ class NumpyBackend(Backend):
 #: call of a pass hands the GIL over, so fewer, larger passes pay, as far as the
 #: cache allows. Measured on 2 cores, 1,000 images in passes of 64, 128 and 256:
 #: LeNet 15.6, 10.9 and 8.5 ms; the default network 28.5, 25.1 and 25.1 ms; simple
-#: 36, 49 and 45 ms (its 28x28 maps: one row of outputs fills the cache at 64)
+#: 36, 49 and 45 ms (no pool between its convolutions on 28x28: at 128 images its
+#: full-size maps, 3.2-6.4 MB, outgrow a 2 MB L2 cache, even on one thread)
 PREDICT_ACTIVATIONS = 900 * 1024
 
 #: input values per pass of ``gradient``: 64 images of 28x28
