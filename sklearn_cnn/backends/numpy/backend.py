@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import cache
 
 import numpy as np
@@ -29,6 +30,7 @@ from .functional import block_threads, map_passes, regression_loss, softmax_cros
 from .layers import ShiftedConv2d
 from .network import Network
 from .optim import OPTIMIZERS
+from .shards import Shards, shard_count
 
 
 class NumpyBackend(Backend):
@@ -60,15 +62,19 @@ class NumpyBackend(Backend):
         model.config = config
 
     def train_epoch(self, model: Network, batches, seed, batch_end=None) -> float:
-        model.seed_dropout(seed)
+        batches = iter(batches)
+        first = next(batches, None)
+        if first is None:
+            return mean_loss([], [])
         losses, sizes = [], []
-        with _threads_over_blocks(model):
-            for batch in batches:
+        with _steps(model, len(first.y)) as steps:
+            steps.seed_dropout(seed)
+            for batch in itertools.chain([first], batches):
                 model.optimizer.learning_rate = batch.learning_rate
                 # a diverging run overflows to inf/nan: the estimator checks every
                 # epoch's loss and weights and reports it, so numpy need not warn too
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    loss = _train_step(model, batch)
+                    loss = _train_step(model, steps, batch)
                 losses.append(loss)
                 sizes.append(len(batch.y))
                 if batch_end is not None:
@@ -189,10 +195,7 @@ def _blas_on_one_thread() -> Iterator[int]:
     one thread, 2 from another stays 1). Elsewhere (a GridSearchCV on threads, say)
     BLAS is left as it was found, and the block is told it has one thread.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield 1
-        return
-    workers = max([library["num_threads"] for library in _blas().info()], default=1)
+    workers = _blas_workers()
     if workers <= 1:
         yield 1
         return
@@ -200,19 +203,53 @@ def _blas_on_one_thread() -> Iterator[int]:
         yield workers
 
 
+def _blas_workers() -> int:
+    """BLAS's threads now, or 1 outside the main thread (see _blas_on_one_thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return 1
+    return max([library["num_threads"] for library in _blas().info()], default=1)
+
+
+class _Unsharded:
+    """A network's own training steps, for :func:`_train_step` (``shards.Shards``'
+    counterpart)."""
+
+    def __init__(self, model: Network):
+        self.model = model
+
+    def seed_dropout(self, seed: int) -> None:
+        self.model.seed_dropout(seed)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return self.model.forward(x, training=True)
+
+    def backward(self, dout: np.ndarray) -> None:
+        self.model.backward(dout)
+
+
 @contextmanager
-def _threads_over_blocks(model: Network) -> Iterator[None]:
-    """A network with shifted convolutions trains with their column blocks on as
-    many threads as BLAS had, and BLAS single-threaded meanwhile (see
-    ``functional.map_blocks``); other networks keep BLAS's own threads, which serve
-    their im2col products best. In the main thread only: see
-    :func:`_blas_on_one_thread` (fits in other threads run the blocks serially).
+def _steps(model: Network, batch_size: int) -> Iterator[Shards | _Unsharded]:
+    """How an epoch's training steps run on the cores BLAS had:
+
+    - batches large enough to pay (``shards.shard_count``) in shards, one thread
+      each, with BLAS single-threaded meanwhile;
+    - otherwise whole, a network with shifted convolutions with their column blocks
+      on those threads and BLAS single-threaded (``functional.map_blocks``), others
+      with BLAS's own threads, which serve their im2col products best.
+
+    In the main thread only: see :func:`_blas_on_one_thread` (fits in other threads
+    run on one core, as BLAS was left).
     """
-    if not any(isinstance(layer, ShiftedConv2d) for layer in model.all_layers()):
-        yield
-        return
-    with _blas_on_one_thread() as workers, block_threads(workers):
-        yield
+    shifted = any(isinstance(layer, ShiftedConv2d) for layer in model.all_layers())
+    with ExitStack() as stack:
+        workers = _blas_workers()
+        if shard_count(batch_size, model.widest_activation, workers) > 1:
+            stack.enter_context(_blas_on_one_thread())
+            yield stack.enter_context(Shards(model, workers))
+            return
+        if shifted:
+            stack.enter_context(block_threads(stack.enter_context(_blas_on_one_thread())))
+        yield _Unsharded(model)
 
 
 def _make_optimizer(config: TrainingConfig, arrays):
@@ -223,17 +260,18 @@ def _make_optimizer(config: TrainingConfig, arrays):
                               config.beta_2, config.epsilon)
 
 
-def _train_step(model: Network, batch) -> float:
-    """One forward, backward and update on a mini-batch; returns the batch loss."""
+def _train_step(model: Network, steps: Shards | _Unsharded, batch) -> float:
+    """One forward, backward and update on a mini-batch; returns the batch loss.
+    ``steps`` runs the passes, whole or in shards (:func:`_steps`)."""
     config, weights = model.config, batch.sample_weight
     total_weight = len(batch.X) if weights is None else float(weights.sum())  # > 0
-    outputs = model.forward(batch.X, training=True)
+    outputs = steps.forward(batch.X)
     if config.loss == "cross_entropy":
         loss, doutputs = softmax_cross_entropy(outputs, batch.y, weights,
                                                config.label_smoothing)
     else:
         loss, doutputs = regression_loss(outputs, batch.y, weights, config.loss)
-    model.backward(doutputs)
+    steps.backward(doutputs)
     # L2 penalty as in MLPClassifier: 0.5 * alpha * ||W||^2 / batch size (its total
     # sample weight when weighted), on weights only
     scale = config.alpha / total_weight

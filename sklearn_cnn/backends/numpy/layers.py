@@ -87,9 +87,11 @@ class Layer:
         cache = self.cache
         return None if cache is None else cache[0]
 
-    # a cache belongs to a thread of this process: pickles and copies carry none
+    # a cache belongs to a thread of this process, a shard to one training step:
+    # pickles and copies carry neither
     def __getstate__(self) -> dict:
-        return {name: value for name, value in vars(self).items() if name != "_caches"}
+        return {name: value for name, value in vars(self).items()
+                if name not in ("_caches", "shard")}
 
     def __setstate__(self, state: dict) -> None:
         # (layers pickled before the caches were per thread carry one ``cache``)
@@ -434,8 +436,17 @@ class BatchNorm(Layer):
     """Normalize per channel (maps) or feature (vectors), then scale and shift.
 
     Computed on :func:`channel_rows`, (C, M), so every statistic is a reduction along
-    contiguous rows and the per-channel constants broadcast as columns.
+    contiguous rows and the per-channel constants broadcast as columns. In a sharded
+    training step (``shards.Shards``) ``shard`` adds each sum up over the shards,
+    so the statistics are the whole batch's.
     """
+
+    shard = None  # a shards.ShardMember while a sharded step runs
+
+    def _batch_sum(self, values: np.ndarray) -> np.ndarray:
+        """``values``, sums over this layer's part of the batch, summed over the
+        whole batch."""
+        return values if self.shard is None else self.shard.sum(values)
 
     def __init__(self, spec: specs.BatchNorm, in_shape: Shape, params, input_grad=True):
         params = dict(params)
@@ -450,18 +461,20 @@ class BatchNorm(Layer):
         if not training:  # running statistics: one affine map per channel
             mean, var = self.buffers["running_mean"], self.buffers["running_var"]
             scale = self.params["weight"] / np.sqrt(var + self.eps)  # gamma / std, (C,)
-            self.cache = (rows, None, training, x.shape, axes)  # x_hat made if needed
+            self.cache = (rows, None, training, x.shape, axes, None)  # x_hat if needed
             out = rows * scale[:, None]
             out += (self.params["bias"] - mean * scale)[:, None]
             return from_channel_rows(out, x.shape, axes)
-        mean = rows.mean(axis=1)                                   # (C,)
+        batch = len(x) if self.shard is None else self.shard.batch
+        m = rows.shape[1] // len(x) * batch                # values per channel in the batch
+        mean = self._batch_sum(rows.sum(axis=1)) / m               # (C,)
         centered = rows - mean[:, None]
-        m = rows.shape[1]
-        var = row_dots(centered, centered) / m                     # (C,)
-        self._update_running(mean, var * m / max(m - 1, 1))
+        var = self._batch_sum(row_dots(centered, centered)) / m    # (C,)
+        if self.shard is None or self.shard.index == 0:  # the buffers are shared
+            self._update_running(mean, var * m / max(m - 1, 1))
         inv_std = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype)
         # x_hat = centered * inv_std is never stored: one pass over the maps fewer
-        self.cache = (centered, inv_std, training, x.shape, axes)
+        self.cache = (centered, inv_std, training, x.shape, axes, m)
         out = centered * (self.params["weight"] * inv_std)[:, None]  # gamma * x_hat
         out += self.params["bias"][:, None]                        # ... + beta
         return from_channel_rows(out, x.shape, axes)
@@ -472,7 +485,7 @@ class BatchNorm(Layer):
             self.buffers[name] += self.momentum * batch
 
     def backward(self, dout):
-        centered, inv_std, training, shape, axes = self.cache
+        centered, inv_std, training, shape, axes, m = self.cache
         drows = channel_rows(dout, axes)            # (C, M), ordered like the cached rows
         if not training:  # running statistics are constants; the input rows cached
             mean, var = self.buffers["running_mean"], self.buffers["running_var"]
@@ -484,11 +497,12 @@ class BatchNorm(Layer):
         if not training:
             return from_channel_rows(drows * scale[:, None], shape, axes)
         # batch statistics depend on x too: subtract their share of the gradient,
-        # dx = gamma / std * (dout - mean(dout) - x_hat * mean(dout * x_hat))
-        m = drows.shape[1]
-        dx = centered * (-scale * inv_std * self.grads["weight"] / m)[:, None]
+        # dx = gamma / std * (dout - mean(dout) - x_hat * mean(dout * x_hat)), means
+        # over the whole batch (this layer's gradients are its shard's share)
+        dweight, dbias = self._batch_sum(np.stack([self.grads["weight"], self.grads["bias"]]))
+        dx = centered * (-scale * inv_std * dweight / m)[:, None]
         dx += drows * scale[:, None]
-        dx -= (scale * self.grads["bias"] / m)[:, None]
+        dx -= (scale * dbias / m)[:, None]
         return from_channel_rows(dx, shape, axes)
 
 

@@ -195,12 +195,27 @@ class Network:
         """The layers that own arrays (parameters or buffers)."""
         return [layer for layer in self.all_layers() if layer.params or layer.buffers]
 
-    def seed_dropout(self, seed: int) -> None:
+    def seed_dropout(self, seed: int, stream: int = 0) -> None:
         """Draw the next dropout masks from generators seeded by ``seed`` (one per
-        Dropout layer, so each layer's masks depend on the seed and its position)."""
+        Dropout layer, so each layer's masks depend on the seed and its position);
+        ``stream`` tells apart the replicas of a sharded step (:meth:`replica`)."""
         dropouts = [layer for layer in self.all_layers() if isinstance(layer, L.Dropout)]
         for position, layer in enumerate(dropouts):
-            layer.rng = np.random.default_rng([int(seed), position])
+            key = [int(seed), position] + ([stream] if stream else [])
+            layer.rng = np.random.default_rng(key)
+
+    def replica(self) -> Network:
+        """A network that shares this one's parameters and buffers (the same
+        arrays) but keeps gradients, caches and dropout generators of its own: one
+        shard of a data-parallel training step runs on each (``shards.Shards``).
+        It has no optimizer: the step adds the replicas' gradients up into this
+        network's, and this network's optimizer updates the shared arrays."""
+        shared = {id(array): array for layer in self.layers()
+                  for array in (*layer.params.values(), *layer.buffers.values())}
+        twin = copy.copy(self)
+        twin.root = copy.deepcopy(self.root, shared)  # arrays in ``shared`` not copied
+        twin.optimizer, twin.trained, twin.decayed = None, [], []
+        return twin
 
     def clear_cache(self) -> None:
         """Drop what forward kept for backward, in every thread (a fitted model need

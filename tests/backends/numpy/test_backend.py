@@ -212,9 +212,9 @@ def _spy_on_steps(monkeypatch, record):
 
     seen, step = [], numpy_backend._train_step
 
-    def spying_step(model, batch):
+    def spying_step(model, steps, batch):
         seen.append(record())
-        return step(model, batch)
+        return step(model, steps, batch)
 
     monkeypatch.setattr(numpy_backend, "_train_step", spying_step)
     return seen
