@@ -179,13 +179,16 @@ def col2im(dcols: np.ndarray, x_shape: tuple[int, ...], kernel: tuple[int, int],
 
 
 #: patch values of the shifted-slice convolution unrolled at once: a block of columns
-#: (4 MB of float32) that stays in the CPU's cache while it is copied and multiplied,
-#: where a whole batch's patches (58 MB for 128 images of 28x28 and 16 channels) would
-#: go out to memory and back. Measured on 2 cores, per layer and per resnet20 epoch
-#: (interleaved): 2**19 and 2**20 values (3,640 and 7,281 columns of a 16-channel 3x3
-#: convolution) tie as the fastest of 2**16-2**21; smaller blocks lose to the
-#: per-block overhead, larger ones to the cache.
-BLOCK_VALUES = 2**20
+#: (1 MB of float32, 1,820 columns of a 16-channel 3x3 convolution) that stays in a
+#: core's cache while it is copied and multiplied, where a whole batch's patches (58
+#: MB for 128 images of 28x28 and 16 channels) would go out to memory and back.
+#: Training runs each shard's blocks on one core (``shards``); ResNet20 on 2 cores
+#: of an AVX-512 Xeon (2 MB of L2 a core), interleaved: a 64-image step on one core
+#: 287-291 ms with 2**18 values, 292-304 with 2**17, 302-310 with 2**19, 312-315
+#: with 2**16 or 2**20; one-epoch fits on 2,560 images 6.65-6.87 s with 2**18
+#: against 6.80-7.09 with 2**20. (Before the shards, with two threads sharing each
+#: layer's blocks, 2**19 and 2**20 had tied as the fastest on an AVX2 EPYC.)
+BLOCK_VALUES = 2**18
 
 
 @dataclass(frozen=True)
