@@ -1,10 +1,13 @@
 """Where the NumPy backend's training step spends its time.
 
-Two reports, both on 1x28x28 images in batches of 128:
+Three reports, on 1x28x28 images:
 
 - ``--layers ARCH`` times each layer's forward and backward pass of a training step
   of ARCH (``simple``, ``lenet``...), in the order training runs them, median of
-  ``--steps`` steps on Fashion-MNIST (or random images with ``--data random``);
+  ``--steps`` steps of 128 images on Fashion-MNIST (or random images with ``--data
+  random``);
+- ``--shards ARCH...`` times one training step of each ARCH whole and cut into one
+  shard per core (``backends/numpy/shards.py``), at batches of 32 to 256;
 - ``--products`` times only the matrix products of ResNet20's 19 convolutions
   (forward, weight gradient and input gradient, on whole-batch matrices), the floor
   under any im2col-style step of that network with the BLAS NumPy uses.
@@ -12,6 +15,7 @@ Two reports, both on 1x28x28 images in batches of 128:
 Usage::
 
     .venv/bin/python benchmarks/numpy_profile.py --layers simple
+    .venv/bin/python benchmarks/numpy_profile.py --shards lenet simple auto resnet20
     .venv/bin/python benchmarks/numpy_profile.py --products
 
 Measure alone: another busy process on the machine changes every figure.
@@ -24,6 +28,7 @@ import os
 import statistics
 import time
 import warnings
+from functools import partial
 
 import numpy as np
 from machine import cpu_model
@@ -81,6 +86,74 @@ def layer_profile(arch: str, steps: int, data: str, batch: int = 128) -> list[st
     return rows
 
 
+def shard_profile(archs: list[str], steps: int, data: str,
+                  batches: tuple[int, ...] = (32, 64, 128, 256)) -> list[str]:
+    """One training step whole (BLAS on all cores, shifted convolutions' blocks on
+    threads, as the backend trains batches too small to shard) against the same step
+    in one shard per core (BLAS on one thread a shard); the two take turns."""
+    from threadpoolctl import threadpool_limits
+
+    from sklearn_cnn import CNNClassifier
+    from sklearn_cnn.backends.numpy.functional import block_threads
+    from sklearn_cnn.backends.numpy.layers import ShiftedConv2d
+    from sklearn_cnn.backends.numpy.shards import Shards, shard_count
+
+    workers = os.cpu_count() or 1
+    X, y = _images(max(batches) * (steps + 1), data)
+    rows = [f"**One training step, whole or in {workers} shards** (ms, median of "
+            f"{steps} steps, 3 turns each):", "",
+            "| arch | batch | whole | shards | shards / whole | backend shards |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for arch in archs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = CNNClassifier(arch, backend="numpy", max_iter=1, augment=None,
+                                  random_state=0).fit(X[:256], y[:256]).model_
+        shifted = any(isinstance(layer, ShiftedConv2d) for layer in model.all_layers())
+        for batch in batches:
+            times = {"whole": [], "shards": []}
+            for _ in range(3):
+                with threadpool_limits(1 if shifted else workers), \
+                        block_threads(workers if shifted else 1):
+                    times["whole"] += _step_times(partial(model.forward, training=True),
+                                                  model.backward, X, y, batch, steps)
+                with threadpool_limits(1), Shards(model, workers) as shards:
+                    times["shards"] += _step_times(shards.forward, shards.backward, X, y,
+                                                   batch, steps)
+            whole, sharded = (1000 * statistics.median(times[k]) for k in times)
+            count = shard_count(batch, model.widest_activation, workers)
+            rows.append(f"| {arch} | {batch} | {whole:.1f} | {sharded:.1f} | "
+                        f"{sharded / whole:.2f} | {count} |")
+    return rows
+
+
+def _step_times(forward, backward, X, y, batch: int, steps: int) -> list[float]:
+    """Seconds of each of ``steps`` training steps (``forward(x)``, the loss,
+    ``backward(dout)``), after one more that faults the memory in."""
+    from sklearn_cnn.backends.numpy.functional import softmax_cross_entropy
+
+    times = []
+    for step in range(steps + 1):
+        x, target = X[batch * step:batch * (step + 1)], y[batch * step:batch * (step + 1)]
+        start = time.perf_counter()
+        _, dout = softmax_cross_entropy(forward(x), target)
+        backward(dout)
+        times.append(time.perf_counter() - start)
+    return times[1:]
+
+
+def _images(n: int, data: str) -> tuple[np.ndarray, np.ndarray]:
+    """n standardized 1x28x28 images and their labels."""
+    if data == "random":
+        rng = np.random.default_rng(0)
+        return rng.standard_normal((n, 1, 28, 28), dtype=np.float32), np.arange(n) % 10
+    from sklearn_cnn.datasets import load_fashion_mnist
+
+    X, y = load_fashion_mnist(subset="train", return_X_y=True)
+    X = X[:n].astype(np.float32)
+    return ((X - X.mean()) / X.std()).reshape(-1, 1, 28, 28), y[:n]
+
+
 def product_floor(repeats: int, batch: int = 128) -> list[str]:
     """ResNet20's convolution products alone, per training step, on 2 and 1 threads."""
     from threadpoolctl import threadpool_limits
@@ -124,15 +197,19 @@ def main() -> None:
     parser.add_argument("--layers", metavar="ARCH", help="profile ARCH layer by layer")
     parser.add_argument("--products", action="store_true",
                         help="time ResNet20's convolution products alone")
+    parser.add_argument("--shards", metavar="ARCH", nargs="+",
+                        help="time ARCH's training steps whole and in shards")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--data", choices=["fashion", "random"], default="fashion")
     args = parser.parse_args()
-    if not (args.layers or args.products):
-        parser.error("ask for --layers ARCH, --products or both")
+    if not (args.layers or args.products or args.shards):
+        parser.error("ask for --layers ARCH, --shards ARCH..., --products or several")
     print(f"Measured by `python benchmarks/numpy_profile.py` on {time.strftime('%Y-%m-%d')}: "
           f"{cpu_model()} ({os.cpu_count()} CPUs), numpy {np.__version__}.\n")
     if args.layers:
         print("\n".join(layer_profile(args.layers, args.steps, args.data)) + "\n")
+    if args.shards:
+        print("\n".join(shard_profile(args.shards, args.steps, args.data)) + "\n")
     if args.products:
         print("\n".join(product_floor(max(args.steps // 4, 3))))
 

@@ -3,6 +3,7 @@ images); the figures themselves are the suite's business, not the tests'."""
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,20 @@ def test_numpy_profile_reports_every_layer_and_the_product_floor():
     assert len(rows) == 12 + 1 + 2 + 2 + 2
     assert "| 2 HalvingMaxPool2d |" in out.split("| 1 Activation |")[0]  # training order
     assert "23.6 GFLOP" in out
+
+
+def test_numpy_profile_times_steps_whole_and_in_shards():
+    import subprocess
+    import sys
+
+    script = Path(__file__).parents[1] / "benchmarks" / "numpy_profile.py"
+    out = subprocess.run([sys.executable, str(script), "--shards", "lenet", "--data",
+                          "random", "--steps", "1"],
+                         capture_output=True, text=True, check=True).stdout
+    rows = [line.split("|")[1:-1] for line in out.splitlines() if line.startswith("| lenet")]
+    assert [int(row[1]) for row in rows] == [32, 64, 128, 256]
+    assert all(float(row[2]) > 0 and float(row[3]) > 0 for row in rows)
+    # LeNet's widest maps hold 3,456 values: 256 images make three shards' worth of
+    # 2**18 values, fewer images none
+    expected = [1, 1, 1, min(os.cpu_count() or 1, 3)]
+    assert [int(row[5]) for row in rows] == expected
