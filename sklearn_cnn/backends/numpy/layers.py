@@ -500,9 +500,13 @@ class BatchNorm(Layer):
         # dx = gamma / std * (dout - mean(dout) - x_hat * mean(dout * x_hat)), means
         # over the whole batch (this layer's gradients are its shard's share)
         dweight, dbias = self._batch_sum(np.stack([self.grads["weight"], self.grads["bias"]]))
-        dx = centered * (-scale * inv_std * dweight / m)[:, None]
-        dx += drows * scale[:, None]
-        dx -= (scale * dbias / m)[:, None]
+        # written over the centred rows, which nothing needs after this: no temporary
+        # of the maps' size (a third of this pass's time on 16 maps of 28x28)
+        dx, self.cache = centered, None                            # (C, M)
+        dx *= (-inv_std * dweight / m)[:, None]                    # -x_hat mean(dout x_hat)
+        dx += drows
+        dx -= (dbias / m)[:, None]                                 # - mean(dout)
+        dx *= scale[:, None]                                       # times gamma / std
         return from_channel_rows(dx, shape, axes)
 
 
