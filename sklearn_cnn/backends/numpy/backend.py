@@ -273,9 +273,9 @@ def _train_step(model: Network, steps: Shards | _Unsharded, batch) -> float:
         loss, doutputs = regression_loss(outputs, batch.y, weights, config.loss)
     steps.backward(doutputs)
     # L2 penalty as in MLPClassifier: 0.5 * alpha * ||W||^2 / batch size (its total
-    # sample weight when weighted), on weights only
+    # sample weight when weighted), on weights only; no passes over them for alpha=0
     scale = config.alpha / total_weight
-    for layer, name in model.decayed:
+    for layer, name in model.decayed if config.alpha else ():
         weight = layer.params[name]
         loss += 0.5 * scale * float(np.vdot(weight, weight))
         layer.grads[name] += scale * weight

@@ -106,11 +106,15 @@ class Shards:
         self.replicas = [model.replica() for _ in range(workers)]
         self.norms = [[layer for layer in replica.all_layers() if isinstance(layer, BatchNorm)]
                       for replica in self.replicas]
+        # the first replica fills the model's own gradient arrays, the others theirs,
+        # which the step then adds in
+        for mine, first in zip(model.layers(), self.replicas[0].layers(), strict=True):
+            first.grads = mine.grads
         positions = {id(layer): i for i, layer in enumerate(model.layers())}
-        # (model's gradient, the same gradient in each replica) for each trained array
+        # (model's gradient, the same gradient in each other replica) per trained array
         self.gradients = [(layer.grads[name],
                            [replica.layers()[positions[id(layer)]].grads[name]
-                            for replica in self.replicas])
+                            for replica in self.replicas[1:]])
                           for layer, name in model.trained]
         # one thread per replica after the first, which runs in the caller's thread
         self._threads = [ThreadPoolExecutor(1) for _ in range(workers - 1)]
@@ -149,8 +153,7 @@ class Shards:
         parts = np.split(dout, np.cumsum(self._sizes)[:-1])
         self._run(self._group, lambda replica, part: replica.backward(part), parts)
         for total, shares in self.gradients:
-            np.copyto(total, shares[0])
-            for share in shares[1:count]:
+            for share in shares[:count - 1]:
                 total += share
 
     def _run(self, group: ShardGroup | None, work, parts: list[np.ndarray]) -> list:
