@@ -226,6 +226,9 @@ class _Unsharded:
     def backward(self, dout: np.ndarray) -> None:
         self.model.backward(dout)
 
+    def update(self, optimizer, grads: list[np.ndarray]) -> None:
+        optimizer.update_params(grads)
+
 
 @contextmanager
 def _steps(model: Network, batch_size: int) -> Iterator[Shards | _Unsharded]:
@@ -282,7 +285,7 @@ def _train_step(model: Network, steps: Shards | _Unsharded, batch) -> float:
     grads = [layer.grads[name] for layer, name in model.trained]
     if config.max_grad_norm is not None:
         clip_grad_norm(grads, config.max_grad_norm)
-    model.optimizer.update_params(grads)
+    steps.update(model.optimizer, grads)
     return loss
 
 

@@ -15,7 +15,8 @@ from sklearn_cnn import layers as S
 from sklearn_cnn._weights import init_weights
 from sklearn_cnn.backends import TrainingConfig
 from sklearn_cnn.backends._base import Batch
-from sklearn_cnn.backends.numpy import BACKEND, Network
+from sklearn_cnn.backends.numpy import BACKEND, Network, shards
+from sklearn_cnn.backends.numpy import backend as numpy_backend
 from sklearn_cnn.persistence import skops_trusted_types
 
 SPECS = (S.Conv2d(3, 3, padding=1), S.BatchNorm(), S.ReLU(), S.MaxPool2d(2), S.Flatten(),
@@ -207,13 +208,14 @@ def _blas_threads():
 
 
 def _spy_on_steps(monkeypatch, record):
-    """Call ``record()`` at every NumPy training step; returns the list of results."""
+    """Call ``record(steps)`` at every NumPy training step (``steps`` runs its passes,
+    whole or in shards); returns the list of results."""
     from sklearn_cnn.backends.numpy import backend as numpy_backend
 
     seen, step = [], numpy_backend._train_step
 
     def spying_step(model, steps, batch):
-        seen.append(record())
+        seen.append(record(steps))
         return step(model, steps, batch)
 
     monkeypatch.setattr(numpy_backend, "_train_step", spying_step)
@@ -231,7 +233,7 @@ def test_shifted_convolutions_train_on_threads_with_blas_single_threaded(digits,
     X, X_test, y, _ = digits
     arch = [S.Conv2d(16, 3, padding=1), S.ReLU(), S.Conv2d(16, 3, padding=1), S.ReLU(),
             S.GlobalAvgPool2d(), S.Linear(10)]
-    seen = _spy_on_steps(monkeypatch, lambda: (functional._workers(), _blas_threads()))
+    seen = _spy_on_steps(monkeypatch, lambda _: (functional._workers(), _blas_threads()))
     fits = {}
     for threads in (2, 1):
         seen.clear()
@@ -255,14 +257,37 @@ def test_fits_in_other_threads_leave_blas_alone(digits, monkeypatch):
 
     X, _, y, _ = digits
     arch = [S.Conv2d(16, 3, padding=1), S.ReLU(), S.GlobalAvgPool2d(), S.Linear(10)]
-    seen = _spy_on_steps(monkeypatch, functional._workers)
+    monkeypatch.setattr(shards, "SHARD_VALUES", 1)  # large enough to shard, anyway
+    seen = _spy_on_steps(monkeypatch, lambda steps: (functional._workers(), type(steps)))
     with threadpool_limits(limits=2, user_api="blas"):
         thread = threading.Thread(
             target=lambda: lenet(arch=arch, max_iter=1, random_state=0).fit(X, y))
         thread.start()
         thread.join()
-        assert seen and set(seen) == {1}
+        assert seen and set(seen) == {(1, numpy_backend._Unsharded)}
         assert _blas_threads() == {2}
+
+
+def test_large_batches_train_in_shards_with_blas_single_threaded(digits, monkeypatch):
+    """Batches whose shards hold ``shards.SHARD_VALUES`` values of the widest
+    activation or more train in one shard per BLAS thread, BLAS at one thread
+    meanwhile and given back afterwards; smaller batches train whole, with BLAS's
+    threads."""
+    from threadpoolctl import threadpool_limits
+
+    X, _, y, _ = digits
+    arch = [S.Conv2d(8, 3, padding=1), S.ReLU(), S.Flatten(), S.Linear(10)]  # 512 values
+    monkeypatch.setattr(shards, "SHARD_VALUES", 512 * 16)  # shards of 16 images or more
+    seen = _spy_on_steps(monkeypatch, lambda steps: (type(steps), _blas_threads()))
+    for batch_size, expected in ((64, (shards.Shards, frozenset({1}))),
+                                 (16, (numpy_backend._Unsharded, frozenset({2})))):
+        seen.clear()
+        with threadpool_limits(limits=2, user_api="blas"):
+            if _blas_threads() != {2}:
+                pytest.skip("this BLAS does not run 2 threads")
+            lenet(arch=arch, max_iter=1, batch_size=batch_size, random_state=0).fit(X, y)
+            assert _blas_threads() == {2}
+        assert set(seen) == {expected}
 
 
 def _spy_on_passes(monkeypatch, record):

@@ -98,3 +98,39 @@ def test_steps_follow_the_written_formulas_and_leave_the_gradients_alone(dtype):
     assert sgd_w.dtype == adam_w.dtype == dtype
     for g, k in zip(grads, kept, strict=True):
         np.testing.assert_array_equal(g, k)
+
+
+@pytest.mark.parametrize("make", [
+    lambda params: SGDOptimizer(params, learning_rate_init=0.1, momentum=0.9),
+    lambda params: AdamOptimizer(params, learning_rate_init=0.01),
+])
+@pytest.mark.parametrize("count", [2, 3])
+def test_steps_in_parts_are_the_whole_steps(make, count):
+    """Two steps cut into parts (run one after another here; the backend runs them on
+    threads) change the parameters and the state exactly as whole steps do; small
+    arrays go whole to the first part, the step count comes back."""
+    from sklearn_cnn.backends.numpy.optim import PART_VALUES
+
+    rng = np.random.default_rng(0)
+    shapes = [(PART_VALUES + 7,), (3, 4), (64, PART_VALUES // 16)]
+    whole = [rng.standard_normal(shape, dtype=np.float32) for shape in shapes]
+    cut = [w.copy() for w in whole]
+    whole_opt, cut_opt = make(whole), make(cut)
+    for _ in range(2):
+        grads = [rng.standard_normal(shape, dtype=np.float32) for shape in shapes]
+        whole_opt.update_params(grads)
+        parts = cut_opt.parts(grads, count)
+        assert len(parts) == count
+        assert [len(part.params) for part, _ in parts] == [3] + [2] * (count - 1)
+        for part, part_grads in parts:
+            part.update_params(part_grads)
+        cut_opt.join(parts)
+    for mine, theirs in zip(cut, whole, strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    assert cut_opt.state_dict().keys() == whole_opt.state_dict().keys()
+    for name, value in whole_opt.state_dict().items():
+        if isinstance(value, list):
+            for a, b in zip(cut_opt.state_dict()[name], value, strict=True):
+                np.testing.assert_array_equal(a, b)
+        else:
+            assert cut_opt.state_dict()[name] == value

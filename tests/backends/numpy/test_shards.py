@@ -11,9 +11,8 @@ from sklearn_cnn import CNNClassifier
 from sklearn_cnn import layers as S
 from sklearn_cnn._weights import init_weights
 from sklearn_cnn.backends import TrainingConfig
-from sklearn_cnn.backends.numpy import BACKEND
+from sklearn_cnn.backends.numpy import BACKEND, shards
 from sklearn_cnn.backends.numpy import layers as L
-from sklearn_cnn.backends.numpy import shards
 from sklearn_cnn.backends.numpy.functional import softmax_cross_entropy
 
 #: batch normalization of maps and of vectors, inside a residual block and outside,
@@ -122,16 +121,18 @@ def test_each_replica_draws_its_own_dropout_masks(monkeypatch):
     X = np.ones((8, *SHAPE))
     with shards.Shards(model, 2) as steps:
         steps.seed_dropout(0)
-        dropouts = [[layer for layer in replica.all_layers() if isinstance(layer, L.Dropout)][0]
-                    for replica in steps.replicas]
+        dropouts = [_dropout(replica) for replica in steps.replicas]
         steps.forward(X)
         first, second = (dropout.cache for dropout in dropouts)
     assert not np.array_equal(first, second)
     # the first replica's masks are the ones the unsharded network draws
     model.seed_dropout(0)
     model.forward(X[:4], training=True)
-    unsharded = [layer for layer in model.all_layers() if isinstance(layer, L.Dropout)][0]
-    np.testing.assert_array_equal(unsharded.cache, first)
+    np.testing.assert_array_equal(_dropout(model).cache, first)
+
+
+def _dropout(network):
+    return next(layer for layer in network.all_layers() if isinstance(layer, L.Dropout))
 
 
 def test_a_failing_shard_raises_its_error_and_no_shard_waits_forever(monkeypatch):
