@@ -16,10 +16,10 @@ element-wise functions and reductions (im2col and col2im, ReLU, pooling, batch
 normalization) run on one core. Sharded, every part of the step runs on every core,
 with BLAS held at one thread per shard. Two cores of an AVX-512 Xeon, one step of
 128 Fashion-MNIST images in two shards against the whole batch with two-threaded
-BLAS: the simple net 22.5 against 29.4 ms, the default network 20.7 against 32.5,
-ResNet20 353 against 476 (its blocks on two threads). Small shards lose to the
-hand-overs between threads (LeNet, 64 images a shard: 7.4 against 6.8 ms), hence
-:data:`SHARD_VALUES`.
+BLAS (``benchmarks/numpy_profile.py --shards``): the simple net 20.7 against 27.3
+ms, the default network 20.6 against 33.2, ResNet20 317 against 416 (its blocks on
+two threads). Small shards lose to the hand-overs between threads (LeNet, 64
+images a shard: 6.8 against 6.1 ms), hence :data:`SHARD_VALUES`.
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ from .optim import Optimizer
 #: values of a shard's widest activation below which a step is not sharded.
 #: Measured on 2 cores of an AVX-512 Xeon, one step in two shards against one pass
 #: with two-threaded BLAS: the simple net (12,544 values an image) loses at batches
-#: of 32 (shards of 200k values: 7.3 against 5.9 ms) and wins at 64 (401k: 9.8
-#: against 14.2); LeNet (3,456 an image) loses at 128 (221k) and wins at 256 (442k:
-#: 10.1 against 13.1 ms).
+#: of 32 (shards of 200k values: 6.7 against 5.9 ms) and wins at 64 (401k: 11.7
+#: against 12.9); LeNet (3,456 an image) loses at 128 (221k: 6.8 against 6.1 ms)
+#: and wins at 256 (442k: 11.0 against 13.3 ms).
 SHARD_VALUES = 2**18
 
 
