@@ -175,3 +175,18 @@ def test_a_fit_in_shards_is_the_fit_in_one_pass_up_to_rounding(monkeypatch):
     np.testing.assert_allclose(fits[1].loss_curve_, fits[10**12].loss_curve_, rtol=1e-9)
     np.testing.assert_allclose(fits[1].predict_proba(X), fits[10**12].predict_proba(X),
                                rtol=1e-8, atol=1e-10)
+
+
+def test_a_fit_in_shards_is_reproducible_bit_for_bit(monkeypatch):
+    """Each shard runs on one thread with single-threaded BLAS and the shards' sums
+    are added in shard order, so the same seed gives the same network."""
+    rng = np.random.default_rng(1)
+    X, y = rng.random((48, 2, 8, 8)).astype(np.float32), np.arange(48) % 3
+    arch = [S.Conv2d(4, 3, padding=1), S.BatchNorm(), S.ReLU(), S.Flatten(),
+            S.Dropout(0.3), S.Linear(3)]
+    monkeypatch.setattr(shards, "SHARD_VALUES", 1)
+    with threadpool_limits(limits=2, user_api="blas"):
+        fits = [CNNClassifier(arch=arch, max_iter=2, batch_size=16, random_state=0).fit(X, y)
+                for _ in range(2)]
+    for key, value in fits[0].get_weights().items():
+        np.testing.assert_array_equal(fits[1].get_weights()[key], value)
