@@ -443,11 +443,6 @@ class BatchNorm(Layer):
 
     shard = None  # a shards.ShardMember while a sharded step runs
 
-    def _batch_sum(self, values: np.ndarray) -> np.ndarray:
-        """``values``, sums over this layer's part of the batch, summed over the
-        whole batch."""
-        return values if self.shard is None else self.shard.sum(values)
-
     def __init__(self, spec: specs.BatchNorm, in_shape: Shape, params, input_grad=True):
         params = dict(params)
         buffers = {k: params.pop(k) for k in ("running_mean", "running_var")}
@@ -465,8 +460,9 @@ class BatchNorm(Layer):
             out = rows * scale[:, None]
             out += (self.params["bias"] - mean * scale)[:, None]
             return from_channel_rows(out, x.shape, axes)
-        batch = len(x) if self.shard is None else self.shard.batch
-        m = rows.shape[1] // len(x) * batch                # values per channel in the batch
+        m = rows.shape[1]                                  # values per channel in the batch
+        if self.shard is not None:                         # ... of which this shard has len(x)
+            m = m // len(x) * self.shard.batch
         mean = self._batch_sum(rows.sum(axis=1)) / m               # (C,)
         centered = rows - mean[:, None]
         var = self._batch_sum(row_dots(centered, centered)) / m    # (C,)
@@ -478,6 +474,11 @@ class BatchNorm(Layer):
         out = centered * (self.params["weight"] * inv_std)[:, None]  # gamma * x_hat
         out += self.params["bias"][:, None]                        # ... + beta
         return from_channel_rows(out, x.shape, axes)
+
+    def _batch_sum(self, values: np.ndarray) -> np.ndarray:
+        """``values``, sums over this layer's part of the batch, summed over the
+        whole batch."""
+        return values if self.shard is None else self.shard.sum(values)
 
     def _update_running(self, mean, unbiased_var):
         for name, batch in (("running_mean", mean), ("running_var", unbiased_var)):

@@ -99,9 +99,10 @@ class ShardMember:
 class Shards:
     """Training steps of ``model`` cut into up to ``workers`` shards.
 
-    ``forward`` and ``backward`` stand for the network's own: the whole batch's
-    outputs in, its output gradient out, and afterwards ``model``'s gradients are
-    the whole batch's. Use as a context manager: the replicas' threads end with it.
+    ``forward``, ``backward`` and ``update`` stand for the network's own passes and
+    its optimizer's step, on the whole batch: after ``backward``, ``model``'s
+    gradients are the whole batch's. Use as a context manager: the replicas'
+    threads end with it.
     """
 
     def __init__(self, model: Network, workers: int):
@@ -114,10 +115,10 @@ class Shards:
         for mine, first in zip(model.layers(), self.replicas[0].layers(), strict=True):
             first.grads = mine.grads
         positions = {id(layer): i for i, layer in enumerate(model.layers())}
+        others = [replica.layers() for replica in self.replicas[1:]]
         # (model's gradient, the same gradient in each other replica) per trained array
         self.gradients = [(layer.grads[name],
-                           [replica.layers()[positions[id(layer)]].grads[name]
-                            for replica in self.replicas[1:]])
+                           [layers[positions[id(layer)]].grads[name] for layers in others])
                           for layer, name in model.trained]
         # one thread per replica after the first, which runs in the caller's thread
         self._threads = [ThreadPoolExecutor(1) for _ in range(workers - 1)]
