@@ -222,6 +222,7 @@ class FlatImages:
     left: int         # zero columns before each image row: max(pad left, pad right)
     out_hw: tuple[int, int]
     offsets: tuple[int, ...]  # flat shift of each kernel offset, row-major (i, j)
+    kernel: tuple[int, int]   # (kh, kw): offsets is its grid of shifts
 
     @classmethod
     def for_conv(cls, x_shape: tuple[int, ...], kernel: tuple[int, int],
@@ -237,7 +238,7 @@ class FlatImages:
         start = left - pad_left
         offsets = tuple((start + i * row + j) * n
                         for i in range(kernel[0]) for j in range(kernel[1]))
-        return cls(n, c, h, w, pad_top, pad_bottom, left, out_hw, offsets)
+        return cls(n, c, h, w, pad_top, pad_bottom, left, out_hw, offsets, tuple(kernel))
 
     @staticmethod
     def fits(kernel: tuple[int, int], stride: tuple[int, int],
@@ -298,6 +299,15 @@ class FlatImages:
             out = np.zeros((self.channels, self.length), dtype=x.dtype)
         self.pixels(out)[...] = x.transpose(1, 2, 3, 0)
         return out
+
+    def shifts(self, reach: int | None = None) -> Shifts:
+        """The kernel offsets' shifts as a :class:`Shifts` grid; with ``reach``, the
+        flipped kernel's, ``reach - offset`` each (the input gradient's)."""
+        (kh, kw), first = self.kernel, self.offsets[0]
+        down, right = (self.width + self.left) * self.n, self.n   # one row, one pixel
+        if reach is None:
+            return Shifts(first, down, right, kh, kw)
+        return Shifts(reach - first, -down, -right, kh, kw)
 
     def blocks(self, stop: int, channels: int) -> list[tuple[int, int]]:
         """``(begin, end)`` of the column blocks of ``range(stop)``, each holding
@@ -384,16 +394,37 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         return _pools[workers]
 
 
-def shifted_patches(source: np.ndarray, shifts: tuple[int, ...], begin: int, end: int,
+@dataclass(frozen=True)
+class Shifts:
+    """The shifts of a ``kh x kw`` kernel's offsets along a flat row, row-major:
+    offset ``(i, j)`` is ``first + i * down + j * right``."""
+
+    first: int
+    down: int
+    right: int
+    kh: int
+    kw: int
+
+    def __len__(self) -> int:
+        return self.kh * self.kw
+
+
+def shifted_patches(source: np.ndarray, shifts: Shifts, begin: int, end: int,
                     out: np.ndarray) -> np.ndarray:
     """im2col of one column block of a flat layout: (len(shifts) * C, end - begin),
-    rows ordered (shift, channel); each shift is one contiguous slice of every
-    channel's row, ``source[:, shift + begin:shift + end]``. Written into ``out``, a
-    (len(shifts), C, columns) scratch array made once for all the blocks of a call
-    (one per block would fault its megabytes in every time)."""
-    m = end - begin
-    for k, shift in enumerate(shifts):
-        out[k, :, :m] = source[:, shift + begin:shift + end]         # (C, m)
+    rows ordered (shift, channel); shift ``k`` of every channel's row is the slice
+    ``source[:, shift_k + begin:shift_k + end]``. The ``kh * kw`` slices are read
+    as one strided view, (kh, kw, C, m), and copied in one call: one NumPy call a
+    block, not one a shift, since every call of a shard's thread hands Python's GIL
+    over. Written into ``out``, a (len(shifts), C, columns) scratch array made once
+    for all the blocks of a call (one per block would fault its megabytes in every
+    time)."""
+    m, (c, row), item = end - begin, source.shape, source.itemsize
+    # (kh, kw, C, m), a view of source's memory (which NumPy checks the view fits)
+    view = np.ndarray((shifts.kh, shifts.kw, c, m), source.dtype, source,
+                      offset=(shifts.first + begin) * item,
+                      strides=(shifts.down * item, shifts.right * item, row * item, item))
+    out.reshape(shifts.kh, shifts.kw, c, -1)[..., :m] = view        # (kh, kw, C, m)
     # rows (k, c) of the first m columns: a view, also for a short last block
     return out.reshape(-1, out.shape[2])[:, :m]                      # (K*C, m)
 
@@ -412,11 +443,12 @@ def shifted_conv(buffer: np.ndarray, weight_rows: np.ndarray, flat: FlatImages
     Returns the outputs as a new (O, Ho, Wo, N) array, laid out like im2col's.
     """
     grid = np.empty((len(weight_rows), flat.size), dtype=buffer.dtype)      # (O, size)
+    shifts = flat.shifts()
 
     def work(share):
-        scratch = _scratch(len(flat.offsets), flat.channels, buffer.dtype)
+        scratch = _scratch(len(shifts), flat.channels, buffer.dtype)
         for begin, end in share:
-            cols = shifted_patches(buffer, flat.offsets, begin, end, scratch)  # (K*C, m)
+            cols = shifted_patches(buffer, shifts, begin, end, scratch)       # (K*C, m)
             np.matmul(weight_rows, cols, out=grid[:, begin:end])
 
     map_blocks(work, flat.blocks(flat.size, flat.channels))
@@ -445,11 +477,13 @@ def shifted_conv_backward(buffer: np.ndarray, dout: np.ndarray, weight_rows: np.
     flat.valid(dgrid)[...] = dout
     # dweight^T += cols @ dgrid^T: the same sums, the long dimension m as the
     # product's rows, which BLAS runs 15-20 % faster for 16-32 output channels
+    shifts = flat.shifts()
+
     def weight_work(share):
         dweight_t = np.zeros(weight_rows.shape[::-1], dtype=weight_rows.dtype)  # (K*C, O)
         scratch = _scratch(n_offsets, c, buffer.dtype)
         for begin, end in share:
-            cols = shifted_patches(buffer, flat.offsets, begin, end, scratch)  # (K*C, m)
+            cols = shifted_patches(buffer, shifts, begin, end, scratch)       # (K*C, m)
             dweight_t += cols @ dgrid[:, begin:end].T
         return dweight_t
 
@@ -458,7 +492,7 @@ def shifted_conv_backward(buffer: np.ndarray, dout: np.ndarray, weight_rows: np.
         return dweight, None
     # (O, K*C) -> (C, K*O): W_k^T side by side, ordered like the shifted grid's rows
     flipped = weight_rows.reshape(o, n_offsets, c).transpose(2, 1, 0).reshape(c, -1)
-    back = tuple(reach - offset for offset in flat.offsets)
+    back = flat.shifts(reach)
     dbuffer = np.empty_like(buffer)                                         # (C, length)
 
     def input_work(share):
@@ -471,15 +505,33 @@ def shifted_conv_backward(buffer: np.ndarray, dout: np.ndarray, weight_rows: np.
     return dweight, dbuffer
 
 
+#: dot products that :func:`row_dots` computes at least. NumPy's ``matmul`` holds
+#: Python's GIL through a stack of fewer than 500 products (it hands the GIL over
+#: only for more), and a shard's thread that holds the GIL stalls the others: 16
+#: rows of 50,176 values, 0.24 ms, ran no faster on two threads than on one.
+ROW_DOT_PIECES = 512
+
+
 def row_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``(a * b).sum(axis=1)`` of two (R, M) arrays, as R dot products in BLAS.
+    """``(a * b).sum(axis=1)`` of two (R, M) arrays, as dot products in BLAS.
 
     No (R, M) product is written and read back: a BatchNorm's variance and weight
     gradient on 16 maps of 28x28 for 128 images took 0.83 and 1.03 ms that way,
-    0.23 and 0.47 ms as dot products (on 2 cores). BLAS sums in several float32
-    accumulators, within 3e-7 (relative) of a float64 sum on such rows.
+    0.23 and 0.47 ms as dot products (on 2 cores). Each row is cut into equal
+    pieces, at least :data:`ROW_DOT_PIECES` dot products in all, whose sums are then
+    added (the last ``M % pieces`` values of a row on their own): BLAS sums each
+    piece in several float32 accumulators, within 3e-7 (relative) of a float64 sum.
     """
-    return (a[:, None, :] @ b[:, :, None])[:, 0, 0]
+    r, m = a.shape
+    pieces = max(min(-(-ROW_DOT_PIECES // max(r, 1)), m), 1)  # a row's pieces
+    length = m // pieces
+    whole = pieces * length
+    dots = (a[:, :whole].reshape(r, pieces, 1, length)
+            @ b[:, :whole].reshape(r, pieces, length, 1))        # (R, pieces, 1, 1)
+    sums = dots.reshape(r, pieces).sum(axis=1)                   # (R,)
+    if whole < m:
+        sums += (a[:, whole:] * b[:, whole:]).sum(axis=1)
+    return sums
 
 
 def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray,

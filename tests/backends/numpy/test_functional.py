@@ -229,3 +229,29 @@ def test_row_dots_are_the_row_sums_of_the_product(dtype):
     np.testing.assert_allclose(row_dots(a[:, ::3], b[:, ::3]),
                                (a[:, ::3].astype(np.float64) * b[:, ::3]).sum(axis=1),
                                rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(600, 40), (3, 7), (1, 1), (64, 3137), (2, 0)])
+def test_row_dots_cut_into_pieces_and_a_remainder(shape):
+    # rows cut into pieces (ROW_DOT_PIECES dot products at least) and the values
+    # left over: every value counted once, whatever the shape
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=shape), rng.normal(size=shape)
+    np.testing.assert_allclose(row_dots(a, b), (a * b).sum(axis=1), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("reach", [None, "flipped"])
+def test_shifted_patches_are_the_slices_at_each_shift(reach):
+    rng = np.random.default_rng(2)
+    flat = FlatImages.for_conv((3, 2, 5, 6), (3, 2), (1, 1, 0, 1))
+    source = rng.normal(size=(2, flat.offsets[-1] + flat.length))
+    offsets = flat.offsets
+    if reach == "flipped":  # the input gradient's shifts: reach - offset each
+        reach = flat.offsets[-1]
+        offsets = tuple(reach - offset for offset in flat.offsets)
+    shifts = flat.shifts(reach)
+    scratch = np.empty((len(shifts), 2, 11))
+    for begin, end in [(0, 11), (4, 9)]:
+        got = functional.shifted_patches(source, shifts, begin, end, scratch)
+        expected = np.concatenate([source[:, k + begin:k + end] for k in offsets])
+        np.testing.assert_array_equal(got, expected)
