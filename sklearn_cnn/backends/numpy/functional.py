@@ -409,28 +409,38 @@ class Shifts:
         return self.kh * self.kw
 
 
-def shifted_patches(source: np.ndarray, shifts: Shifts, begin: int, end: int,
-                    out: np.ndarray) -> np.ndarray:
-    """im2col of one column block of a flat layout: (len(shifts) * C, end - begin),
-    rows ordered (shift, channel); shift ``k`` of every channel's row is the slice
-    ``source[:, shift_k + begin:shift_k + end]``. The ``kh * kw`` slices are read
-    as one strided view, (kh, kw, C, m), and copied in one call: one NumPy call a
-    block, not one a shift, since every call of a shard's thread hands Python's GIL
-    over. Written into ``out``, a (len(shifts), C, columns) scratch array made once
-    for all the blocks of a call (one per block would fault its megabytes in every
-    time)."""
-    m, (c, row), item = end - begin, source.shape, source.itemsize
-    # (kh, kw, C, m), a view of source's memory (which NumPy checks the view fits)
-    view = np.ndarray((shifts.kh, shifts.kw, c, m), source.dtype, source,
-                      offset=(shifts.first + begin) * item,
-                      strides=(shifts.down * item, shifts.right * item, row * item, item))
-    out.reshape(shifts.kh, shifts.kw, c, -1)[..., :m] = view        # (kh, kw, C, m)
-    # rows (k, c) of the first m columns: a view, also for a short last block
-    return out.reshape(-1, out.shape[2])[:, :m]                      # (K*C, m)
+class ShiftedPatches:
+    """im2col of a flat layout one column block at a time: ``patches(begin, end)``
+    is (len(shifts) * C, end - begin), rows ordered (shift, channel); shift ``k`` of
+    every channel's row is the slice ``source[:, shift_k + begin:shift_k + end]``.
 
+    The ``kh * kw`` slices of a block are read as one strided view, (kh, kw, C, m),
+    and copied in one call into a scratch array of ``columns`` columns made once for
+    all the blocks of a call (one per block would fault its megabytes in every
+    time), through views also made once. A block then costs two NumPy calls, this
+    copy and the product after it, and little Python between them: a shard's
+    thread hands Python's GIL over at every call and holds it in between, and on
+    two cores the other shard's thread waits for it. ``source`` is C-contiguous.
+    """
 
-def _scratch(n_offsets: int, channels: int, dtype) -> np.ndarray:
-    return np.empty((n_offsets, channels, block_columns(n_offsets, channels)), dtype=dtype)
+    def __init__(self, source: np.ndarray, shifts: Shifts, columns: int):
+        (c, row), item = source.shape, source.itemsize
+        self.source, self.first = source, shifts.first
+        self.shape = (shifts.kh, shifts.kw, c)
+        self.strides = (shifts.down * item, shifts.right * item, row * item, item)
+        self.scratch = np.empty((len(shifts) * c, columns), dtype=source.dtype)  # (K*C, cols)
+        self.into = self.scratch.reshape(*self.shape, columns)         # (kh, kw, C, cols)
+
+    def __call__(self, begin: int, end: int) -> np.ndarray:
+        m, source = end - begin, self.source
+        # (kh, kw, C, m), a view of source's memory (which NumPy checks it fits)
+        view = np.ndarray((*self.shape, m), source.dtype, source,
+                          (self.first + begin) * source.itemsize, self.strides)
+        if m == self.scratch.shape[1]:
+            self.into[...] = view
+            return self.scratch                                          # (K*C, m)
+        self.into[..., :m] = view                                        # a short last block
+        return self.scratch[:, :m]
 
 
 def shifted_conv(buffer: np.ndarray, weight_rows: np.ndarray, flat: FlatImages
@@ -446,10 +456,9 @@ def shifted_conv(buffer: np.ndarray, weight_rows: np.ndarray, flat: FlatImages
     shifts = flat.shifts()
 
     def work(share):
-        scratch = _scratch(len(shifts), flat.channels, buffer.dtype)
+        patches = ShiftedPatches(buffer, shifts, block_columns(len(shifts), flat.channels))
         for begin, end in share:
-            cols = shifted_patches(buffer, shifts, begin, end, scratch)       # (K*C, m)
-            np.matmul(weight_rows, cols, out=grid[:, begin:end])
+            np.matmul(weight_rows, patches(begin, end), out=grid[:, begin:end])  # (K*C, m)
 
     map_blocks(work, flat.blocks(flat.size, flat.channels))
     return np.ascontiguousarray(flat.valid(grid))                           # (O, Ho, Wo, N)
@@ -481,10 +490,9 @@ def shifted_conv_backward(buffer: np.ndarray, dout: np.ndarray, weight_rows: np.
 
     def weight_work(share):
         dweight_t = np.zeros(weight_rows.shape[::-1], dtype=weight_rows.dtype)  # (K*C, O)
-        scratch = _scratch(n_offsets, c, buffer.dtype)
+        patches = ShiftedPatches(buffer, shifts, block_columns(n_offsets, c))
         for begin, end in share:
-            cols = shifted_patches(buffer, shifts, begin, end, scratch)       # (K*C, m)
-            dweight_t += cols @ dgrid[:, begin:end].T
+            dweight_t += patches(begin, end) @ dgrid[:, begin:end].T       # (K*C, m) @ (m, O)
         return dweight_t
 
     dweight = sum(map_blocks(weight_work, flat.blocks(flat.size, c))).T     # (O, K*C)
@@ -496,10 +504,9 @@ def shifted_conv_backward(buffer: np.ndarray, dout: np.ndarray, weight_rows: np.
     dbuffer = np.empty_like(buffer)                                         # (C, length)
 
     def input_work(share):
-        scratch = _scratch(n_offsets, o, buffer.dtype)
+        patches = ShiftedPatches(padded, back, block_columns(n_offsets, o))
         for begin, end in share:
-            dcols = shifted_patches(padded, back, begin, end, scratch)     # (K*O, m)
-            np.matmul(flipped, dcols, out=dbuffer[:, begin:end])
+            np.matmul(flipped, patches(begin, end), out=dbuffer[:, begin:end])  # (K*O, m)
 
     map_blocks(input_work, flat.blocks(flat.length, o))
     return dweight, dbuffer

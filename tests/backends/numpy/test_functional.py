@@ -250,8 +250,8 @@ def test_shifted_patches_are_the_slices_at_each_shift(reach):
         reach = flat.offsets[-1]
         offsets = tuple(reach - offset for offset in flat.offsets)
     shifts = flat.shifts(reach)
-    scratch = np.empty((len(shifts), 2, 11))
-    for begin, end in [(0, 11), (4, 9)]:
-        got = functional.shifted_patches(source, shifts, begin, end, scratch)
+    patches = functional.ShiftedPatches(source, shifts, 11)
+    for begin, end in [(0, 11), (4, 9), (7, 18)]:  # whole blocks and a short one
+        got = patches(begin, end)
         expected = np.concatenate([source[:, k + begin:k + end] for k in offsets])
         np.testing.assert_array_equal(got, expected)
