@@ -489,11 +489,12 @@ def shifted_conv_backward(buffer: np.ndarray, dout: np.ndarray, weight_rows: np.
     shifts = flat.shifts()
 
     def weight_work(share):
-        dweight_t = np.zeros(weight_rows.shape[::-1], dtype=weight_rows.dtype)  # (K*C, O)
         patches = ShiftedPatches(buffer, shifts, block_columns(n_offsets, c))
-        for begin, end in share:
-            dweight_t += patches(begin, end) @ dgrid[:, begin:end].T       # (K*C, m) @ (m, O)
-        return dweight_t
+        # each block's product in a slot of its own, all added up in one call at the end
+        products = np.empty((len(share), *weight_rows.shape[::-1]), dtype=buffer.dtype)
+        for product, (begin, end) in zip(products, share, strict=True):    # (K*C, O)
+            np.matmul(patches(begin, end), dgrid[:, begin:end].T, out=product)
+        return products.sum(axis=0)                                         # (K*C, O)
 
     dweight = sum(map_blocks(weight_work, flat.blocks(flat.size, c))).T     # (O, K*C)
     if not input_grad:
