@@ -300,6 +300,18 @@ class FlatImages:
         self.pixels(out)[...] = x.transpose(1, 2, 3, 0)
         return out
 
+    def gradient_grid(self, channels: int, dtype, out: np.ndarray | None = None
+                      ) -> np.ndarray:
+        """A zero (channels, reach + length) array, ``reach = offsets[-1]``, for an
+        output gradient (:func:`shifted_conv_backward`): ``reach`` zeros, then a
+        grid, then zeros to a buffer's length. ``out``, one made before into which
+        only a grid's real positions were written since, is reused (the rest is
+        still zero)."""
+        shape = (channels, self.offsets[-1] + self.length)
+        if out is None or out.shape != shape or out.dtype != dtype:
+            out = np.zeros(shape, dtype=dtype)
+        return out
+
     def shifts(self, reach: int | None = None) -> Shifts:
         """The kernel offsets' shifts as a :class:`Shifts` grid; with ``reach``, the
         flipped kernel's, ``reach - offset`` each (the input gradient's)."""
@@ -465,7 +477,8 @@ def shifted_conv(buffer: np.ndarray, weight_rows: np.ndarray, flat: FlatImages
 
 
 def shifted_conv_backward(buffer: np.ndarray, dout: np.ndarray, weight_rows: np.ndarray,
-                          flat: FlatImages, input_grad: bool = True
+                          flat: FlatImages, input_grad: bool = True,
+                          padded: np.ndarray | None = None
                           ) -> tuple[np.ndarray, np.ndarray | None]:
     """Gradients of :func:`shifted_conv`: ``(dweight_rows, dbuffer)``.
 
@@ -477,11 +490,13 @@ def shifted_conv_backward(buffer: np.ndarray, dout: np.ndarray, weight_rows: np.
     ``t - s_k``, so ``dbuffer[t] = sum_k W_k^T @ dgrid[t - s_k]``, the output
     gradient convolved with the flipped kernel, computed on shifted slices of the
     grid (``reach = max s_k`` zeros before it) like the forward pass. ``dbuffer`` is
-    None when ``input_grad`` is False.
+    None when ``input_grad`` is False. ``padded``, the zero array the grid lies in
+    (:meth:`FlatImages.gradient_grid`) from an earlier call, is filled again: only
+    the real positions are written, so no megabytes are zeroed and faulted in anew.
     """
     o, c, n_offsets = len(weight_rows), flat.channels, len(flat.offsets)
     reach = flat.offsets[-1]
-    padded = np.zeros((o, reach + flat.length), dtype=buffer.dtype)        # (O, reach+length)
+    padded = flat.gradient_grid(o, buffer.dtype, out=padded)               # (O, reach+length)
     dgrid = padded[:, reach:reach + flat.size]                              # (O, size)
     flat.valid(dgrid)[...] = dout
     # dweight^T += cols @ dgrid^T: the same sums, the long dimension m as the

@@ -183,16 +183,19 @@ class ShiftedConv2d(Conv2d):
         out = shifted_conv(buffer, self._weight_rows(), flat)          # (O, Ho, Wo, N)
         if "bias" in self.params:
             out += self.params["bias"][:, None, None, None]
-        self.cache = (buffer, flat)
+        # and the previous backward's zero grid, to be filled again
+        self.cache = (buffer, flat, None if self.cache is None else self.cache[2])
         return out.transpose(3, 0, 1, 2)                               # (N, O, Ho, Wo)
 
     def backward(self, dout):
-        buffer, flat = self.cache
+        buffer, flat, padded = self.cache
         dout_c = dout.transpose(1, 2, 3, 0)                            # (O, Ho, Wo, N)
         if "bias" in self.params:
             self.grads["bias"][...] = dout_c.sum(axis=(1, 2, 3))
+        padded = flat.gradient_grid(len(dout_c), dout.dtype, out=padded)
+        self.cache = (buffer, flat, padded)
         drows, dbuffer = shifted_conv_backward(buffer, dout_c, self._weight_rows(), flat,
-                                               self.input_grad)
+                                               self.input_grad, padded)
         o, (kh, kw) = len(dout_c), self.kernel
         self.grads["weight"][...] = drows.reshape(o, kh, kw, -1).transpose(0, 3, 1, 2)
         return None if dbuffer is None else flat.pixels(dbuffer).transpose(3, 0, 1, 2)

@@ -110,6 +110,14 @@ def test_shifted_conv_is_im2col_conv_and_its_backward_the_adjoint(kernel, paddin
     np.testing.assert_allclose(np.sum(out * g), np.sum(buffer * dbuffer))
     np.testing.assert_allclose(np.sum(out * g), np.sum(rows * drows))
     assert functional.shifted_conv_backward(buffer, g, rows, flat, input_grad=False)[1] is None
+    # a zero grid kept from an earlier call is filled again: the same gradients
+    padded = flat.gradient_grid(4, buffer.dtype)
+    for g in (rng.normal(size=out.shape), rng.normal(size=out.shape)):
+        fresh = functional.shifted_conv_backward(buffer, g, rows, flat)
+        again = functional.shifted_conv_backward(buffer, g, rows, flat, padded=padded)
+        for a, b in zip(fresh, again, strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert flat.gradient_grid(4, buffer.dtype, out=padded) is padded
 
 
 def test_blocks_give_every_worker_a_share_and_cover_the_range_once():
