@@ -128,6 +128,9 @@ def test_steps_in_parts_are_the_whole_steps(make, count):
     for mine, theirs in zip(cut, whole, strict=True):
         np.testing.assert_array_equal(mine, theirs)
     assert cut_opt.state_dict().keys() == whole_opt.state_dict().keys()
+    # many small arrays (fewer than PART_VALUES values each on average): one part
+    small = [np.zeros(PART_VALUES // 4, dtype=np.float32) for _ in range(5)]
+    assert len(make(small).parts(small, count)) == 1
     for name, value in whole_opt.state_dict().items():
         if isinstance(value, list):
             for a, b in zip(cut_opt.state_dict()[name], value, strict=True):
