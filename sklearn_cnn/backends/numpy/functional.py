@@ -139,24 +139,29 @@ def conv_in_blocks(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     """
     (kh, kw), (sh, sw), n = kernel, stride, len(x)
     x_chwn = padded_chwn(x, padding)                                     # (C, Hp, Wp, N)
+    c = len(x_chwn)
     ho, wo = output_hw((n, *x_chwn.shape[:3]), kernel, stride)
-    # (C, kh, kw, Ho, Wo, N): every output's patch, a view of x_chwn
-    windows = (np.lib.stride_tricks.sliding_window_view(x_chwn, kernel, axis=(1, 2))
-               [:, ::sh, ::sw].transpose(0, 4, 5, 1, 2, 3))
+    # patch value (c, i, j) of output (p, q) of image n is x_chwn[c, p*sh + i, q*sw + j,
+    # n]: the patches of a block of output rows, (C, kh, kw, rows, Wo, N), are a view
+    # of x_chwn with these strides
+    s_c, s_h, s_w, s_n = x_chwn.strides
+    strides = (s_c, s_h, s_w, s_h * sh, s_w * sw, s_n)
     o, rows = weight.shape
     if bias is not None:
         weight = np.concatenate([weight, bias[:, None]], axis=1)        # (O, rows + 1)
     per_row = wo * n                                  # columns of one row of outputs
     step = min(max(PREDICT_BLOCK_VALUES // (rows * per_row), 1), ho)    # rows a block
     out = np.empty((o, ho * per_row), dtype=x.dtype)                     # (O, Ho*Wo*N)
-    scratch = np.empty((weight.shape[1], step, wo, n), dtype=x.dtype)
-    scratch[rows:] = 1                                                   # the bias' row
+    scratch = np.empty(weight.shape[1] * step * per_row, dtype=x.dtype)
     for begin in range(0, ho, step):
-        end = min(begin + step, ho)
-        block = scratch[:, :end - begin]              # (C*kh*kw [+1], rows, Wo, N)
-        block[:rows].reshape(-1, kh, kw, *block.shape[1:])[...] = windows[:, :, :, begin:end]
-        np.matmul(weight, block.reshape(len(block), -1),
-                  out=out[:, begin * per_row:end * per_row])
+        m = min(step, ho - begin)                     # output rows in this block
+        if begin == 0 or m < step:                    # the first block, a short last one
+            block = scratch[:weight.shape[1] * m * per_row].reshape(-1, m * per_row)
+            block[rows:] = 1                          # the bias' row of ones
+            patches = block[:rows].reshape(c, kh, kw, m, wo, n)
+        patches[...] = np.ndarray((c, kh, kw, m, wo, n), x.dtype, x_chwn,
+                                  begin * sh * s_h, strides)
+        np.matmul(weight, block, out=out[:, begin * per_row:(begin + m) * per_row])
     return out.reshape(o, ho, wo, n)
 
 
