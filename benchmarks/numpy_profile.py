@@ -130,7 +130,7 @@ def shard_profile(archs: list[str], steps: int, data: str,
 def _step_times(forward, backward, X, y, batch: int, steps: int) -> list[float]:
     """Seconds of each of ``steps`` training steps (``forward(x)``, the loss,
     ``backward(dout)``), after one more that faults the memory in."""
-    from sklearn_cnn.backends.numpy.functional import softmax_cross_entropy
+    from sklearn_cnn.backends.numpy.losses import softmax_cross_entropy
 
     times = []
     for step in range(steps + 1):

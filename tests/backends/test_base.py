@@ -144,7 +144,7 @@ def test_regression_derivatives_are_the_finite_difference_ones(kind):
 def test_the_torch_backend_computes_the_same_regression_losses(kind):
     torch = pytest.importorskip("torch")
     pytest.importorskip("skorch")
-    from sklearn_cnn.backends.numpy.functional import regression_loss
+    from sklearn_cnn.backends.numpy.losses import regression_loss
     from sklearn_cnn.backends.torch.backend import _losses
 
     rng = np.random.default_rng(0)

@@ -26,8 +26,9 @@ from .._base import (
     same_optimizer,
 )
 from . import layers as numpy_layers
-from .functional import block_threads, map_passes, regression_loss, softmax_cross_entropy
+from .functional import block_threads, map_passes
 from .layers import ShiftedConv2d
+from .losses import regression_loss, softmax_cross_entropy
 from .network import Network
 from .optim import OPTIMIZERS
 from .shards import Shards, shard_count

@@ -7,7 +7,7 @@ from backends.spec_cases import GRADIENT_CASES, check_gradients, make_net, numer
 
 from sklearn_cnn import layers as S
 from sklearn_cnn.backends.numpy import layers as L
-from sklearn_cnn.backends.numpy.functional import softmax_cross_entropy
+from sklearn_cnn.backends.numpy.losses import softmax_cross_entropy
 
 
 @pytest.mark.parametrize("case", GRADIENT_CASES)

@@ -13,7 +13,7 @@ from sklearn_cnn._weights import init_weights
 from sklearn_cnn.backends import TrainingConfig
 from sklearn_cnn.backends.numpy import BACKEND, shards
 from sklearn_cnn.backends.numpy import layers as L
-from sklearn_cnn.backends.numpy.functional import softmax_cross_entropy
+from sklearn_cnn.backends.numpy.losses import softmax_cross_entropy
 
 #: batch normalization of maps and of vectors, inside a residual block and outside,
 #: shifted and im2col convolutions, a 2x2 and a 3x3 pool
