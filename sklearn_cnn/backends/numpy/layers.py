@@ -333,12 +333,19 @@ class GlobalAvgPool2d(Layer):
     """(N, C, H, W) -> (N, C): the mean of every channel."""
 
     def forward(self, x, training):
-        self.cache = x.shape
+        self.cache = (x.shape, channel_axes(x))
         return x.mean(axis=(2, 3))
 
     def backward(self, dout):
-        h, w = self.cache[2:]
-        return np.broadcast_to((dout / (h * w))[:, :, None, None], self.cache).copy()
+        shape, axes = self.cache
+        # dx in x's memory layout (batch innermost after a convolution): the layers
+        # below read their input and its gradient together, and element-wise work on
+        # two layouts ran 4 times slower (a ResNet20 ReLU's backward: 1.76 against
+        # 0.41 ms)
+        dx = np.empty([shape[axis] for axis in axes], dtype=dout.dtype)   # e.g. (C, H, W, N)
+        dx = dx.transpose(np.argsort(axes))                               # (N, C, H, W)
+        dx[...] = (dout / (shape[2] * shape[3]))[:, :, None, None]
+        return dx
 
 
 class Flatten(Layer):
@@ -529,10 +536,13 @@ class Dropout(Layer):
             return x
         keep = self.rng.random(x.shape, dtype=np.float32) >= self.p
         self.cache = keep.astype(x.dtype) / (1.0 - self.p)
-        return x * self.cache
+        # out in x's memory layout (a flattened map is batch innermost), not the mask's
+        return np.multiply(x, self.cache, out=np.empty_like(x))
 
     def backward(self, dout):
-        return dout if self.cache is None else dout * self.cache
+        if self.cache is None:
+            return dout
+        return np.multiply(dout, self.cache, out=np.empty_like(dout))
 
 
 class Sequential(Layer):

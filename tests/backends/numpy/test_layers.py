@@ -234,3 +234,46 @@ def test_prediction_threads_each_fill_their_own_scratch():
 def test_shifted_convolutions_refuse_strides():
     with pytest.raises(ValueError, match="stride-1"):
         L.ShiftedConv2d(S.Conv2d(4, 3, stride=2), (2, 8, 8), {"weight": np.zeros((4, 2, 3, 3))})
+
+
+def _memory_order(a: np.ndarray) -> tuple[int, ...]:
+    """The axes of ``a`` from the largest stride to the smallest."""
+    return tuple(np.argsort(a.strides, kind="stable")[::-1])
+
+
+@pytest.mark.parametrize("specs,in_shape", [
+    # GlobalAvgPool2d's gradient after a convolution's batch-innermost maps
+    ([S.Conv2d(4, 3, padding=1), S.ReLU(), S.GlobalAvgPool2d(), S.Linear(3)], (2, 6, 6)),
+    # Dropout between a flattened map and a Linear layer
+    ([S.Conv2d(4, 3), S.MaxPool2d(2), S.Flatten(), S.Dropout(0.5), S.Linear(3)], (1, 8, 8)),
+])
+def test_each_gradient_comes_back_in_its_input_layout(specs, in_shape):
+    # element-wise work on an input and a gradient laid out differently runs several
+    # times slower, so every layer's dout arrives in its output's layout, and dx
+    # keeps x's (but the first layer's: the images' own layout is NCHW)
+    net = make_net(specs, in_shape)
+    seen, first = {}, net.all_layers()[0]
+
+    def watch(layer):
+        forward, backward = layer.forward, layer.backward
+
+        def watched_forward(x, training):
+            y = forward(x, training)
+            seen[id(layer)] = (_memory_order(x), _memory_order(y))
+            return y
+
+        def watched_backward(dout):
+            dx = backward(dout)
+            x_order, y_order = seen[id(layer)]
+            assert _memory_order(dout) == y_order, type(layer).__name__
+            if dx is not None and layer is not first:
+                assert _memory_order(dx) == x_order, type(layer).__name__
+            return dx
+        layer.forward, layer.backward = watched_forward, watched_backward
+
+    for layer in net.all_layers():
+        watch(layer)
+    x = np.random.default_rng(0).standard_normal((5, *in_shape)).astype(np.float32)
+    out = net.forward(x, training=True)
+    net.backward(np.ones_like(out))
+    assert len(seen) == len(net.all_layers())
