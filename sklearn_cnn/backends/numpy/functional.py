@@ -213,8 +213,10 @@ class FlatImages:
 
     Output ``(p, q)`` of image ``n`` lands at flat position ``(p*row + q)*N + n`` of
     a grid of the geometry ``(Ho, row, N)``; the positions with ``q >= Wo`` straddle
-    a gap and are discarded (:meth:`valid`): ``left / row`` of the grid, 1/29 on
-    28x28 maps padded by 1.
+    a gap, and are not computed (:meth:`output_lines`): they are ``left / row`` of
+    the grid, 1/8 on 7x7 maps padded by 1. Nor are the input gradient's at the
+    buffer's zeros (:meth:`pixel_lines`): 23 of every 72 positions there. Computing
+    both had cost ResNet20's training steps 6 %.
     """
 
     n: int
@@ -262,11 +264,12 @@ class FlatImages:
           of 3x3 (72 rows) on 28x28: 28 against 30 ms alone, and the simple net's
           training step 51-65 against 53-88 ms; 16 channels (144 rows): the blocks
           win, 48 against 56 ms. A first layer's 1 channel: im2col, always;
-        - the grid holds ``row / Wo`` columns per output: a convolution whose output
-          is much narrower than its input (no padding, a large kernel on a small
-          map) multiplies many discarded columns. LeNet's second 5x5 on 12x12 maps
-          would compute 12 columns per 8 outputs; ResNet's 3x3 'same' convolutions
-          compute 8 per 7 on 7x7 maps.
+        - an output much narrower than its input (no padding, a large kernel on a
+          small map): the buffer holds ``row / Wo`` positions per output, and its
+          patch copies move short lines. LeNet's second 5x5 on 12x12 maps (12
+          positions per 8 outputs): LeNet's training step of 128 images took 10.0
+          ms with it shifted against 7.4 ms with im2col on a Xeon; ResNet's 3x3
+          'same' convolutions have 8 per 7 on 7x7 maps.
         """
         row = self.width + self.left
         return len(self.offsets) * self.channels > 100 and row <= 1.25 * self.out_hw[1]
@@ -325,13 +328,17 @@ class FlatImages:
             return Shifts(first, down, right, kh, kw)
         return Shifts(reach - first, -down, -right, kh, kw)
 
-    def blocks(self, stop: int, channels: int) -> list[tuple[int, int]]:
-        """``(begin, end)`` of the column blocks of ``range(stop)``, each holding
-        :data:`BLOCK_VALUES` patch values of ``channels`` channels, or fewer, so that
-        every :func:`block_threads` worker gets at least one."""
-        step = block_columns(len(self.offsets), channels)
-        step = max(min(step, -(-stop // _workers())), 1)
-        return [(begin, min(begin + step, stop)) for begin in range(0, stop, step)]
+    def output_lines(self) -> Lines:
+        """Where the real outputs lie in the grid: ``Ho`` lines of ``Wo * N``
+        positions, a grid row apart (the positions past ``Wo`` straddle a gap)."""
+        ho, wo = self.out_hw
+        return Lines(0, ho, wo * self.n, (self.width + self.left) * self.n)
+
+    def pixel_lines(self) -> Lines:
+        """Where the image pixels lie in a buffer: ``H`` lines of ``W * N`` positions,
+        a buffer row apart, after ``top`` zero rows and ``left`` zero columns."""
+        row = (self.width + self.left) * self.n
+        return Lines(self.top * row + self.left * self.n, self.height, self.width * self.n, row)
 
 
 def block_columns(n_offsets: int, channels: int) -> int:
@@ -425,38 +432,80 @@ class Shifts:
         return self.kh * self.kw
 
 
-class ShiftedPatches:
-    """im2col of a flat layout one column block at a time: ``patches(begin, end)``
-    is (len(shifts) * C, end - begin), rows ordered (shift, channel); shift ``k`` of
-    every channel's row is the slice ``source[:, shift_k + begin:shift_k + end]``.
+@dataclass(frozen=True)
+class Lines:
+    """The positions a shifted convolution computes, without the zero gaps of the
+    flat layout between them: ``count`` lines of ``width`` consecutive positions,
+    line ``r`` starting at position ``start + r * step`` of a flat row. Position
+    ``i`` of the computed ones (line after line) is ``i // width`` lines down and
+    ``i % width`` along: a block ``(begin, end)`` of them is whole lines, or a piece
+    of one line (:meth:`blocks`)."""
 
-    The ``kh * kw`` slices of a block are read as one strided view, (kh, kw, C, m),
-    and copied in one call into a scratch array of ``columns`` columns made once for
-    all the blocks of a call (one per block would fault its megabytes in every
-    time), through views also made once. A block then costs two NumPy calls, this
-    copy and the product after it, and little Python between them: a shard's
-    thread hands Python's GIL over at every call and holds it in between, and on
-    two cores the other shard's thread waits for it. ``source`` is C-contiguous.
+    start: int
+    count: int
+    width: int
+    step: int
+
+    @property
+    def size(self) -> int:
+        """Positions in all the lines."""
+        return self.count * self.width
+
+    def blocks(self, columns: int) -> list[tuple[int, int]]:
+        """``(begin, end)`` blocks covering ``range(size)`` once, of ``columns``
+        positions or fewer, and at least one for every :func:`block_threads` worker:
+        whole lines when a line fits, each line cut in equal pieces when it does
+        not."""
+        w = self.width
+        columns = max(min(columns, self.size // _workers()), 1)
+        if columns >= w:
+            m = columns // w                                       # lines a block
+            return [(r * w, min(r + m, self.count) * w) for r in range(0, self.count, m)]
+        piece = -(-w // -(-w // columns))                          # equal pieces of a line
+        return [(r * w + b, r * w + min(b + piece, w))
+                for r in range(self.count) for b in range(0, w, piece)]
+
+
+class ShiftedPatches:
+    """im2col of a flat layout one block at a time: ``patches(begin, end)`` is
+    (len(shifts) * C, end - begin), rows ordered (shift, channel), for the block
+    ``(begin, end)`` of the positions ``lines`` describes (:meth:`Lines.blocks`):
+    position ``t`` of a flat row reads ``source[:, shift_k + t]`` at shift ``k``.
+
+    The ``kh * kw`` shifts of a block are read as one strided view, (kh, kw, C,
+    lines, width), and copied in one call into a scratch array of ``columns``
+    columns made once for all the blocks of a call (one per block would fault its
+    megabytes in every time). A block then costs two NumPy calls, this copy and
+    the product after it, and little Python between them: a shard's thread hands
+    Python's GIL over at every call and holds it in between, and on two cores the
+    other shard's thread waits for it. ``source`` is C-contiguous.
     """
 
-    def __init__(self, source: np.ndarray, shifts: Shifts, columns: int):
+    def __init__(self, source: np.ndarray, shifts: Shifts, lines: Lines, columns: int):
         (c, row), item = source.shape, source.itemsize
-        self.source, self.first = source, shifts.first
+        self.source, self.lines = source, lines
+        self.first = shifts.first + lines.start
         self.shape = (shifts.kh, shifts.kw, c)
-        self.strides = (shifts.down * item, shifts.right * item, row * item, item)
+        self.strides = (shifts.down * item, shifts.right * item, row * item,
+                        lines.step * item, item)
         self.scratch = np.empty((len(shifts) * c, columns), dtype=source.dtype)  # (K*C, cols)
-        self.into = self.scratch.reshape(*self.shape, columns)         # (kh, kw, C, cols)
+        self.into: dict[tuple[int, int], np.ndarray] = {}  # (lines, width) -> a view
 
     def __call__(self, begin: int, end: int) -> np.ndarray:
-        m, source = end - begin, self.source
-        # (kh, kw, C, m), a view of source's memory (which NumPy checks it fits)
-        view = np.ndarray((*self.shape, m), source.dtype, source,
-                          (self.first + begin) * source.itemsize, self.strides)
-        if m == self.scratch.shape[1]:
-            self.into[...] = view
-            return self.scratch                                          # (K*C, m)
-        self.into[..., :m] = view                                        # a short last block
-        return self.scratch[:, :m]
+        line, along = divmod(begin, self.lines.width)
+        if end - begin <= self.lines.width - along:
+            lines, width = 1, end - begin                  # a piece of one line
+        else:
+            lines, width = (end - begin) // self.lines.width, self.lines.width
+        source, shape = self.source, (*self.shape, lines, width)
+        # (kh, kw, C, lines, width), a view of source's memory (NumPy checks it fits)
+        view = np.ndarray(shape, source.dtype, source, (
+            self.first + line * self.lines.step + along) * source.itemsize, self.strides)
+        into = self.into.get((lines, width))
+        if into is None:                                   # the first block of its shape
+            into = self.into[lines, width] = self.scratch[:, :end - begin].reshape(shape)
+        into[...] = view
+        return self.scratch[:, :end - begin]                               # (K*C, m)
 
 
 def shifted_conv(buffer: np.ndarray, weight_rows: np.ndarray, flat: FlatImages
@@ -464,72 +513,78 @@ def shifted_conv(buffer: np.ndarray, weight_rows: np.ndarray, flat: FlatImages
     """Stride-1 convolution of images laid out as :class:`FlatImages`.
 
     ``weight_rows`` is the weight as (O, kh*kw*C), ordered like the patch rows. The
-    grid is computed one block of columns at a time: the block's patches are copied
-    (``kh*kw`` contiguous slices) and multiplied while they are still in the cache.
-    Returns the outputs as a new (O, Ho, Wo, N) array, laid out like im2col's.
+    real outputs (:meth:`FlatImages.output_lines`: the grid without its gap
+    positions, which nothing needs) are computed one block at a time: the block's
+    patches are copied (``kh*kw`` strided slices) and multiplied while they are
+    still in the cache. Returns the outputs as a new (O, Ho, Wo, N) array, laid out
+    like im2col's.
     """
-    grid = np.empty((len(weight_rows), flat.size), dtype=buffer.dtype)      # (O, size)
-    shifts = flat.shifts()
+    lines, shifts = flat.output_lines(), flat.shifts()
+    columns = block_columns(len(shifts), flat.channels)
+    out = np.empty((len(weight_rows), lines.size), dtype=buffer.dtype)   # (O, Ho*Wo*N)
 
     def work(share):
-        patches = ShiftedPatches(buffer, shifts, block_columns(len(shifts), flat.channels))
+        patches = ShiftedPatches(buffer, shifts, lines, columns)
         for begin, end in share:
-            np.matmul(weight_rows, patches(begin, end), out=grid[:, begin:end])  # (K*C, m)
+            np.matmul(weight_rows, patches(begin, end), out=out[:, begin:end])  # (K*C, m)
 
-    map_blocks(work, flat.blocks(flat.size, flat.channels))
-    return np.ascontiguousarray(flat.valid(grid))                           # (O, Ho, Wo, N)
+    map_blocks(work, lines.blocks(columns))
+    return out.reshape(len(out), *flat.out_hw, flat.n)                   # (O, Ho, Wo, N)
 
 
 def shifted_conv_backward(buffer: np.ndarray, dout: np.ndarray, weight_rows: np.ndarray,
                           flat: FlatImages, input_grad: bool = True,
                           padded: np.ndarray | None = None
                           ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Gradients of :func:`shifted_conv`: ``(dweight_rows, dbuffer)``.
+    """Gradients of :func:`shifted_conv`: ``(dweight_rows, dx)``, dx (C, H, W, N).
 
-    ``dout`` (O, Ho, Wo, N) goes into a zero grid (its discarded positions get
-    no gradient). The weight gradient is ``dgrid @ cols^T``, block by
-    block, the patches copied again (cheaper, in the cache, than keeping the whole
-    batch's since the forward pass). The input gradient of a stride-1 convolution is
-    itself one: buffer position ``t`` received ``W_k @ buffer[t]`` at every output
-    ``t - s_k``, so ``dbuffer[t] = sum_k W_k^T @ dgrid[t - s_k]``, the output
-    gradient convolved with the flipped kernel, computed on shifted slices of the
-    grid (``reach = max s_k`` zeros before it) like the forward pass. ``dbuffer`` is
-    None when ``input_grad`` is False. ``padded``, the zero array the grid lies in
+    The weight gradient is ``dout @ cols^T``, block by block, the patches copied
+    again (cheaper, in the cache, than keeping the whole batch's since the forward
+    pass). The input gradient of a stride-1 convolution is itself one: buffer
+    position ``t`` received ``W_k @ buffer[t]`` at every output ``t - s_k``, so
+    ``dbuffer[t] = sum_k W_k^T @ dgrid[t - s_k]``, the output gradient convolved
+    with the flipped kernel. ``dout`` goes into a zero grid for it (``reach = max
+    s_k`` zeros before it; its gap positions get no gradient), and the sums are
+    computed on shifted slices of that grid, like the forward pass, for the
+    buffer's pixels only (:meth:`FlatImages.pixel_lines`). dx is None when
+    ``input_grad`` is False. ``padded``, the zero array the grid lies in
     (:meth:`FlatImages.gradient_grid`) from an earlier call, is filled again: only
     the real positions are written, so no megabytes are zeroed and faulted in anew.
     """
     o, c, n_offsets = len(weight_rows), flat.channels, len(flat.offsets)
-    reach = flat.offsets[-1]
-    padded = flat.gradient_grid(o, buffer.dtype, out=padded)               # (O, reach+length)
-    dgrid = padded[:, reach:reach + flat.size]                              # (O, size)
-    flat.valid(dgrid)[...] = dout
-    # dweight^T += cols @ dgrid^T: the same sums, the long dimension m as the
-    # product's rows, which BLAS runs 15-20 % faster for 16-32 output channels
-    shifts = flat.shifts()
+    lines, shifts = flat.output_lines(), flat.shifts()
+    dout_rows = dout.reshape(o, lines.size)                              # (O, Ho*Wo*N)
+    columns = block_columns(n_offsets, c)
 
+    # dweight^T += cols @ dout^T: the same sums, the long dimension m as the
+    # product's rows, which BLAS runs 15-20 % faster for 16-32 output channels
     def weight_work(share):
-        patches = ShiftedPatches(buffer, shifts, block_columns(n_offsets, c))
+        patches = ShiftedPatches(buffer, shifts, lines, columns)
         # each block's product in a slot of its own, all added up in one call at the end
         products = np.empty((len(share), *weight_rows.shape[::-1]), dtype=buffer.dtype)
         for product, (begin, end) in zip(products, share, strict=True):    # (K*C, O)
-            np.matmul(patches(begin, end), dgrid[:, begin:end].T, out=product)
+            np.matmul(patches(begin, end), dout_rows[:, begin:end].T, out=product)
         return products.sum(axis=0)                                         # (K*C, O)
 
-    dweight = sum(map_blocks(weight_work, flat.blocks(flat.size, c))).T     # (O, K*C)
+    dweight = sum(map_blocks(weight_work, lines.blocks(columns))).T         # (O, K*C)
     if not input_grad:
         return dweight, None
+    reach = flat.offsets[-1]
+    padded = flat.gradient_grid(o, buffer.dtype, out=padded)               # (O, reach+length)
+    flat.valid(padded[:, reach:reach + flat.size])[...] = dout
     # (O, K*C) -> (C, K*O): W_k^T side by side, ordered like the shifted grid's rows
     flipped = weight_rows.reshape(o, n_offsets, c).transpose(2, 1, 0).reshape(c, -1)
-    back = flat.shifts(reach)
-    dbuffer = np.empty_like(buffer)                                         # (C, length)
+    pixels, back = flat.pixel_lines(), flat.shifts(reach)
+    columns = block_columns(n_offsets, o)
+    dx = np.empty((c, pixels.size), dtype=buffer.dtype)                     # (C, H*W*N)
 
     def input_work(share):
-        patches = ShiftedPatches(padded, back, block_columns(n_offsets, o))
+        patches = ShiftedPatches(padded, back, pixels, columns)
         for begin, end in share:
-            np.matmul(flipped, patches(begin, end), out=dbuffer[:, begin:end])  # (K*O, m)
+            np.matmul(flipped, patches(begin, end), out=dx[:, begin:end])   # (K*O, m)
 
-    map_blocks(input_work, flat.blocks(flat.length, o))
-    return dweight, dbuffer
+    map_blocks(input_work, pixels.blocks(columns))
+    return dweight, dx.reshape(c, flat.height, flat.width, flat.n)
 
 
 #: dot products that :func:`row_dots` computes at least. NumPy's ``matmul`` holds

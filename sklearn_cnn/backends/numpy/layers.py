@@ -192,13 +192,14 @@ class ShiftedConv2d(Conv2d):
         dout_c = dout.transpose(1, 2, 3, 0)                            # (O, Ho, Wo, N)
         if "bias" in self.params:
             self.grads["bias"][...] = dout_c.sum(axis=(1, 2, 3))
-        padded = flat.gradient_grid(len(dout_c), dout.dtype, out=padded)
-        self.cache = (buffer, flat, padded)
-        drows, dbuffer = shifted_conv_backward(buffer, dout_c, self._weight_rows(), flat,
-                                               self.input_grad, padded)
+        if self.input_grad:  # the zero grid the input gradient needs, kept for next time
+            padded = flat.gradient_grid(len(dout_c), dout.dtype, out=padded)
+            self.cache = (buffer, flat, padded)
+        drows, dx = shifted_conv_backward(buffer, dout_c, self._weight_rows(), flat,
+                                          self.input_grad, padded)       # dx (C, H, W, N)
         o, (kh, kw) = len(dout_c), self.kernel
         self.grads["weight"][...] = drows.reshape(o, kh, kw, -1).transpose(0, 3, 1, 2)
-        return None if dbuffer is None else flat.pixels(dbuffer).transpose(3, 0, 1, 2)
+        return None if dx is None else dx.transpose(3, 0, 1, 2)
 
 
 class MaxPool2d(Layer):

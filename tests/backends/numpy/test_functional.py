@@ -78,8 +78,8 @@ def test_shifted_conv_is_im2col_conv_and_its_backward_the_adjoint(kernel, paddin
     # <conv(buffer), g> == <buffer, dbuffer> and == <weight, dweight>: the backward is
     # the adjoint of the forward in both arguments
     g = rng.normal(size=out.shape)
-    drows, dbuffer = functional.shifted_conv_backward(buffer, g, rows, flat)
-    np.testing.assert_allclose(np.sum(out * g), np.sum(buffer * dbuffer))
+    drows, dx = functional.shifted_conv_backward(buffer, g, rows, flat)     # (C, H, W, N)
+    np.testing.assert_allclose(np.sum(out * g), np.sum(x.transpose(1, 2, 3, 0) * dx))
     np.testing.assert_allclose(np.sum(out * g), np.sum(rows * drows))
     assert functional.shifted_conv_backward(buffer, g, rows, flat, input_grad=False)[1] is None
     # a zero grid kept from an earlier call is filled again: the same gradients
@@ -92,16 +92,21 @@ def test_shifted_conv_is_im2col_conv_and_its_backward_the_adjoint(kernel, paddin
     assert flat.gradient_grid(4, buffer.dtype, out=padded) is padded
 
 
-def test_blocks_give_every_worker_a_share_and_cover_the_range_once():
-    flat = FlatImages.for_conv((2, 3, 5, 5), (3, 3), (1, 1, 1, 1))
-    for workers, stop in [(1, flat.size), (4, flat.size), (8, 5), (3, 1)]:
+@pytest.mark.parametrize("count,width", [(5, 10), (3, 7), (1, 1), (4, 1), (2, 30)])
+def test_line_blocks_give_every_worker_a_share_and_cover_the_lines_once(count, width):
+    lines = functional.Lines(start=3, count=count, width=width, step=width + 2)
+    for workers, columns in [(1, 1000), (1, 4), (4, 1000), (3, 6), (8, 1)]:
         with functional.block_threads(workers):
-            blocks = flat.blocks(stop, 3)
+            blocks = lines.blocks(columns)
             shares = functional.map_blocks(lambda share: share, blocks)
-        assert [b for b, _ in blocks] == sorted({b for b, _ in blocks})
-        assert blocks[0][0] == 0 and blocks[-1][1] == stop
+        assert blocks[0][0] == 0 and blocks[-1][1] == lines.size
         assert all(end == begin for (_, end), (begin, _) in itertools.pairwise(blocks))
-        assert len(shares) == min(workers, stop)
+        assert all(0 < end - begin <= columns for begin, end in blocks)
+        # whole lines, or a piece of one line
+        for begin, end in blocks:
+            whole = begin % width == 0 and end % width == 0
+            assert whole or begin // width == (end - 1) // width
+        assert len(shares) == min(workers, lines.size)
         assert sorted(b for share in shares for b in share) == blocks
     assert functional._workers() == 1  # the context is left as it was
 
@@ -179,12 +184,18 @@ def test_shifted_patches_are_the_slices_at_each_shift(reach):
     flat = FlatImages.for_conv((3, 2, 5, 6), (3, 2), (1, 1, 0, 1))
     source = rng.normal(size=(2, flat.offsets[-1] + flat.length))
     offsets = flat.offsets
+    lines = flat.output_lines()
     if reach == "flipped":  # the input gradient's shifts: reach - offset each
         reach = flat.offsets[-1]
         offsets = tuple(reach - offset for offset in flat.offsets)
-    shifts = flat.shifts(reach)
-    patches = functional.ShiftedPatches(source, shifts, 11)
-    for begin, end in [(0, 11), (4, 9), (7, 18)]:  # whole blocks and a short one
+        lines = flat.pixel_lines()
+    # the flat positions of the lines, one after the other
+    positions = (lines.start + lines.step * np.arange(lines.count)[:, None]
+                 + np.arange(lines.width)).ravel()
+    patches = functional.ShiftedPatches(source, flat.shifts(reach), lines, 2 * lines.width)
+    w = lines.width
+    # whole lines (two, then one), pieces of a line, and the same shapes again
+    for begin, end in [(0, 2 * w), (w, 2 * w), (w + 1, 2 * w - 1), (0, 2 * w), (1, w)]:
         got = patches(begin, end)
-        expected = np.concatenate([source[:, k + begin:k + end] for k in offsets])
+        expected = np.concatenate([source[:, k + positions[begin:end]] for k in offsets])
         np.testing.assert_array_equal(got, expected)
