@@ -256,23 +256,24 @@ class FlatImages:
 
     def pays_off(self) -> bool:
         """Whether the blocks beat one im2col of the whole batch, measured on 2 cores
-        (one layer's training step on 128 images, after im2col's columns went batch
-        innermost too):
+        of a Xeon with AVX-512 (a sharded training step of 128 images, alternating):
 
-        - few patch rows (few input channels): im2col's columns stay small, and its
-          backward reuses them where the blocks copy their patches again. 8 channels
-          of 3x3 (72 rows) on 28x28: 28 against 30 ms alone, and the simple net's
-          training step 51-65 against 53-88 ms; 16 channels (144 rows): the blocks
-          win, 48 against 56 ms. A first layer's 1 channel: im2col, always;
-        - an output much narrower than its input (no padding, a large kernel on a
-          small map): the buffer holds ``row / Wo`` positions per output, and its
+        - two input channels or more: the simple net's 8 -> 16 channel convolution
+          (72 patch rows on 28x28) 23.1 -> 17.6 ms a step as blocks, 2 -> 16
+          channels 12.9 -> 11.7 ms, 4 -> 16 a tie; VGG11's first convolution on RGB
+          images (27 rows) 528 -> 507 ms. A first layer's one channel ties (LeNet's
+          5x5 7.2 against 7.0 ms, the default network's 3x3 20.1 against 20.8):
+          im2col, as its columns are few;
+        - an output not much narrower than its input (no padding, a large kernel on
+          a small map): the buffer holds ``row / Wo`` positions per output, and its
           patch copies move short lines. LeNet's second 5x5 on 12x12 maps (12
-          positions per 8 outputs): LeNet's training step of 128 images took 10.0
-          ms with it shifted against 7.4 ms with im2col on a Xeon; ResNet's 3x3
-          'same' convolutions have 8 per 7 on 7x7 maps.
+          positions per 8 outputs): LeNet's step took 10.0 ms with it shifted
+          against 7.4 ms with im2col; ResNet's 3x3 'same' convolutions have 8 per 7
+          on 7x7 maps.
         """
         row = self.width + self.left
-        return len(self.offsets) * self.channels > 100 and row <= 1.25 * self.out_hw[1]
+        rows = len(self.offsets) * self.channels                   # patch rows
+        return self.channels > 1 and rows >= 18 and row <= 1.25 * self.out_hw[1]
 
     @property
     def size(self) -> int:

@@ -161,8 +161,9 @@ class ShiftedConv2d(Conv2d):
     columns at a time (:func:`~.functional.shifted_conv`), where im2col unrolls the
     whole batch into memory at once (in training, the blocks are shared out to
     threads: :func:`~.functional.map_blocks`). The builder table picks it where that was
-    measured to pay off (:meth:`~.functional.FlatImages.pays_off`): ResNet's and
-    VGG's 3x3 convolutions of 16 channels or more. Its output is laid out like
+    measured to pay off (:meth:`~.functional.FlatImages.pays_off`): stride-1
+    convolutions of two input channels or more whose output is about as wide as
+    their input (ResNet's, VGG's, the simple net's second). Its output is laid out like
     im2col's, (O, Ho, Wo, N), so the two kinds mix without transposes.
     """
 

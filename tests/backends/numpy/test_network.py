@@ -164,7 +164,9 @@ def test_the_builder_picks_shifted_slices_where_they_pay_off():
     assert kernel(S.Conv2d(16, 3, padding=1), (16, 28, 28)) is L.ShiftedConv2d  # ResNet
     assert kernel(S.Conv2d(16, 3, padding=1), (64, 7, 7)) is L.ShiftedConv2d
     assert kernel(S.Conv2d(6, 5), (1, 28, 28)) is L.Conv2d        # one input channel
-    assert kernel(S.Conv2d(16, 3, padding=1), (8, 28, 28)) is L.Conv2d  # 72 patch rows
+    assert kernel(S.Conv2d(16, 3, padding=1), (8, 28, 28)) is L.ShiftedConv2d  # simple's
+    assert kernel(S.Conv2d(64, 3, padding=1), (3, 32, 32)) is L.ShiftedConv2d  # RGB
+    assert kernel(S.Conv2d(4, 1), (3, 8, 8)) is L.Conv2d          # 3 patch rows
     assert kernel(S.Conv2d(16, 5), (6, 12, 12)) is L.Conv2d       # 8x8 out of 12x12
     assert kernel(S.Conv2d(16, 3, stride=2, padding=1), (16, 28, 28)) is L.Conv2d
 
