@@ -149,7 +149,12 @@ class Conv2d(Layer):
             self.grads["bias"][...] = dout2.sum(axis=1)
         if not self.input_grad:
             return None
-        dxp = col2im(weight.T @ dout2, xp_shape, self.kernel, self.stride)
+        # the column gradients go over the columns, which nothing needs any more
+        # (fresh megabytes were faulted in at every step: ResNet20's stride-2
+        # convolution, 700 page faults a step)
+        dcols = np.matmul(weight.T, dout2, out=cols)               # (C*kh*kw, Ho*Wo*N)
+        self.cache = (cols, None)  # spent: kept as the next forward's scratch only
+        dxp = col2im(dcols, xp_shape, self.kernel, self.stride)
         return unpad(dxp, self.padding)
 
 
