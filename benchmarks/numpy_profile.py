@@ -94,9 +94,9 @@ def shard_profile(archs: list[str], steps: int, data: str,
     from threadpoolctl import threadpool_limits
 
     from sklearn_cnn import CNNClassifier
-    from sklearn_cnn.backends.numpy.functional import block_threads
     from sklearn_cnn.backends.numpy.layers import ShiftedConv2d
     from sklearn_cnn.backends.numpy.shards import Shards, shard_count
+    from sklearn_cnn.backends.numpy.threads import block_threads
 
     workers = os.cpu_count() or 1
     X, y = _images(max(batches) * (steps + 1), data)

@@ -26,12 +26,12 @@ from .._base import (
     same_optimizer,
 )
 from . import layers as numpy_layers
-from .functional import block_threads, map_passes
 from .layers import ShiftedConv2d
 from .losses import regression_loss, softmax_cross_entropy
 from .network import Network
 from .optim import OPTIMIZERS
 from .shards import Shards, shard_count
+from .threads import block_threads, map_passes
 
 
 class NumpyBackend(Backend):
@@ -166,7 +166,7 @@ PREDICT_VALUES = 2**16
 
 def _passes(model: Network, X: np.ndarray, run) -> list[np.ndarray]:
     """``run(batch)[:n_real]`` for each prediction pass over X (``prediction_passes``),
-    the passes shared out to as many threads as BLAS had (``functional.map_passes``)."""
+    the passes shared out to as many threads as BLAS had (``threads.map_passes``)."""
     size = predict_batch_size(X.shape[1:], PREDICT_ACTIVATIONS, model.widest_activation)
 
     def one_pass(item: tuple[int, int]) -> np.ndarray:  # converted here, pass by pass
@@ -238,7 +238,7 @@ def _steps(model: Network, batch_size: int) -> Iterator[Shards | _Unsharded]:
     - batches large enough to pay (``shards.shard_count``) in shards, one thread
       each, with BLAS single-threaded meanwhile;
     - otherwise whole, a network with shifted convolutions with their column blocks
-      on those threads and BLAS single-threaded (``functional.map_blocks``), others
+      on those threads and BLAS single-threaded (``threads.map_blocks``), others
       with BLAS's own threads, which serve their im2col products best.
 
     In the main thread only: see :func:`_blas_on_one_thread` (fits in other threads

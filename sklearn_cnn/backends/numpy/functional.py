@@ -10,15 +10,13 @@ offset ``(i, j)`` every output reads one strided slice of the input at once
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from ...layers import conv_output_size
+from .threads import block_workers, map_blocks
 
 
 def pad(x: np.ndarray, padding: tuple[int, int, int, int], value: float = 0.0
@@ -216,7 +214,7 @@ class FlatImages:
     a gap, and are not computed (:meth:`output_lines`): they are ``left / row`` of
     the grid, 1/8 on 7x7 maps padded by 1. Nor are the input gradient's at the
     buffer's zeros (:meth:`pixel_lines`): 23 of every 72 positions there. Computing
-    both had cost ResNet20's training steps 6 %.
+    both would cost ResNet20's training step 6 %.
     """
 
     n: int
@@ -347,77 +345,6 @@ def block_columns(n_offsets: int, channels: int) -> int:
     return max(BLOCK_VALUES // (n_offsets * channels), 1)
 
 
-# ------------------------------------------------------------- threads over blocks
-# The column blocks of a shifted convolution are independent, so they can be shared
-# out to threads: NumPy's copies and a single-threaded BLAS product release the GIL.
-# Each thread then multiplies the patches it copied itself, from its own core's
-# cache, where a two-threaded BLAS product on patches the main thread copied pulls
-# half of them over from the other core (ResNet20 training steps on 2 cores, the
-# two kinds interleaved in one process: medians 0.78-0.91 of the plain ones). It
-# pays only with BLAS itself single-threaded throughout: BLAS's idle threads spin a
-# while after each product and would take the cores from these threads (limiting
-# BLAS around each convolution only: 1.05-1.28 of the plain steps). So the backend
-# turns it on for a whole epoch (:func:`block_threads`), not for one call.
-_local = threading.local()
-_pools: dict[int, ThreadPoolExecutor] = {}
-_pools_lock = threading.Lock()
-
-
-def _workers() -> int:
-    return getattr(_local, "workers", 1)
-
-
-@contextmanager
-def block_threads(workers: int) -> Iterator[None]:
-    """Within this block, shifted convolutions called from this thread share their
-    column blocks out to ``workers`` threads (the caller keeps BLAS single-threaded
-    meanwhile: see the backend's ``_threads_over_blocks``)."""
-    previous, _local.workers = _workers(), max(int(workers), 1)
-    try:
-        yield
-    finally:
-        _local.workers = previous
-
-
-def map_blocks(work: Callable[[list[tuple[int, int]]], object],
-               blocks: list[tuple[int, int]]) -> list:
-    """``work(share)`` for each worker's share of ``blocks`` (every ``workers``-th
-    block), run on that many threads; one share, in this thread, without
-    :func:`block_threads`. Returns the results in share order."""
-    workers = min(_workers(), len(blocks))
-    if workers <= 1:
-        return [work(blocks)]
-    return list(_pool(workers).map(work, [blocks[i::workers] for i in range(workers)]))
-
-
-def map_passes(work: Callable[[object], object], items: list, workers: int) -> list:
-    """``work(item)`` for each item, on ``workers`` threads; the results in order.
-
-    Prediction's passes are independent, so two cores can each run whole passes
-    through the network (NumPy's kernels and a single-threaded BLAS product release
-    the GIL) instead of splitting every product in two: LeNet, simple and ResNet20
-    predicted 10,000 / 10,000 / 2,500 images in 0.73-0.98 / 0.70-0.71 / 0.58-0.59 of
-    the time of serial passes with two-threaded BLAS (medians of 7, in one process).
-    Every pass runs on one thread, its shifted convolutions' blocks included, with
-    the same blocks whatever ``workers`` is, so an image's scores do not depend on
-    how many passes there were (with BLAS held at one thread by the caller:
-    OpenBLAS's sums differ with its thread count).
-    """
-    with block_threads(1):  # the caller's own passes, when it runs them, as a worker's
-        if workers <= 1 or len(items) <= 1:
-            return [work(item) for item in items]
-        return list(_pool(workers).map(work, items))
-
-
-def _pool(workers: int) -> ThreadPoolExecutor:
-    """One pool of ``workers`` threads per size, made on first use and kept (its
-    threads are idle between calls, and have no :func:`block_threads` of their own)."""
-    with _pools_lock:
-        if workers not in _pools:
-            _pools[workers] = ThreadPoolExecutor(workers)
-        return _pools[workers]
-
-
 @dataclass(frozen=True)
 class Shifts:
     """The shifts of a ``kh x kw`` kernel's offsets along a flat row, row-major:
@@ -454,11 +381,11 @@ class Lines:
 
     def blocks(self, columns: int) -> list[tuple[int, int]]:
         """``(begin, end)`` blocks covering ``range(size)`` once, of ``columns``
-        positions or fewer, and at least one for every :func:`block_threads` worker:
+        positions or fewer, and at least one for every :func:`~.threads.block_threads` worker:
         whole lines when a line fits, each line cut in equal pieces when it does
         not."""
         w = self.width
-        columns = max(min(columns, self.size // _workers()), 1)
+        columns = max(min(columns, self.size // block_workers()), 1)
         if columns >= w:
             m = columns // w                                       # lines a block
             return [(r * w, min(r + m, self.count) * w) for r in range(0, self.count, m)]

@@ -165,7 +165,7 @@ class ShiftedConv2d(Conv2d):
     slices (:class:`~.functional.FlatImages`) and unrolled one cache-sized block of
     columns at a time (:func:`~.functional.shifted_conv`), where im2col unrolls the
     whole batch into memory at once (in training, the blocks are shared out to
-    threads: :func:`~.functional.map_blocks`). The builder table picks it where that was
+    threads: :func:`~.threads.map_blocks`). The builder table picks it where that was
     measured to pay off (:meth:`~.functional.FlatImages.pays_off`): stride-1
     convolutions of two input channels or more whose output is about as wide as
     their input (ResNet's, VGG's, the simple net's second). Its output is laid out like

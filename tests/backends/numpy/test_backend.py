@@ -228,12 +228,12 @@ def test_shifted_convolutions_train_on_threads_with_blas_single_threaded(digits,
     back, and the fit is the one a single thread makes, up to rounding."""
     from threadpoolctl import threadpool_limits
 
-    from sklearn_cnn.backends.numpy import functional
+    from sklearn_cnn.backends.numpy.threads import block_workers
 
     X, X_test, y, _ = digits
     arch = [S.Conv2d(16, 3, padding=1), S.ReLU(), S.Conv2d(16, 3, padding=1), S.ReLU(),
             S.GlobalAvgPool2d(), S.Linear(10)]
-    seen = _spy_on_steps(monkeypatch, lambda _: (functional._workers(), _blas_threads()))
+    seen = _spy_on_steps(monkeypatch, lambda _: (block_workers(), _blas_threads()))
     fits = {}
     for threads in (2, 1):
         seen.clear()
@@ -253,12 +253,12 @@ def test_fits_in_other_threads_leave_blas_alone(digits, monkeypatch):
     threads as they were."""
     from threadpoolctl import threadpool_limits
 
-    from sklearn_cnn.backends.numpy import functional
+    from sklearn_cnn.backends.numpy.threads import block_workers
 
     X, _, y, _ = digits
     arch = [S.Conv2d(16, 3, padding=1), S.ReLU(), S.GlobalAvgPool2d(), S.Linear(10)]
     monkeypatch.setattr(shards, "SHARD_VALUES", 1)  # large enough to shard, anyway
-    seen = _spy_on_steps(monkeypatch, lambda steps: (functional._workers(), type(steps)))
+    seen = _spy_on_steps(monkeypatch, lambda steps: (block_workers(), type(steps)))
     with threadpool_limits(limits=2, user_api="blas"):
         thread = threading.Thread(
             target=lambda: lenet(arch=arch, max_iter=1, random_state=0).fit(X, y))

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from sklearn_cnn.backends.numpy import functional
+from sklearn_cnn.backends.numpy import functional, threads
 from sklearn_cnn.backends.numpy.functional import (
     FlatImages,
     col2im,
@@ -62,7 +62,7 @@ def test_shifted_conv_is_im2col_conv_and_its_backward_the_adjoint(kernel, paddin
                                                                   monkeypatch):
     monkeypatch.setattr(functional, "BLOCK_VALUES", 100)  # many blocks, a short last one
     # with 3 workers the blocks are shared out to 3 threads (uneven shares)
-    monkeypatch.setattr(functional._local, "workers", workers, raising=False)
+    monkeypatch.setattr(threads._local, "workers", workers, raising=False)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(3, 2, 6, 7))
     weight = rng.normal(size=(4, 2, *kernel))
@@ -96,9 +96,9 @@ def test_shifted_conv_is_im2col_conv_and_its_backward_the_adjoint(kernel, paddin
 def test_line_blocks_give_every_worker_a_share_and_cover_the_lines_once(count, width):
     lines = functional.Lines(start=3, count=count, width=width, step=width + 2)
     for workers, columns in [(1, 1000), (1, 4), (4, 1000), (3, 6), (8, 1)]:
-        with functional.block_threads(workers):
+        with threads.block_threads(workers):
             blocks = lines.blocks(columns)
-            shares = functional.map_blocks(lambda share: share, blocks)
+            shares = threads.map_blocks(lambda share: share, blocks)
         assert blocks[0][0] == 0 and blocks[-1][1] == lines.size
         assert all(end == begin for (_, end), (begin, _) in itertools.pairwise(blocks))
         assert all(0 < end - begin <= columns for begin, end in blocks)
@@ -108,49 +108,7 @@ def test_line_blocks_give_every_worker_a_share_and_cover_the_lines_once(count, w
             assert whole or begin // width == (end - 1) // width
         assert len(shares) == min(workers, lines.size)
         assert sorted(b for share in shares for b in share) == blocks
-    assert functional._workers() == 1  # the context is left as it was
-
-
-def test_map_blocks_runs_shares_on_threads_and_raises_their_errors():
-    import threading
-
-    blocks = [(i, i + 1) for i in range(6)]
-    with functional.block_threads(2):
-        idents = functional.map_blocks(lambda share: threading.get_ident(), blocks)
-        assert threading.get_ident() not in idents
-
-        def fail(share):
-            raise ValueError("a worker failed")
-
-        with pytest.raises(ValueError, match="a worker failed"):
-            functional.map_blocks(fail, blocks)
-
-
-def test_map_passes_keeps_order_and_runs_every_pass_on_one_thread():
-    """Passes come back in order, on the pool's threads when there are workers and
-    passes for them; each pass sees one block thread, in the caller too, so its
-    shifted convolutions cut the same blocks whatever the number of workers."""
-    import threading
-
-    def work(item):
-        return item, threading.get_ident(), functional._workers()
-
-    items = list(range(9))
-    with functional.block_threads(2):  # a caller inside an epoch's block threads
-        for workers, ones in [(1, items), (2, items), (4, [7])]:
-            results = functional.map_passes(work, ones, workers)
-            assert [item for item, _, _ in results] == ones
-            assert {seen for _, _, seen in results} == {1}
-            on_caller = {ident for _, ident, _ in results} == {threading.get_ident()}
-            assert on_caller == (workers == 1 or len(ones) == 1)
-        assert functional._workers() == 2  # the caller's own context is left as it was
-    assert functional.map_passes(work, [], 2) == []
-
-    def fail(item):
-        raise ValueError("a pass failed")
-
-    with pytest.raises(ValueError, match="a pass failed"):
-        functional.map_passes(fail, items, 2)
+    assert threads.block_workers() == 1  # the context is left as it was
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
