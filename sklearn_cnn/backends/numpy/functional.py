@@ -447,17 +447,25 @@ def shifted_conv(buffer: np.ndarray, weight_rows: np.ndarray, flat: FlatImages
     still in the cache. Returns the outputs as a new (O, Ho, Wo, N) array, laid out
     like im2col's.
     """
-    lines, shifts = flat.output_lines(), flat.shifts()
-    columns = block_columns(len(shifts), flat.channels)
-    out = np.empty((len(weight_rows), lines.size), dtype=buffer.dtype)   # (O, Ho*Wo*N)
+    out = _convolve_lines(buffer, weight_rows, flat.shifts(), flat.output_lines())
+    return out.reshape(len(out), *flat.out_hw, flat.n)                   # (O, Ho, Wo, N)
+
+
+def _convolve_lines(source: np.ndarray, weight_rows: np.ndarray, shifts: Shifts,
+                    lines: Lines) -> np.ndarray:
+    """``weight_rows @ patches`` at the positions ``lines`` describes, block by block
+    (:class:`ShiftedPatches`), the blocks shared out to :func:`~.threads.map_blocks`:
+    (O, lines.size). The forward pass and the input gradient are both this."""
+    columns = block_columns(len(shifts), len(source))
+    out = np.empty((len(weight_rows), lines.size), dtype=source.dtype)   # (O, m)
 
     def work(share):
-        patches = ShiftedPatches(buffer, shifts, lines, columns)
+        patches = ShiftedPatches(source, shifts, lines, columns)
         for begin, end in share:
             np.matmul(weight_rows, patches(begin, end), out=out[:, begin:end])  # (K*C, m)
 
     map_blocks(work, lines.blocks(columns))
-    return out.reshape(len(out), *flat.out_hw, flat.n)                   # (O, Ho, Wo, N)
+    return out
 
 
 def shifted_conv_backward(buffer: np.ndarray, dout: np.ndarray, weight_rows: np.ndarray,
@@ -502,17 +510,8 @@ def shifted_conv_backward(buffer: np.ndarray, dout: np.ndarray, weight_rows: np.
     flat.valid(padded[:, reach:reach + flat.size])[...] = dout
     # (O, K*C) -> (C, K*O): W_k^T side by side, ordered like the shifted grid's rows
     flipped = weight_rows.reshape(o, n_offsets, c).transpose(2, 1, 0).reshape(c, -1)
-    pixels, back = flat.pixel_lines(), flat.shifts(reach)
-    columns = block_columns(n_offsets, o)
-    dx = np.empty((c, pixels.size), dtype=buffer.dtype)                     # (C, H*W*N)
-
-    def input_work(share):
-        patches = ShiftedPatches(padded, back, pixels, columns)
-        for begin, end in share:
-            np.matmul(flipped, patches(begin, end), out=dx[:, begin:end])   # (K*O, m)
-
-    map_blocks(input_work, pixels.blocks(columns))
-    return dweight, dx.reshape(c, flat.height, flat.width, flat.n)
+    dx = _convolve_lines(padded, flipped, flat.shifts(reach), flat.pixel_lines())
+    return dweight, dx.reshape(c, flat.height, flat.width, flat.n)         # (C, H, W, N)
 
 
 #: dot products that :func:`row_dots` computes at least. NumPy's ``matmul`` holds
