@@ -150,14 +150,18 @@ class NumpyBackend(Backend):
         return [*super().portable_types(), Network, *layers, *OPTIMIZERS.values()]
 
 
-#: values of the widest activation per prediction pass (see predict_batch_size):
-#: 64 images for the default network, simple and ResNet20 on 28x28 images (16 maps of
-#: 28x28), 256 for LeNet (6 maps of 24x24). Passes run on threads, and every NumPy
-#: call of a pass hands the GIL over, so fewer, larger passes pay, as far as the
-#: cache allows. Measured on 2 cores, 1,000 images in passes of 64, 128 and 256:
-#: LeNet 15.6, 10.9 and 8.5 ms; the default network 28.5, 25.1 and 25.1 ms; simple
-#: 36, 49 and 45 ms (no pool between its convolutions on 28x28: at 128 images its
-#: full-size maps, 3.2-6.4 MB, outgrow a 2 MB L2 cache, even on one thread)
+#: values of the widest array a prediction pass holds (``Network.prediction_width``;
+#: see predict_batch_size): 128 images for the default network and simple (16 maps of
+#: 14x14 and 8 of 28x28), 64 for ResNet20 (16 of 28x28), 512 for LeNet (6 of 12x12:
+#: its convolutions pool in windows, so no full-size map is ever held). Passes run on
+#: threads, and every NumPy call of a pass hands the GIL over, so fewer, larger
+#: passes pay, as far as the cache allows. Measured on 2 cores, 1,000 images in
+#: passes of 64, 128 and 256: LeNet 15.6, 10.9 and 8.5 ms; the default network 28.5,
+#: 25.1 and 25.1 ms; simple 36, 49 and 45 ms (before its second convolution pooled
+#: in windows: at 128 images its full-size maps, 3.2-6.4 MB, outgrew a 2 MB L2
+#: cache). With the windows, passes of 64, 128 and 256: the default network 34-35,
+#: 29-31 and 42 ms, simple 37, 35-36 and 44-45 ms; LeNet in 256 and 512: 9.1 and
+#: 8.2-8.9 ms.
 PREDICT_ACTIVATIONS = 900 * 1024
 
 #: input values per pass of ``gradient``: 64 images of 28x28
@@ -167,7 +171,7 @@ PREDICT_VALUES = 2**16
 def _passes(model: Network, X: np.ndarray, run) -> list[np.ndarray]:
     """``run(batch)[:n_real]`` for each prediction pass over X (``prediction_passes``),
     the passes shared out to as many threads as BLAS had (``threads.map_passes``)."""
-    size = predict_batch_size(X.shape[1:], PREDICT_ACTIVATIONS, model.widest_activation)
+    size = predict_batch_size(X.shape[1:], PREDICT_ACTIVATIONS, model.prediction_width)
 
     def one_pass(item: tuple[int, int]) -> np.ndarray:  # converted here, pass by pass
         batch, n_real = fixed_size_batch(X, *item, model.dtype)

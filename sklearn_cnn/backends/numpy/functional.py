@@ -102,22 +102,27 @@ def padded_chwn(x: np.ndarray, padding: tuple[int, int, int, int]) -> np.ndarray
     top, bottom, left, right = padding
     if not any(padding):
         return np.ascontiguousarray(x.transpose(1, 2, 3, 0))
-    x_chwn = np.zeros((c, h + top + bottom, w + left + right, n), dtype=x.dtype)
-    x_chwn[:, top:top + h, left:left + w] = x.transpose(1, 2, 3, 0)  # zeros around
+    x_chwn = np.empty((c, h + top + bottom, w + left + right, n), dtype=x.dtype)
+    x_chwn[:, top:top + h, left:left + w] = x.transpose(1, 2, 3, 0)
+    # zeros around, written once (zeroing the whole buffer first wrote the inside twice)
+    x_chwn[:, :top] = x_chwn[:, top + h:] = 0
+    x_chwn[:, top:top + h, :left] = x_chwn[:, top:top + h, left + w:] = 0
     return x_chwn
 
 
-#: patch values unrolled at a time when a convolution predicts (:func:`conv_in_blocks`):
-#: 256 KB of float32, which stay in a core's L2 cache (2 MB on the Xeon, 512 KB on
-#: the EPYC) between being copied and being multiplied. On one core of an AVX-512
-#: Xeon, 2**16 and 2**17 values tie; 2**18 made LeNet's first convolution 1.5 times
-#: slower, 2**19 twice. A block holds at least one row of outputs.
+#: values a prediction block holds, its patches and any product it keeps (see
+#: :func:`conv_in_blocks`): 256 KB of float32, which stay in a core's L2 cache (2 MB
+#: on the Xeon, 512 KB on the EPYC) between being copied and being multiplied. On
+#: one core of an AVX-512 Xeon, 2**16 and 2**17 values tie; 2**18 made LeNet's first
+#: convolution 1.5 times slower, 2**19 twice. A block holds at least one row of
+#: outputs.
 PREDICT_BLOCK_VALUES = 2**16
 
 
 def conv_in_blocks(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
                    kernel: tuple[int, int], stride: tuple[int, int],
-                   padding: tuple[int, int, int, int]) -> np.ndarray:
+                   padding: tuple[int, int, int, int], window_max: bool = False
+                   ) -> np.ndarray:
     """A convolution's forward pass for prediction, im2col one block of output rows
     at a time: (N, C, H, W) -> (O, Ho, Wo, N).
 
@@ -133,6 +138,10 @@ def conv_in_blocks(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     second (16 -> 32 channels on 14x14, 64 images) 1.99 -> 1.63 ms.
 
     ``weight`` is (O, C*kh*kw), its columns ordered like im2col's rows: (C, kh, kw).
+    With ``window_max``, its rows are four groups of O, and each output is the
+    largest of its four: a convolution and the 2x2 max-pool after it, made one by
+    :func:`window_weights` (each block's four groups are reduced in the cache, two
+    NumPy calls more).
     """
     (kh, kw), (sh, sw), n = kernel, stride, len(x)
     x_chwn = padded_chwn(x, padding)                                     # (C, Hp, Wp, N)
@@ -143,13 +152,16 @@ def conv_in_blocks(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     # of x_chwn with these strides
     s_c, s_h, s_w, s_n = x_chwn.strides
     strides = (s_c, s_h, s_w, s_h * sh, s_w * sw, s_n)
-    o, rows = weight.shape
+    products, rows = weight.shape
+    o = products // 4 if window_max else products
     if bias is not None:
         weight = np.concatenate([weight, bias[:, None]], axis=1)        # (O, rows + 1)
     per_row = wo * n                                  # columns of one row of outputs
-    step = min(max(PREDICT_BLOCK_VALUES // (rows * per_row), 1), ho)    # rows a block
+    held = rows + (products if window_max else 0)  # values a column holds, about
+    step = min(max(PREDICT_BLOCK_VALUES // (held * per_row), 1), ho)     # rows a block
     out = np.empty((o, ho * per_row), dtype=x.dtype)                     # (O, Ho*Wo*N)
     scratch = np.empty(weight.shape[1] * step * per_row, dtype=x.dtype)
+    found = np.empty((products, step * per_row), dtype=x.dtype) if window_max else None
     for begin in range(0, ho, step):
         m = min(step, ho - begin)                     # output rows in this block
         if begin == 0 or m < step:                    # the first block, a short last one
@@ -158,8 +170,61 @@ def conv_in_blocks(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
             patches = block[:rows].reshape(c, kh, kw, m, wo, n)
         patches[...] = np.ndarray((c, kh, kw, m, wo, n), x.dtype, x_chwn,
                                   begin * sh * s_h, strides)
-        np.matmul(weight, block, out=out[:, begin * per_row:(begin + m) * per_row])
+        into = out[:, begin * per_row:(begin + m) * per_row]
+        if not window_max:
+            np.matmul(weight, block, out=into)
+            continue
+        both = found[:, :m * per_row]                                    # (4*O, m)
+        np.matmul(weight, block, out=both)
+        half = both[:2 * o]                           # the larger of rows 0 and 1 ...
+        np.maximum(half, both[2 * o:], out=half)
+        np.maximum(half[:o], half[o:], out=into)      # ... of columns 0 and 1
     return out.reshape(o, ho, wo, n)
+
+
+def window_weights(weight: np.ndarray, bias: np.ndarray | None, stride: tuple[int, int]
+                   ) -> tuple[np.ndarray, np.ndarray | None, tuple[int, int], tuple[int, int]]:
+    """A convolution followed by a 2x2 max-pool with stride 2, as one convolution
+    whose outputs come in fours: ``(weight, bias, kernel, stride)`` for
+    :func:`conv_in_blocks` with ``window_max``.
+
+    A pooling window's four outputs read one patch of ``(kh + sh) x (kw + sw)``
+    pixels between them, and its windows step ``2 * sh`` rows and ``2 * sw``
+    columns: so the four are a convolution with that kernel and stride, and four
+    times the output channels, each group the original kernel placed at its
+    corner of the window, zeros elsewhere. A 3x3 kernel does 16/9 of the products
+    this way, a 5x5 36/25, but in one well-shaped matrix product (the four windows
+    stacked against a 1-channel image's 9 patch rows) and with no full-size map
+    written out and read back by the pool. Returns ``weight`` as (4*O, C*kh'*kw'),
+    rows ordered (window row, window column, O), and ``bias`` repeated four times.
+    """
+    o, c, kh, kw = weight.shape
+    (sh, sw) = stride
+    windows = np.zeros((2, 2, o, c, kh + sh, kw + sw), dtype=weight.dtype)
+    for di in range(2):
+        for dj in range(2):
+            windows[di, dj, :, :, di * sh:di * sh + kh, dj * sw:dj * sw + kw] = weight
+    return (windows.reshape(4 * o, -1), None if bias is None else np.tile(bias, 4),
+            (kh + sh, kw + sw), (2 * sh, 2 * sw))
+
+
+def pools_in_windows(channels: int, kernel: tuple[int, int], stride: tuple[int, int]
+                     ) -> bool:
+    """Whether a convolution followed by a 2x2 max-pool predicts faster as one
+    convolution of pooling windows (:func:`window_weights`) than as itself and then
+    the pool. The windows do ``(kh + sh) * (kw + sw) / (kh * kw)`` times the
+    products; measured on one core of an AVX-512 Xeon (64 images, 16 to 64 output
+    channels on 14x14 and 28x28 maps), they were faster for 5x5 kernels from any
+    number of channels (0.58-1.0 of the time, 36/25 of the products), for 3x3 from
+    fewer than 16 channels (0.49-0.94, 1.02 once), and slower for 3x3 from 16 or 32
+    channels to 32 or 64 (1.03-1.41). Patch rows stay under 1,024, which keeps the
+    window weights small.
+    """
+    (kh, kw), (sh, sw) = kernel, stride
+    more = (kh + sh) * (kw + sw) / (kh * kw)
+    rows = channels * kh * kw
+    fits = channels * (kh + sh) * (kw + sw) <= 1024
+    return fits and (more <= 1.5 or (more < 2 and rows < 144))
 
 
 def col2im(dcols: np.ndarray, x_shape: tuple[int, ...], kernel: tuple[int, int],

@@ -4,6 +4,7 @@ import itertools
 
 import numpy as np
 import pytest
+import reference
 
 from sklearn_cnn.backends.numpy import functional, threads
 from sklearn_cnn.backends.numpy.functional import (
@@ -43,6 +44,46 @@ def test_conv_in_blocks_is_the_im2col_product_plus_bias(monkeypatch):
                                        kernel, stride, padding)
     assert single.dtype == np.float32
     np.testing.assert_allclose(single, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kernel,stride,padding,in_hw", [
+    ((3, 3), (1, 1), (1, 1, 1, 1), (8, 8)), ((5, 5), (1, 1), (0, 0, 0, 0), (12, 11)),
+    ((3, 2), (1, 2), (0, 1, 2, 0), (9, 13)), ((2, 2), (2, 2), (1, 0, 0, 1), (7, 7))])
+def test_window_weights_make_a_convolution_and_its_2x2_max_pool_one(
+        kernel, stride, padding, in_hw, monkeypatch):
+    """The four outputs of every pooling window as one convolution, reduced to their
+    maximum block by block: the convolution then the pool (floor mode: an odd last
+    row or column of outputs belongs to no window), with and without a bias, in
+    blocks of one row of windows and of the whole map."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 2, *in_hw))
+    weight, bias = rng.normal(size=(4, 2, *kernel)), rng.normal(size=4)
+    for block_values in (1, 2**16):
+        monkeypatch.setattr(functional, "PREDICT_BLOCK_VALUES", block_values)
+        for b in (bias, None):
+            conv = reference.conv2d(x, weight, np.zeros(4) if b is None else b, stride,
+                                    padding)                         # (N, O, Ho, Wo)
+            h, w = conv.shape[2] // 2 * 2, conv.shape[3] // 2 * 2
+            expected = conv[:, :, :h, :w].reshape(3, 4, h // 2, 2, w // 2, 2).max(axis=(3, 5))
+            windows, window_bias, window_kernel, window_stride = functional.window_weights(
+                weight, b, stride)
+            out = functional.conv_in_blocks(x, windows, window_bias, window_kernel,
+                                            window_stride, padding, window_max=True)
+            np.testing.assert_allclose(out.transpose(3, 0, 1, 2), expected, rtol=1e-12,
+                                       atol=1e-12)
+
+
+def test_convolutions_pool_in_windows_where_that_was_measured_to_pay():
+    """5x5 kernels from any few channels, 3x3 from fewer than 16; never a kernel
+    whose windows would more than double the products (1x1, 2x2, stride 2)."""
+    assert functional.pools_in_windows(1, (3, 3), (1, 1))
+    assert functional.pools_in_windows(8, (3, 3), (1, 1))
+    assert not functional.pools_in_windows(16, (3, 3), (1, 1))
+    assert functional.pools_in_windows(6, (5, 5), (1, 1))
+    assert functional.pools_in_windows(28, (5, 5), (1, 1))
+    assert not functional.pools_in_windows(29, (5, 5), (1, 1))   # window weights too big
+    for kernel, stride in [((1, 1), (1, 1)), ((2, 2), (1, 1)), ((3, 3), (2, 2))]:
+        assert not functional.pools_in_windows(1, kernel, stride)
 
 
 def test_im2col_rows_are_patches():

@@ -73,8 +73,9 @@ def test_forward_to_stops_after_the_layer_named_residual_blocks_entered():
 @pytest.mark.parametrize("activation", [S.ReLU(), S.Tanh(), S.LeakyReLU(0.1)])
 def test_prediction_folds_batchnorm_and_pools_before_monotone_activations(activation):
     """The prediction steps compute forward(training=False) up to rounding, with the
-    BatchNorm after each convolution folded into it and each activation moved after
-    its 2x2 max-pool, inside residual blocks too."""
+    BatchNorm after each convolution folded into it, each activation moved after
+    its 2x2 max-pool and the convolution then made one step with the pool, inside
+    residual blocks too."""
     specs = (S.Conv2d(4, 3, padding=1), S.BatchNorm(), activation, S.MaxPool2d(2),
              S.Residual((S.Conv2d(4, 3, padding=1), S.BatchNorm(), S.ReLU(),
                          S.Conv2d(4, 3, padding=1, bias=False), S.BatchNorm())),
@@ -84,11 +85,25 @@ def test_prediction_folds_batchnorm_and_pools_before_monotone_activations(activa
     np.testing.assert_allclose(net.prediction()(x), net.forward(x, training=False),
                                rtol=1e-12, atol=1e-12)
     steps = prediction_steps(net.root.layers)
-    assert len(steps) == len(net.root.layers) - 1  # conv + BatchNorm: one step
+    assert len(steps) == len(net.root.layers) - 2  # conv + BatchNorm + pool: one step
     before = net.get_weights()
     net.prediction()(x)
     for key, value in net.get_weights().items():  # the network's own weights unchanged
         np.testing.assert_array_equal(value, before[key])
+
+
+def test_prediction_passes_are_sized_by_the_arrays_a_pass_really_holds():
+    """A convolution made one step with its max-pool never holds its full-size
+    output: the prediction width is the pooled map; a convolution that pools after
+    (16 channels in, 3x3) holds its own."""
+    specs = (S.Conv2d(4, 3, padding=1), S.ReLU(), S.MaxPool2d(2), S.Flatten(), S.Linear(3))
+    net = make_net(specs, (1, 8, 8))
+    assert net.widest_activation == 4 * 8 * 8
+    assert net.prediction_width == 4 * 4 * 4
+    wide = make_net((S.Conv2d(4, 3, padding=1), S.MaxPool2d(2)), (16, 8, 8))
+    assert wide.prediction_width == wide.widest_activation == 16 * 8 * 8  # the input
+    deep = make_net((S.Conv2d(32, 3, padding=1), S.MaxPool2d(2)), (16, 8, 8))
+    assert deep.prediction_width == 32 * 8 * 8
 
 
 def test_layers_are_keyed_in_order_and_only_owners_of_arrays_are_listed():
