@@ -201,10 +201,14 @@ def window_weights(weight: np.ndarray, bias: np.ndarray | None, stride: tuple[in
     o, c, kh, kw = weight.shape
     (sh, sw) = stride
     windows = np.zeros((2, 2, o, c, kh + sh, kw + sw), dtype=weight.dtype)
-    for di in range(2):
-        for dj in range(2):
-            windows[di, dj, :, :, di * sh:di * sh + kh, dj * sw:dj * sw + kw] = weight
-    return (windows.reshape(4 * o, -1), None if bias is None else np.tile(bias, 4),
+    # window (di, dj)'s kernel starts di*sh rows and dj*sw columns in: the four
+    # corners are one view, each step along di also going sh rows down (along dj, sw
+    # columns right), filled in one call (a single image's prediction feels each one)
+    s = windows.strides
+    corners = np.ndarray((2, 2, o, c, kh, kw), windows.dtype, windows, 0,
+                         (s[0] + sh * s[4], s[1] + sw * s[5], *s[2:]))
+    corners[...] = weight
+    return (windows.reshape(4 * o, -1), None if bias is None else np.concatenate((bias,) * 4),
             (kh + sh, kw + sw), (2 * sh, 2 * sw))
 
 

@@ -345,6 +345,28 @@ def test_prediction_passes_run_on_threads_with_blas_single_threaded(digits, fitt
     np.testing.assert_array_equal(clf.predict_proba(many[512:1536]), threaded[512:1536])
 
 
+def test_a_call_smaller_than_two_passes_is_split_for_two_threads(digits, fitted_lenet,
+                                                                monkeypatch):
+    """300 digits would fit one pass of 512: they are predicted in passes of at most
+    half of them (128, 128 and 64 padded), the same with one BLAS thread or two."""
+    from threadpoolctl import threadpool_limits
+
+    from sklearn_cnn.backends.numpy import backend as numpy_backend
+
+    _, X_test, _, _ = digits
+    seen = _spy_on_passes(monkeypatch, lambda: None)
+    lengths, fixed = [], numpy_backend.fixed_size_batch
+    monkeypatch.setattr(numpy_backend, "fixed_size_batch",
+                        lambda X, begin, size, dtype: lengths.append(size) or fixed(
+                            X, begin, size, dtype))
+    X = X_test[:300]
+    with threadpool_limits(limits=1, user_api="blas"):
+        serial = fitted_lenet.predict_proba(X)
+    assert sorted(lengths) == [64, 128, 128] and len(seen) == 3
+    with threadpool_limits(limits=2, user_api="blas"):
+        np.testing.assert_array_equal(fitted_lenet.predict_proba(X), serial)
+
+
 def test_predictions_in_other_threads_leave_blas_alone(digits, fitted_lenet, monkeypatch):
     """From another thread, prediction runs its passes there, serially, and leaves
     BLAS's threads as they were (OpenBLAS would not take them back)."""
