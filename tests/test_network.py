@@ -229,7 +229,8 @@ def test_forward_gives_each_layers_output(network):
     assert network.forward(X, 2).shape == (2, 3, 3, 3)
     np.testing.assert_array_equal(network.forward(X, "2"), network.forward(X, 2))
     assert network.forward(X, "3.body.1").shape == (2, 3, 3, 3)
-    np.testing.assert_allclose(network.forward(X, 5), network.outputs(X), rtol=1e-6)
+    # the prediction steps (a convolution pooled in windows) sum in another order
+    np.testing.assert_allclose(network.forward(X, 5), network.outputs(X), rtol=1e-5)
     relu = network.forward(X, 1)
     assert (relu >= 0).all() and (relu == np.maximum(network.forward(X, 0), 0)).all()
     with pytest.raises(ValueError, match="is not a layer"):

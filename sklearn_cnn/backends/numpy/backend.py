@@ -172,10 +172,10 @@ def _passes(model: Network, X: np.ndarray, run) -> list[np.ndarray]:
     """``run(batch)[:n_real]`` for each prediction pass over X (``prediction_passes``),
     the passes shared out to as many threads as BLAS had (``threads.map_passes``).
 
-    A pass takes at most the largest power of two in half the images, so that two
-    threads both have one (LeNet's 256 images of 3x32x32 took 9.5 ms in one pass of
-    256, 6.2 ms in two of 128, on 2 cores), whatever the thread count: the passes,
-    and so the scores, are the same with one thread or several."""
+    A pass takes at most the largest power of two in half the images (8 at least),
+    so that two threads both have one (LeNet's 256 images of 3x32x32 took 9.5 ms in
+    one pass of 256, 6.2 ms in two of 128, on 2 cores), whatever the thread count:
+    the passes, and so the scores, are the same with one thread or several."""
     size = predict_batch_size(X.shape[1:], PREDICT_ACTIVATIONS, model.prediction_width)
 
     def one_pass(item: tuple[int, int]) -> np.ndarray:  # converted here, pass by pass
@@ -184,7 +184,7 @@ def _passes(model: Network, X: np.ndarray, run) -> list[np.ndarray]:
 
     try:
         with _blas_on_one_thread() as workers:
-            half = 1 << max(len(X) // 2, 1).bit_length() - 1
+            half = max(1 << max(len(X) // 2, 1).bit_length() - 1, 8)
             passes = prediction_passes(len(X), min(size, half))
             return map_passes(one_pass, passes, workers)
     finally:

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
+import numpy as np
+
 _local = threading.local()
 _pools: dict[int, ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
@@ -51,7 +53,8 @@ def map_blocks(work: Callable[[list[tuple[int, int]]], object],
     workers = min(block_workers(), len(blocks))
     if workers <= 1:
         return [work(blocks)]
-    return list(_pool(workers).map(work, [blocks[i::workers] for i in range(workers)]))
+    return list(_pool(workers).map(_with_callers_errstate(work),
+                                   [blocks[i::workers] for i in range(workers)]))
 
 
 def map_passes(work: Callable[[object], object], items: list, workers: int) -> list:
@@ -70,7 +73,19 @@ def map_passes(work: Callable[[object], object], items: list, workers: int) -> l
     with block_threads(1):  # the caller's own passes, when it runs them, as a worker's
         if workers <= 1 or len(items) <= 1:
             return [work(item) for item in items]
-        return list(_pool(workers).map(work, items))
+        return list(_pool(workers).map(_with_callers_errstate(work), items))
+
+
+def _with_callers_errstate(work: Callable[[object], object]) -> Callable[[object], object]:
+    """``work`` under the calling thread's floating-point error handling: NumPy's
+    ``errstate`` belongs to a thread, so a worker would warn of an overflow that
+    its caller chose to ignore (and report otherwise)."""
+    settings = np.geterr()
+
+    def run(item):
+        with np.errstate(**settings):
+            return work(item)
+    return run
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:

@@ -45,3 +45,28 @@ def test_map_passes_keeps_order_and_runs_every_pass_on_one_thread():
 
     with pytest.raises(ValueError, match="a pass failed"):
         threads.map_passes(fail, items, 2)
+
+
+def test_workers_handle_floating_point_errors_as_their_caller_does():
+    """NumPy's errstate belongs to a thread: the workers take their caller's, so an
+    overflow the caller ignores stays quiet and one it raises on raises."""
+    import threading
+    import warnings
+
+    import numpy as np
+
+    big = np.full(4, 3e38, dtype=np.float32)
+
+    def overflow(item):
+        return threading.get_ident(), big * 10
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(over="ignore"):
+            results = threads.map_passes(overflow, [0, 1, 2], 2)
+            with threads.block_threads(2):
+                threads.map_blocks(overflow, [(0, 1), (1, 2)])
+    assert threading.get_ident() not in {ident for ident, _ in results}
+    assert all(np.isinf(values).all() for _, values in results)
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError):
+        threads.map_passes(overflow, [0, 1], 2)
