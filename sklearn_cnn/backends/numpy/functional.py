@@ -192,11 +192,9 @@ def window_weights(weight: np.ndarray, bias: np.ndarray | None, stride: tuple[in
     pixels between them, and its windows step ``2 * sh`` rows and ``2 * sw``
     columns: so the four are a convolution with that kernel and stride, and four
     times the output channels, each group the original kernel placed at its
-    corner of the window, zeros elsewhere. A 3x3 kernel does 16/9 of the products
-    this way, a 5x5 36/25, but in one well-shaped matrix product (the four windows
-    stacked against a 1-channel image's 9 patch rows) and with no full-size map
-    written out and read back by the pool. Returns ``weight`` as (4*O, C*kh'*kw'),
-    rows ordered (window row, window column, O), and ``bias`` repeated four times.
+    corner of the window, zeros elsewhere (3x3: 16/9 of the products, in a
+    better-shaped product). Returns ``weight`` as (4*O, C*kh'*kw'), rows ordered
+    (window row, window column, O), and ``bias`` repeated four times.
     """
     o, c, kh, kw = weight.shape
     (sh, sw) = stride
@@ -214,16 +212,11 @@ def window_weights(weight: np.ndarray, bias: np.ndarray | None, stride: tuple[in
 
 def pools_in_windows(channels: int, kernel: tuple[int, int], stride: tuple[int, int]
                      ) -> bool:
-    """Whether a convolution followed by a 2x2 max-pool predicts faster as one
-    convolution of pooling windows (:func:`window_weights`) than as itself and then
-    the pool. The windows do ``(kh + sh) * (kw + sw) / (kh * kw)`` times the
-    products; measured on one core of an AVX-512 Xeon (64 images, 16 to 64 output
-    channels on 14x14 and 28x28 maps), they were faster for 5x5 kernels from any
-    number of channels (0.58-1.0 of the time, 36/25 of the products), for 3x3 from
-    fewer than 16 channels (0.49-0.94, 1.02 once), and slower for 3x3 from 16 or 32
-    channels to 32 or 64 (1.03-1.41). Patch rows stay under 1,024, which keeps the
-    window weights small.
-    """
+    """Whether a convolution and the 2x2 max-pool after it predict faster as one
+    convolution of pooling windows (:func:`window_weights`). On one AVX-512 Xeon
+    core (64 images, 16 to 64 outputs, 14x14 and 28x28): faster for 5x5 kernels
+    (0.58-1.0 of the time) and for 3x3 from fewer than 16 channels (0.49-1.02),
+    slower for 3x3 from 16 or 32 (1.03-1.41). At most 1,024 window patch rows."""
     (kh, kw), (sh, sw) = kernel, stride
     more = (kh + sh) * (kw + sw) / (kh * kw)
     rows = channels * kh * kw
