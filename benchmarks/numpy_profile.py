@@ -10,13 +10,18 @@ Three reports, on 1x28x28 images:
   shard per core (``backends/numpy/shards.py``), at batches of 32 to 256;
 - ``--products`` times only the matrix products of ResNet20's 19 convolutions
   (forward, weight gradient and input gradient, on whole-batch matrices), the floor
-  under any im2col-style step of that network with the BLAS NumPy uses.
+  under any im2col-style step of that network with the BLAS NumPy uses;
+- ``--windows`` times, on one core, a convolution and the 2x2 max-pool after it
+  predicted as two steps and as one convolution of pooling windows, over a grid of
+  kernels, channels and map sizes, and says where ``functional.pools_in_windows``
+  (the rule prediction follows) picks the slower of the two on this CPU.
 
 Usage::
 
     .venv/bin/python benchmarks/numpy_profile.py --layers simple
     .venv/bin/python benchmarks/numpy_profile.py --shards lenet simple auto resnet20
     .venv/bin/python benchmarks/numpy_profile.py --products
+    .venv/bin/python benchmarks/numpy_profile.py --windows
 
 Measure alone: another busy process on the machine changes every figure.
 """
@@ -192,6 +197,77 @@ def product_floor(repeats: int, batch: int = 128) -> list[str]:
     return rows
 
 
+def window_grid(repeats: int, images: int = 64) -> list[str]:
+    """Conv + 2x2 max-pool (``conv_in_blocks``, then the halving pool) against the
+    same as one convolution of pooling windows, one core, random float32 images."""
+    from threadpoolctl import threadpool_limits
+
+    from sklearn_cnn.backends.numpy.functional import pools_in_windows
+
+    rng = np.random.default_rng(0)
+    np.empty(2**22, dtype=np.float32)  # warm the allocator: see _median_ms
+    rows = [f"**A convolution and its 2x2 max-pool in prediction, {images} images, one "
+            f"core** (ms, median of {repeats}; *rule*: what "
+            "`pools_in_windows` picks):", "",
+            "| kernel | side | in | out | conv + pool | windows | windows / conv + pool "
+            "| rule |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    slower = []
+    with threadpool_limits(1):
+        for k in (3, 4, 5, 7):
+            for side in (28, 14):
+                for c in (1, 4, 8, 16, 32, 64):
+                    for o in (16, 32, 64, 128):
+                        x = rng.random((c, side, side, images), dtype=np.float32
+                                       ).transpose(3, 0, 1, 2)  # laid out as a conv leaves it
+                        weight = rng.standard_normal((o, c, k, k), dtype=np.float32)
+                        bias = rng.standard_normal(o, dtype=np.float32)
+                        before, after = (_median_ms(partial(f, x, weight, bias), repeats)
+                                         for f in (_conv_then_pool, _conv_of_windows))
+                        rule = pools_in_windows(c, o, (k, k), (1, 1))
+                        if rule != (after < before):
+                            slower.append(max(before, after) / min(before, after))
+                        rows.append(f"| {k}x{k} | {side} | {c} | {o} | {before:.3f} | "
+                                    f"{after:.3f} | {after / before:.2f} | "
+                                    f"{'windows' if rule else 'conv + pool'} |")
+    worst = f"; at worst {max(slower):.2f}x the faster" if slower else ""
+    rows += ["", f"The rule picks the slower of the two in {len(slower)} of "
+             f"{len(rows) - 4} cases{worst}."]
+    return rows
+
+
+def _conv_then_pool(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """A 'same' convolution and the 2x2 max-pool after it, as two prediction steps."""
+    from sklearn_cnn.backends.numpy.functional import conv_in_blocks
+    from sklearn_cnn.backends.numpy.layers import HalvingMaxPool2d
+
+    o, _, k, _ = weight.shape
+    out = conv_in_blocks(x, weight.reshape(o, -1), bias, (k, k), (1, 1), (k // 2,) * 4)
+    return HalvingMaxPool2d().predict(out.transpose(3, 0, 1, 2))
+
+
+def _conv_of_windows(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """The same as one prediction step: a convolution of the pooling windows."""
+    from sklearn_cnn.backends.numpy.functional import conv_in_blocks, window_weights
+
+    k = weight.shape[2]
+    windows, biases, kernel, stride = window_weights(weight, bias, (1, 1))
+    return conv_in_blocks(x, windows, biases, kernel, stride, (k // 2,) * 4,
+                          window_max=True)
+
+
+def _median_ms(function, repeats: int) -> float:
+    """Median milliseconds of ``function()`` after one call that faults its memory
+    in (the allocator was warmed first: a fresh process maps and faults in every
+    array over 128 KB, which would time the kernel's first touches, not its work)."""
+    function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layers", metavar="ARCH", help="profile ARCH layer by layer")
@@ -199,11 +275,16 @@ def main() -> None:
                         help="time ResNet20's convolution products alone")
     parser.add_argument("--shards", metavar="ARCH", nargs="+",
                         help="time ARCH's training steps whole and in shards")
+    parser.add_argument("--windows", action="store_true",
+                        help="time convolution + max-pool as two steps and as windows")
+    parser.add_argument("--images", type=int, default=64,
+                        help="images a --windows product takes (default 64)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--data", choices=["fashion", "random"], default="fashion")
     args = parser.parse_args()
-    if not (args.layers or args.products or args.shards):
-        parser.error("ask for --layers ARCH, --shards ARCH..., --products or several")
+    if not (args.layers or args.products or args.shards or args.windows):
+        parser.error("ask for --layers ARCH, --shards ARCH..., --products, --windows "
+                     "or several")
     print(f"Measured by `python benchmarks/numpy_profile.py` on {time.strftime('%Y-%m-%d')}: "
           f"{cpu_model()} ({os.cpu_count()} CPUs), numpy {np.__version__}.\n")
     if args.layers:
@@ -211,7 +292,9 @@ def main() -> None:
     if args.shards:
         print("\n".join(shard_profile(args.shards, args.steps, args.data)) + "\n")
     if args.products:
-        print("\n".join(product_floor(max(args.steps // 4, 3))))
+        print("\n".join(product_floor(max(args.steps // 4, 3))) + "\n")
+    if args.windows:
+        print("\n".join(window_grid(max(args.steps, 5), args.images)))
 
 
 if __name__ == "__main__":

@@ -137,6 +137,30 @@ def test_numpy_profile_reports_every_layer_and_the_product_floor():
     assert "23.6 GFLOP" in out
 
 
+def test_numpy_profile_compares_pooling_in_windows_with_the_rule():
+    import subprocess
+    import sys
+
+    from sklearn_cnn.backends.numpy.functional import pools_in_windows
+
+    script = Path(__file__).parents[1] / "benchmarks" / "numpy_profile.py"
+    out = subprocess.run([sys.executable, str(script), "--windows", "--images", "2",
+                          "--steps", "1"], capture_output=True, text=True, check=True).stdout
+    rows = [line.split("|")[1:-1] for line in out.splitlines()
+            if line.startswith("| ") and "x" in line.split("|")[1]]
+    assert len(rows) == 4 * 2 * 6 * 4   # kernels, map sides, channels in, channels out
+    slower, ties = 0, 0  # ties: equal once printed to a microsecond, either way
+    for kernel, _, c, o, before, after, _, rule in rows:
+        k = int(kernel.split("x")[0])
+        picks_windows = pools_in_windows(int(c), int(o), (k, k), (1, 1))
+        assert rule.strip() == ("windows" if picks_windows else "conv + pool")
+        ties += float(after) == float(before)
+        slower += float(after) != float(before) and picks_windows != (float(after) < float(before))
+    said = int(out.split("slower of the two in ")[1].split(" of ")[0])
+    assert slower <= said <= slower + ties
+    assert f" of {len(rows)} cases" in out
+
+
 def test_numpy_profile_times_steps_whole_and_in_shards():
     import subprocess
     import sys

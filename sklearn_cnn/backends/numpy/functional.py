@@ -210,18 +210,28 @@ def window_weights(weight: np.ndarray, bias: np.ndarray | None, stride: tuple[in
             (kh + sh, kw + sw), (2 * sh, 2 * sw))
 
 
-def pools_in_windows(channels: int, kernel: tuple[int, int], stride: tuple[int, int]
-                     ) -> bool:
+def pools_in_windows(channels: int, outputs: int, kernel: tuple[int, int],
+                     stride: tuple[int, int]) -> bool:
     """Whether a convolution and the 2x2 max-pool after it predict faster as one
-    convolution of pooling windows (:func:`window_weights`). On one AVX-512 Xeon
-    core (64 images, 16 to 64 outputs, 14x14 and 28x28): faster for 5x5 kernels
-    (0.58-1.0 of the time) and for 3x3 from fewer than 16 channels (0.49-1.02),
-    slower for 3x3 from 16 or 32 (1.03-1.41). At most 1,024 window patch rows."""
+    convolution of pooling windows (:func:`window_weights`).
+
+    The windows do more products (16/9 for a 3x3 kernel, 36/25 for 5x5) but copy
+    fewer patch values, and give the product four times as many weight rows, which
+    pays where the convolution has few: BLAS multiplies a weight of 16 or 32 rows
+    slowly. On one AVX-512 Xeon core, 64 images, 3x3 to 7x7 kernels from 1 to 64
+    channels to 16 to 128, on 14x14 and 28x28 maps (``benchmarks/numpy_profile.py
+    --windows``): 4x4 kernels and larger pay up to 64 outputs, or from up to 8
+    channels; 3x3 from up to 4 channels, to 16 outputs, or while channels times
+    outputs stay within 256. That picks the slower of the two in 22 of 192 cases, at
+    worst 1.14 times the faster (0.5 % over the faster everywhere, in all). Never
+    where the windows would double the products or more: 1x1 and 2x2 kernels, a
+    stride of 2."""
     (kh, kw), (sh, sw) = kernel, stride
-    more = (kh + sh) * (kw + sw) / (kh * kw)
-    rows = channels * kh * kw
-    fits = channels * (kh + sh) * (kw + sw) <= 1024
-    return fits and (more <= 1.5 or (more < 2 and rows < 144))
+    if (kh + sh) * (kw + sw) >= 2 * kh * kw:
+        return False
+    if kh * kw >= 16:
+        return outputs <= 64 or channels <= 8
+    return channels <= 4 or outputs <= 16 or channels * outputs <= 256
 
 
 def col2im(dcols: np.ndarray, x_shape: tuple[int, ...], kernel: tuple[int, int],

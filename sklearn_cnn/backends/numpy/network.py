@@ -309,8 +309,10 @@ def prediction_steps(layers: list[L.Layer]) -> list[Callable[[np.ndarray], np.nd
 
 
 def _pools_in_windows(layer: L.Layer) -> bool:
-    return isinstance(layer, L.Conv2d) and pools_in_windows(
-        layer.params["weight"].shape[1], layer.kernel, layer.stride)
+    if not isinstance(layer, L.Conv2d):
+        return False
+    outputs, channels = layer.params["weight"].shape[:2]
+    return pools_in_windows(channels, outputs, layer.kernel, layer.stride)
 
 
 def _pooled(conv: L.Conv2d) -> Callable[[np.ndarray], np.ndarray]:

@@ -73,16 +73,20 @@ def test_window_weights_make_a_convolution_and_its_2x2_max_pool_one(
 
 
 def test_convolutions_pool_in_windows_where_that_was_measured_to_pay():
-    """5x5 kernels from any few channels, 3x3 from fewer than 16; never a kernel
-    whose windows would more than double the products (1x1, 2x2, stride 2)."""
-    assert functional.pools_in_windows(1, (3, 3), (1, 1))
-    assert functional.pools_in_windows(8, (3, 3), (1, 1))
-    assert not functional.pools_in_windows(16, (3, 3), (1, 1))
-    assert functional.pools_in_windows(6, (5, 5), (1, 1))
-    assert functional.pools_in_windows(28, (5, 5), (1, 1))
-    assert not functional.pools_in_windows(29, (5, 5), (1, 1))   # window weights too big
+    """Where the product has few weight rows: large kernels to up to 64 outputs,
+    3x3 from few channels or to few outputs; never a kernel whose windows would
+    double the products or more (1x1, 2x2, stride 2)."""
+    pays = functional.pools_in_windows
+    assert pays(1, 16, (3, 3), (1, 1))       # the default network's first convolution
+    assert not pays(16, 32, (3, 3), (1, 1))  # ... and its second
+    assert pays(8, 16, (3, 3), (1, 1))       # simple's second
+    assert pays(6, 16, (5, 5), (1, 1))       # LeNet's second
+    assert pays(3, 128, (3, 3), (1, 1)) and pays(64, 16, (3, 3), (1, 1))
+    assert not pays(64, 64, (3, 3), (1, 1))
+    assert pays(64, 64, (7, 7), (1, 1)) and pays(4, 128, (5, 5), (1, 1))
+    assert not pays(32, 128, (5, 5), (1, 1))
     for kernel, stride in [((1, 1), (1, 1)), ((2, 2), (1, 1)), ((3, 3), (2, 2))]:
-        assert not functional.pools_in_windows(1, kernel, stride)
+        assert not pays(1, 16, kernel, stride)
 
 
 def test_im2col_rows_are_patches():
