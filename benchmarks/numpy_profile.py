@@ -186,14 +186,8 @@ def product_floor(repeats: int, batch: int = 128) -> list[str]:
             "| BLAS threads | ms | GFLOP/s |", "| ---: | ---: | ---: |"]
     for threads in (os.cpu_count() or 1, 1):
         with threadpool_limits(threads):
-            step()
-            times = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                step()
-                times.append(time.perf_counter() - start)
-        seconds = statistics.median(times)
-        rows.append(f"| {threads} | {1000 * seconds:.0f} | {flops / seconds / 1e9:.0f} |")
+            ms = _median_ms(step, repeats)
+        rows.append(f"| {threads} | {ms:.0f} | {flops / ms / 1e6:.0f} |")
     return rows
 
 
@@ -257,8 +251,8 @@ def _conv_of_windows(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.
 
 def _median_ms(function, repeats: int) -> float:
     """Median milliseconds of ``function()`` after one call that faults its memory
-    in (the allocator was warmed first: a fresh process maps and faults in every
-    array over 128 KB, which would time the kernel's first touches, not its work)."""
+    in (warm the allocator first where arrays are small: a fresh process maps and
+    faults in every array over 128 KB, which would time first touches, not work)."""
     function()
     times = []
     for _ in range(repeats):

@@ -213,19 +213,13 @@ def window_weights(weight: np.ndarray, bias: np.ndarray | None, stride: tuple[in
 def pools_in_windows(channels: int, outputs: int, kernel: tuple[int, int],
                      stride: tuple[int, int]) -> bool:
     """Whether a convolution and the 2x2 max-pool after it predict faster as one
-    convolution of pooling windows (:func:`window_weights`).
-
-    The windows do more products (16/9 for a 3x3 kernel, 36/25 for 5x5) but copy
-    fewer patch values, and give the product four times as many weight rows, which
-    pays where the convolution has few: BLAS multiplies a weight of 16 or 32 rows
-    slowly. On one AVX-512 Xeon core, 64 images, 3x3 to 7x7 kernels from 1 to 64
-    channels to 16 to 128, on 14x14 and 28x28 maps (``benchmarks/numpy_profile.py
-    --windows``): 4x4 kernels and larger pay up to 64 outputs, or from up to 8
-    channels; 3x3 from up to 4 channels, to 16 outputs, or while channels times
-    outputs stay within 256. That picks the slower of the two in 22 of 192 cases, at
-    worst 1.14 times the faster (0.5 % over the faster everywhere, in all). Never
-    where the windows would double the products or more: 1x1 and 2x2 kernels, a
-    stride of 2."""
+    convolution of pooling windows (:func:`window_weights`): where the direct
+    product has few weight rows (BLAS multiplies 16 or 32 slowly, and the windows
+    give it four times as many), unless the windows would double the products or
+    more (1x1 and 2x2 kernels, a stride of 2). Measured over 192 cases on one Xeon
+    core, 3x3 to 7x7 kernels, 1 to 64 channels in and 16 to 128 out
+    (``benchmarks/numpy_profile.py --windows``, which says where this rule picks
+    the slower form: 22 cases there, at worst 1.14 times the faster)."""
     (kh, kw), (sh, sw) = kernel, stride
     if (kh + sh) * (kw + sw) >= 2 * kh * kw:
         return False
